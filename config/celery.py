@@ -1,0 +1,43 @@
+"""The Celery app. Periodic sweepers are declared by each app (see `register_periodic`)."""
+
+import os
+from pathlib import Path
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("conduit")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+
+
+def _filesystem_broker_options() -> None:
+    """The embedded transport keeps messages as files; both sides share one folder."""
+    from django.conf import settings
+
+    if not str(settings.CELERY_BROKER_URL).startswith("filesystem://"):
+        return
+    folder = Path(settings.CELERY_BROKER_FOLDER)
+    folder.mkdir(parents=True, exist_ok=True)
+    app.conf.broker_transport_options = {
+        "data_folder_in": str(folder),
+        "data_folder_out": str(folder),
+        "store_processed": False,
+    }
+
+
+_filesystem_broker_options()
+app.autodiscover_tasks()
+
+# name -> (seconds, task name). Apps add their sweepers with `register_periodic`
+# when their tasks module is imported; beat reads this table once at start.
+PERIODIC_TASKS: dict[str, tuple[float, str]] = {}
+
+
+def register_periodic(name: str, every_seconds: float, task: str) -> None:
+    """Declare a periodic task (a sweeper) run by the single beat scheduler."""
+    PERIODIC_TASKS[name] = (every_seconds, task)
+    app.conf.beat_schedule = {
+        key: {"task": task_name, "schedule": seconds}
+        for key, (seconds, task_name) in PERIODIC_TASKS.items()
+    }

@@ -1,0 +1,29 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+
+from tenants.api import ApiKeyViewSet, MemberViewSet, TokenView
+from tenants.views import switch_organization
+
+handler404 = "config.errors.handler404"
+handler403 = "config.errors.handler403"
+handler500 = "config.errors.handler500"
+
+# Every organization-scoped resource registers here, under /api/v1/orgs/{org_slug}/.
+org_router = SimpleRouter()
+org_router.register("members", MemberViewSet, basename="member")
+org_router.register("api-keys", ApiKeyViewSet, basename="api-key")
+
+api_v1 = [
+    path("auth/token/", TokenView.as_view(), name="auth-token"),
+    path("orgs/<slug:org_slug>/", include(org_router.urls)),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+]
+
+urlpatterns = [
+    path("admin/switch-organization/", switch_organization, name="switch-organization"),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+]

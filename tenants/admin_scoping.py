@@ -1,0 +1,98 @@
+"""Scoping by construction for the admin: one mixin for every organization-owned model."""
+
+from typing import Any
+
+from django.db import models
+from django.http import HttpRequest
+
+from tenants.middleware import active_organization, active_role
+from tenants.roles import Capability, role_can
+
+
+def _is_org_owned(model: type[models.Model]) -> bool:
+    return any(f.name == "organization" for f in model._meta.get_fields())
+
+
+class OrgScopedAdminMixin:
+    """Scopes changelists, change views, foreign-key choices, autocomplete and saving.
+
+    Non-superusers work in their active organization with the role they have there;
+    subclasses declare only which capability reads and which writes.
+    """
+
+    organization_field = "organization"
+    view_capability: Capability = Capability.VIEW_JOURNEYS
+    change_capability: Capability = Capability.MANAGE_ACTIONS
+
+    # --- permissions: the role in the active organization, not Django's model permissions
+    def _can(self, request: HttpRequest, capability: Capability) -> bool:
+        if request.user.is_superuser:
+            return True
+        return role_can(active_role(request), capability)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self.has_view_permission(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._can(request, self.view_capability) or self._can(
+            request, self.change_capability
+        )
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return self._can(request, self.change_capability)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._can(request, self.change_capability)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._can(request, self.change_capability)
+
+    # --- reads: changelist, change view, delete view, history and autocomplete all use this
+    def get_queryset(self, request: HttpRequest) -> models.QuerySet:
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        organization = active_organization(request)
+        if organization is None:
+            return queryset.none()
+        return queryset.filter(**{self.organization_field: organization})
+
+    # --- choices: only rows of the same organization
+    def _scope_choices(self, request: HttpRequest, db_field: models.Field, kwargs: dict) -> None:
+        if request.user.is_superuser:
+            return
+        related = db_field.related_model
+        if related is None:
+            return
+        organization = active_organization(request)
+        base = kwargs.get("queryset", related._default_manager.all())
+        if _is_org_owned(related):
+            kwargs["queryset"] = base.filter(organization=organization)
+        elif related._meta.label == "tenants.Organization":
+            kwargs["queryset"] = base.filter(pk=getattr(organization, "pk", None))
+
+    def formfield_for_foreignkey(self, db_field: models.Field, request: HttpRequest, **kwargs: Any):
+        self._scope_choices(request, db_field, kwargs)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field: models.Field, request: HttpRequest, **kwargs: Any):
+        self._scope_choices(request, db_field, kwargs)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    # --- writes: the organization is the active one, never a form field
+    def get_exclude(self, request: HttpRequest, obj: Any = None):
+        exclude = list(super().get_exclude(request, obj) or [])
+        if not request.user.is_superuser and self.organization_field == "organization":
+            exclude.append("organization")
+        return exclude
+
+    def get_list_display(self, request: HttpRequest):
+        display = list(super().get_list_display(request))
+        if request.user.is_superuser and "organization" not in display:
+            display.append("organization")
+        return display
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        if not change and not request.user.is_superuser:
+            setattr(obj, self.organization_field, active_organization(request))
+        super().save_model(request, obj, form, change)

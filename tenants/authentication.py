@@ -1,0 +1,38 @@
+from django.contrib.auth.models import AnonymousUser
+from rest_framework import authentication, exceptions
+from rest_framework.request import Request
+
+from tenants.models import KEY_PREFIX, ApiKey
+from tenants.services import api_key_authenticate
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    """`Authorization: Bearer cdt_...`: an organization API key, for external systems.
+
+    The request's user stays anonymous; `request.auth` is the ApiKey, and the scoped
+    viewset checks that it belongs to the organization in the URL.
+    """
+
+    keyword = "Bearer"
+
+    def authenticate(self, request: Request) -> tuple[AnonymousUser, ApiKey] | None:
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].lower() != self.keyword.lower().encode():
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed(
+                "Invalid Bearer header: give exactly one API key."
+            )
+        try:
+            raw_key = header[1].decode()
+        except UnicodeError:
+            raise exceptions.AuthenticationFailed("Invalid API key.") from None
+        if not raw_key.startswith(KEY_PREFIX):
+            raise exceptions.AuthenticationFailed("Invalid API key.")
+        key = api_key_authenticate(raw_key=raw_key)
+        if key is None:
+            raise exceptions.AuthenticationFailed("Invalid, expired or revoked API key.")
+        return AnonymousUser(), key
+
+    def authenticate_header(self, request: Request) -> str:
+        return f'{self.keyword} realm="api"'

@@ -1,0 +1,41 @@
+"""The organization the admin works in.
+
+A user in several organizations works in one at a time (switched in the admin
+header) with the role they have there. Superusers are platform staff: no scoping.
+"""
+
+from django.http import HttpRequest
+
+from tenants.models import Membership, Organization
+
+SESSION_KEY = "conduit_organization_id"
+_CACHE_ATTR = "_conduit_membership"
+
+
+def active_membership(request: HttpRequest) -> Membership | None:
+    """The membership chosen in the session, else the user's first; cached per request."""
+    if hasattr(request, _CACHE_ATTR):
+        return getattr(request, _CACHE_ATTR)
+    membership = None
+    user = request.user
+    if user.is_authenticated:
+        memberships = Membership.objects.filter(
+            user=user, organization__is_active=True
+        ).select_related("organization")
+        chosen = request.session.get(SESSION_KEY)
+        if chosen is not None:
+            membership = memberships.filter(organization_id=chosen).first()
+        if membership is None:
+            membership = memberships.order_by("organization__slug").first()
+    setattr(request, _CACHE_ATTR, membership)
+    return membership
+
+
+def active_organization(request: HttpRequest) -> Organization | None:
+    membership = active_membership(request)
+    return membership.organization if membership else None
+
+
+def active_role(request: HttpRequest) -> str | None:
+    membership = active_membership(request)
+    return membership.role if membership else None
