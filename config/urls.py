@@ -3,7 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
-from tenants.api import ApiKeyViewSet, MemberViewSet, TokenView
+from tenants.api import ApiKeyViewSet, MemberViewSet, OrganizationViewSet, TokenView
 from tenants.views import switch_organization
 
 handler404 = "config.errors.handler404"
@@ -17,6 +17,11 @@ org_router.register("api-keys", ApiKeyViewSet, basename="api-key")
 
 api_v1 = [
     path("auth/token/", TokenView.as_view(), name="auth-token"),
+    path(
+        "orgs/<slug:org_slug>/",
+        OrganizationViewSet.as_view({"get": "retrieve"}),
+        name="organization-detail",
+    ),
     path("orgs/<slug:org_slug>/", include(org_router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

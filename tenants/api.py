@@ -7,7 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
-from tenants.models import ApiKey, Membership
+from tenants.models import ApiKey, Membership, Organization
 from tenants.roles import Capability, Role, Scope
 from tenants.scoping import OrgScopedViewSet
 from tenants.services import (
@@ -28,6 +28,29 @@ class StrictSerializer(serializers.Serializer):
             if unknown:
                 raise serializers.ValidationError({name: "Unknown field." for name in unknown})
         return super().to_internal_value(data)
+
+
+class OrganizationSerializer(serializers.ModelSerializer):
+    role = serializers.SerializerMethodField(help_text="Your role here; null for an API key.")
+
+    class Meta:
+        model = Organization
+        fields = ["slug", "name", "allow_http", "role"]
+
+    def get_role(self, obj: Organization) -> str | None:
+        return self.context.get("role")
+
+
+class OrganizationViewSet(OrgScopedViewSet):
+    """The organization itself, and the caller's role in it (any member, or a `read` key)."""
+
+    queryset = Organization.objects.all()
+    serializer_class = OrganizationSerializer
+    read_capability = Capability.VIEW_JOURNEYS
+
+    @extend_schema(responses=OrganizationSerializer)
+    def retrieve(self, request: Request, org_slug: str) -> Response:
+        return Response(OrganizationSerializer(self.organization, context={"role": self.role}).data)
 
 
 class MembershipSerializer(serializers.ModelSerializer):

@@ -1,0 +1,62 @@
+from dataclasses import dataclass
+
+import pytest
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from tenants.models import Membership, Organization
+from tenants.roles import Role
+from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
+
+ROLES = [Role.ADMIN, Role.TECHNICAL, Role.MARKETER, Role.VIEWER]
+
+
+@dataclass
+class World:
+    """Two organizations: a user of every role in acme, an admin in globex."""
+
+    acme: Organization
+    globex: Organization
+    members: dict[str, Membership]  # role -> acme membership
+    globex_admin: Membership
+
+    def user(self, role: str):
+        return self.members[role].user
+
+
+@pytest.fixture
+def world(db) -> World:
+    acme = OrganizationFactory(slug="acme", name="Acme Inc")
+    globex = OrganizationFactory(slug="globex", name="Globex Corporation")
+    members = {
+        role: MembershipFactory(
+            organization=acme, user=UserFactory(username=f"acme_{role}"), role=role
+        )
+        for role in ROLES
+    }
+    globex_admin = MembershipFactory(
+        organization=globex, user=UserFactory(username="globex_admin"), role=Role.ADMIN
+    )
+    return World(acme=acme, globex=globex, members=members, globex_admin=globex_admin)
+
+
+def token_client(user) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+    return client
+
+
+def key_client(raw_key: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+    return client
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Throttle counters live in the cache; each test starts with none."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

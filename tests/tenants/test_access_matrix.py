@@ -1,0 +1,150 @@
+"""Every organization-scoped endpoint, every role (SPEC section 1).
+
+Adding an endpoint means adding a row to ENDPOINTS: the tests below then check that
+each role gets exactly what the SPEC table allows (else 403), that another
+organization gets 404, that another organization's object gets 404 and that
+anonymous gets 401.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+from rest_framework.test import APIClient
+
+from tenants.services import api_key_create
+from tests.conftest import ROLES, World, token_client
+from tests.factories import UserFactory
+
+ALL = {"admin", "technical", "marketer", "viewer"}
+ADMIN = {"admin"}
+
+
+def _acme_key(w: World):
+    return api_key_create(organization=w.acme, name="shop", scopes=["read"])[0]
+
+
+@dataclass
+class Endpoint:
+    name: str
+    method: str
+    # (world, org slug) -> path; objects named in the path always belong to acme.
+    path: Callable[[World, str], str]
+    allowed: set[str]
+    success: int
+    body: Callable[[World], dict] = field(default=lambda w: {})
+    has_object: bool = False
+
+
+ENDPOINTS = [
+    Endpoint("organization", "get", lambda w, o: f"/api/v1/orgs/{o}/", ALL, 200),
+    Endpoint("members-list", "get", lambda w, o: f"/api/v1/orgs/{o}/members/", ADMIN, 200),
+    Endpoint(
+        "members-add",
+        "post",
+        lambda w, o: f"/api/v1/orgs/{o}/members/",
+        ADMIN,
+        201,
+        body=lambda w: {"username": UserFactory(username="newcomer").username, "role": "viewer"},
+    ),
+    Endpoint(
+        "members-detail",
+        "get",
+        lambda w, o: f"/api/v1/orgs/{o}/members/{w.members['viewer'].pk}/",
+        ADMIN,
+        200,
+        has_object=True,
+    ),
+    Endpoint(
+        "members-change-role",
+        "patch",
+        lambda w, o: f"/api/v1/orgs/{o}/members/{w.members['viewer'].pk}/",
+        ADMIN,
+        200,
+        body=lambda w: {"role": "marketer"},
+        has_object=True,
+    ),
+    Endpoint(
+        "members-remove",
+        "delete",
+        lambda w, o: f"/api/v1/orgs/{o}/members/{w.members['viewer'].pk}/",
+        ADMIN,
+        204,
+        has_object=True,
+    ),
+    Endpoint("api-keys-list", "get", lambda w, o: f"/api/v1/orgs/{o}/api-keys/", ADMIN, 200),
+    Endpoint(
+        "api-keys-create",
+        "post",
+        lambda w, o: f"/api/v1/orgs/{o}/api-keys/",
+        ADMIN,
+        201,
+        body=lambda w: {"name": "crm", "scopes": ["events:write"]},
+    ),
+    Endpoint(
+        "api-keys-detail",
+        "get",
+        lambda w, o: f"/api/v1/orgs/{o}/api-keys/{_acme_key(w).pk}/",
+        ADMIN,
+        200,
+        has_object=True,
+    ),
+    Endpoint(
+        "api-keys-revoke",
+        "post",
+        lambda w, o: f"/api/v1/orgs/{o}/api-keys/{_acme_key(w).pk}/revoke/",
+        ADMIN,
+        200,
+        has_object=True,
+    ),
+]
+IDS = [e.name for e in ENDPOINTS]
+
+
+def _call(client: APIClient, endpoint: Endpoint, world: World, org: str):
+    return getattr(client, endpoint.method)(
+        endpoint.path(world, org), endpoint.body(world), format="json"
+    )
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=IDS)
+def test_each_role_gets_what_the_spec_allows(world, endpoint, role):
+    response = _call(token_client(world.user(role)), endpoint, world, "acme")
+    expected = endpoint.success if role in endpoint.allowed else 403
+    assert response.status_code == expected, response.content
+    if expected == 403:
+        assert response.json()["detail"].startswith("Your role")
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=IDS)
+def test_another_organization_gets_404(world, endpoint):
+    response = _call(token_client(world.globex_admin.user), endpoint, world, "acme")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Organization not found.", "errors": {}}
+
+
+@pytest.mark.parametrize("endpoint", [e for e in ENDPOINTS if e.has_object], ids=lambda e: e.name)
+def test_another_organizations_object_is_404_on_your_own_url(world, endpoint):
+    response = _call(token_client(world.globex_admin.user), endpoint, world, "globex")
+    assert response.status_code == 404
+    assert set(response.json()) == {"detail", "errors"}
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=IDS)
+def test_anonymous_gets_401(world, endpoint):
+    response = _call(APIClient(), endpoint, world, "acme")
+    assert response.status_code == 401
+    assert response.json()["detail"] == "Authentication credentials were not provided."
+
+
+def test_unknown_organization_is_404_for_a_signed_in_user(world):
+    response = token_client(world.user("admin")).get("/api/v1/orgs/nope/members/")
+    assert response.status_code == 404
+
+
+def test_superuser_sees_every_organization(world):
+    staff = UserFactory(username="staff", is_superuser=True, is_staff=True)
+    response = token_client(staff).get("/api/v1/orgs/globex/members/")
+    assert response.status_code == 200
+    assert [m["username"] for m in response.json()["results"]] == ["globex_admin"]
