@@ -1,0 +1,179 @@
+"""Cross-cutting behaviour: tokens, login throttling, error format, deploy checks, Celery config."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.test import RequestFactory
+from rest_framework.test import APIClient
+
+from config.errors import handler500
+from tests.factories import PASSWORD
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_token_endpoint_exchanges_password_for_a_working_token(world):
+    client = APIClient()
+    response = client.post(
+        "/api/v1/auth/token/", {"username": "acme_admin", "password": PASSWORD}, format="json"
+    )
+    assert response.status_code == 200
+    client.credentials(HTTP_AUTHORIZATION=f"Token {response.json()['token']}")
+    assert client.get("/api/v1/orgs/acme/members/").status_code == 200
+
+
+def test_wrong_password_gets_400_in_the_error_format(world):
+    response = APIClient().post(
+        "/api/v1/auth/token/", {"username": "acme_admin", "password": "nope"}, format="json"
+    )
+    assert response.status_code == 400
+    body = response.json()
+    assert body["detail"] == "Invalid input."
+    assert body["errors"]["non_field_errors"] == ["Unable to log in with provided credentials."]
+
+
+def test_token_endpoint_is_throttled(world):
+    client = APIClient()
+    statuses = [
+        client.post(
+            "/api/v1/auth/token/", {"username": f"u{i}", "password": "x"}, format="json"
+        ).status_code
+        for i in range(12)
+    ]
+    assert statuses[:10] == [400] * 10
+    assert statuses[10] == 429
+    assert "throttled" in client.post("/api/v1/auth/token/", {}, format="json").json()["detail"]
+
+
+def test_admin_login_locks_out_after_five_failures(world, client):
+    for _ in range(4):
+        response = client.post("/admin/login/", {"username": "acme_admin", "password": "wrong"})
+        assert response.status_code == 200  # the form again, with an error
+    assert (
+        client.post("/admin/login/", {"username": "acme_admin", "password": "wrong"}).status_code
+        == 429
+    )
+    # Locked: even the right password is refused for now.
+    response = client.post("/admin/login/", {"username": "acme_admin", "password": PASSWORD})
+    assert response.status_code == 429
+    assert b"locked" in response.content.lower()
+
+
+def test_member_without_staff_flag_can_log_into_the_admin(world, client):
+    response = client.post(
+        "/admin/login/?next=/admin/", {"username": "acme_viewer", "password": PASSWORD}
+    )
+    assert response.status_code == 302
+    assert client.get("/admin/").status_code == 200
+
+
+def test_user_without_membership_cannot_log_into_the_admin(db, client):
+    from tests.factories import UserFactory
+
+    UserFactory(username="drifter")
+    response = client.post("/admin/login/", {"username": "drifter", "password": PASSWORD})
+    assert response.status_code == 200
+    assert b"not a member of any active organization" in response.content
+
+
+def test_unknown_api_url_answers_json_404(db, client):
+    response = client.get("/api/v1/nothing-here/")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found.", "errors": {}}
+
+
+def test_server_error_on_the_api_answers_json_500():
+    response = handler500(RequestFactory().get("/api/v1/orgs/acme/"))
+    assert response.status_code == 500
+    assert response.content == b'{"detail": "Internal server error.", "errors": {}}'
+
+
+def test_schema_and_docs_answer_without_login(db, client):
+    schema = client.get("/api/v1/schema/")
+    assert schema.status_code == 200
+    assert b"/api/v1/orgs/{org_slug}/members/" in schema.content
+    docs = client.get("/api/v1/docs/")
+    assert docs.status_code == 200
+    assert b"cdn" not in docs.content.lower()
+
+
+def test_debug_is_off_unless_asked_for():
+    assert settings.DEBUG is False
+
+
+PRODUCTION_ENV = {
+    "DEBUG": "false",
+    "SECRET_KEY": "k" * 20 + "9f8a7sd6f5as4d3f2as1df0as9d8f7as6df5as4df",
+    "ALLOWED_HOSTS": "conduit.example.com",
+    "SECURE_SSL_REDIRECT": "true",
+    "SESSION_COOKIE_SECURE": "true",
+    "CSRF_COOKIE_SECURE": "true",
+    "SECURE_HSTS_SECONDS": "31536000",
+    "SECURE_HSTS_PRELOAD": "true",
+}
+
+
+def _check_deploy(extra: dict) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in PRODUCTION_ENV} | extra
+    env["DATABASE_URL"] = "sqlite:///:memory:"
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_check_deploy_passes_with_the_production_variables_of_the_readme():
+    result = _check_deploy(PRODUCTION_ENV)
+    assert result.returncode == 0, result.stdout + result.stderr
+    readme = (ROOT / "README.md").read_text()
+    for name in PRODUCTION_ENV:
+        assert f"`{name}`" in readme
+
+
+def test_check_deploy_fails_with_development_defaults():
+    result = _check_deploy({"DEBUG": "false"})
+    assert result.returncode != 0
+    assert "security.W009" in result.stderr + result.stdout  # the insecure development key
+
+
+def test_celery_runs_with_late_ack_prefetch_one_and_reject_on_worker_lost():
+    from config.celery import app
+
+    assert app.conf.task_acks_late is True
+    assert app.conf.worker_prefetch_multiplier == 1
+    assert app.conf.task_reject_on_worker_lost is True
+
+
+def test_registered_sweepers_reach_the_beat_schedule():
+    from config.celery import PERIODIC_TASKS, app, register_periodic
+
+    register_periodic("test-sweeper", 5, "tests.example_sweep")
+    try:
+        assert app.conf.beat_schedule["test-sweeper"] == {
+            "task": "tests.example_sweep",
+            "schedule": 5,
+        }
+    finally:
+        PERIODIC_TASKS.pop("test-sweeper")
+
+
+@pytest.mark.parametrize("sql", ["PRAGMA journal_mode", "PRAGMA busy_timeout"])
+def test_sqlite_is_set_for_concurrent_writers(db, sql):
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite settings only")
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        value = cursor.fetchone()[0]
+    # In-memory test databases cannot use WAL; the file database of `make run` does.
+    expected = {"PRAGMA journal_mode": ("wal", "memory"), "PRAGMA busy_timeout": (30000,)}[sql]
+    assert value in expected
