@@ -8,8 +8,7 @@ from tenants.models import Membership
 
 def _may_use_admin(user) -> bool:
     return user.is_active and (
-        user.is_superuser
-        or Membership.objects.filter(user=user, organization__is_active=True).exists()
+        user.is_superuser or Membership.objects.filter(user=user, organization__is_active=True).exists()
     )
 
 

@@ -38,6 +38,5 @@ def register_periodic(name: str, every_seconds: float, task: str) -> None:
     """Declare a periodic task (a sweeper) run by the single beat scheduler."""
     PERIODIC_TASKS[name] = (every_seconds, task)
     app.conf.beat_schedule = {
-        key: {"task": task_name, "schedule": seconds}
-        for key, (seconds, task_name) in PERIODIC_TASKS.items()
+        key: {"task": task_name, "schedule": seconds} for key, (seconds, task_name) in PERIODIC_TASKS.items()
     }

@@ -16,28 +16,20 @@ logger = logging.getLogger(__name__)
 
 def _django_validation_errors(exc: DjangoValidationError) -> dict:
     if hasattr(exc, "error_dict"):
-        return {
-            field: [m for e in errs for m in e.messages] for field, errs in exc.error_dict.items()
-        }
+        return {field: [m for e in errs for m in e.messages] for field, errs in exc.error_dict.items()}
     return {"non_field_errors": exc.messages}
 
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, Conflict):
-        return Response(
-            {"detail": exc.message, "errors": exc.errors}, status=status.HTTP_409_CONFLICT
-        )
+        return Response({"detail": exc.message, "errors": exc.errors}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(_django_validation_errors(exc))
     response = exception_handler(exc, context)
     if response is None:
         return None  # Django's handler500 answers, in the same format.
     if isinstance(exc, exceptions.ValidationError):
-        errors = (
-            response.data
-            if isinstance(response.data, dict)
-            else {"non_field_errors": response.data}
-        )
+        errors = response.data if isinstance(response.data, dict) else {"non_field_errors": response.data}
         response.data = {"detail": "Invalid input.", "errors": errors}
     else:
         data = response.data

@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
+from actions.api import ActionViewSet
 from tenants.api import ApiKeyViewSet, MemberViewSet, OrganizationViewSet, TokenView
 from tenants.views import switch_organization
 
@@ -14,6 +15,7 @@ handler500 = "config.errors.handler500"
 org_router = SimpleRouter()
 org_router.register("members", MemberViewSet, basename="member")
 org_router.register("api-keys", ApiKeyViewSet, basename="api-key")
+org_router.register("actions", ActionViewSet, basename="action")
 
 api_v1 = [
     path("auth/token/", TokenView.as_view(), name="auth-token"),

@@ -100,9 +100,7 @@ class MembershipAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
         if change:
             membership_change_role(membership=obj, role=form.cleaned_data["role"])
             return
-        organization = (
-            obj.organization if request.user.is_superuser else active_organization(request)
-        )
+        organization = obj.organization if request.user.is_superuser else active_organization(request)
         created = membership_add(
             organization=organization,
             username=form.cleaned_data["username"],
@@ -124,9 +122,7 @@ class MembershipAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
                 membership_ensure_admin_remains(membership=membership, new_role=None)
             except Conflict as exc:
                 self.message_user(request, exc.message, messages.ERROR)
-                return HttpResponseRedirect(
-                    reverse("admin:tenants_membership_change", args=[membership.pk])
-                )
+                return HttpResponseRedirect(reverse("admin:tenants_membership_change", args=[membership.pk]))
         return super().delete_view(request, object_id, extra_context)
 
     def delete_model(self, request: HttpRequest, obj: Membership) -> None:
@@ -179,17 +175,13 @@ class ApiKeyAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
 
     def get_fields(self, request: HttpRequest, obj=None):
         if obj is None:
-            return ["name", "scopes", "expires_at"] + (
-                ["organization"] if request.user.is_superuser else []
-            )
+            return ["name", "scopes", "expires_at"] + (["organization"] if request.user.is_superuser else [])
         return self.get_readonly_fields(request, obj)
 
     def save_model(self, request: HttpRequest, obj: ApiKey, form, change: bool) -> None:
         if change:
             return  # keys are immutable; revoke and create a new one instead
-        organization = (
-            obj.organization if request.user.is_superuser else active_organization(request)
-        )
+        organization = obj.organization if request.user.is_superuser else active_organization(request)
         key, raw_key = api_key_create(
             organization=organization,
             name=form.cleaned_data["name"],

@@ -34,9 +34,7 @@ class OrgScopedAdminMixin:
         return self.has_view_permission(request)
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self._can(request, self.view_capability) or self._can(
-            request, self.change_capability
-        )
+        return self._can(request, self.view_capability) or self._can(request, self.change_capability)
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         return self._can(request, self.change_capability)

@@ -122,9 +122,7 @@ class ApiKeySerializer(serializers.ModelSerializer):
 
 class ApiKeyCreateSerializer(StrictSerializer):
     name = serializers.CharField(max_length=100)
-    scopes = serializers.ListField(
-        child=serializers.ChoiceField(choices=Scope.choices), min_length=1
-    )
+    scopes = serializers.ListField(child=serializers.ChoiceField(choices=Scope.choices), min_length=1)
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
 
 
@@ -148,9 +146,7 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgScopedV
         data = ApiKeyCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = request.user if request.user.is_authenticated else None
-        key, raw_key = api_key_create(
-            organization=self.organization, created_by=user, **data.validated_data
-        )
+        key, raw_key = api_key_create(organization=self.organization, created_by=user, **data.validated_data)
         key.key = raw_key
         return Response(ApiKeyCreatedSerializer(key).data, status=status.HTTP_201_CREATED)
 

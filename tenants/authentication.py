@@ -20,9 +20,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if not header or header[0].lower() != self.keyword.lower().encode():
             return None
         if len(header) != 2:
-            raise exceptions.AuthenticationFailed(
-                "Invalid Bearer header: give exactly one API key."
-            )
+            raise exceptions.AuthenticationFailed("Invalid Bearer header: give exactly one API key.")
         try:
             raw_key = header[1].decode()
         except UnicodeError:

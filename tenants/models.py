@@ -28,20 +28,14 @@ class Organization(models.Model):
 
 
 class Membership(models.Model):
-    organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="memberships"
-    )
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
-    )
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=20, choices=Role.choices)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["organization__slug", "user__username"]
-        constraints = [
-            models.UniqueConstraint(fields=["organization", "user"], name="unique_member_per_org")
-        ]
+        constraints = [models.UniqueConstraint(fields=["organization", "user"], name="unique_member_per_org")]
 
     def __str__(self) -> str:
         return f"{self.user} ({self.role})"
@@ -62,9 +56,7 @@ def generate_api_key() -> tuple[str, str]:
 
 
 class ApiKey(models.Model):
-    organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="api_keys"
-    )
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="api_keys")
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=20, unique=True, editable=False)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)

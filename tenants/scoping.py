@@ -35,9 +35,7 @@ class OrganizationAccess(permissions.BasePermission):
     """Anonymous: 401. Not a member, or another organization's key: 404. No capability: 403."""
 
     def has_permission(self, request: Request, view: "OrgScopedViewSet") -> bool:
-        if not isinstance(request.auth, ApiKey) and not (
-            request.user and request.user.is_authenticated
-        ):
+        if not isinstance(request.auth, ApiKey) and not (request.user and request.user.is_authenticated):
             raise exceptions.NotAuthenticated()
         organization = organization_get_active(slug=view.kwargs["org_slug"])
         capability = view.required_capability()

@@ -22,9 +22,7 @@ def organization_create(*, slug: str, name: str, allow_http: bool = False) -> Or
 
 def _validate_role(role: str) -> None:
     if role not in Role.values:
-        raise ValidationError(
-            {"role": f'"{role}" is not a role; choose one of {", ".join(Role.values)}.'}
-        )
+        raise ValidationError({"role": f'"{role}" is not a role; choose one of {", ".join(Role.values)}.'})
 
 
 @transaction.atomic
@@ -48,9 +46,7 @@ def membership_add(
         user.set_password(password)
         user.save(update_fields=["password"])
     if Membership.objects.filter(organization=organization, user=user).exists():
-        raise ValidationError(
-            {"username": f'"{username}" is already a member of {organization.slug}.'}
-        )
+        raise ValidationError({"username": f'"{username}" is already a member of {organization.slug}.'})
     return Membership.objects.create(organization=organization, user=user, role=role)
 
 
@@ -88,9 +84,7 @@ def membership_remove(*, membership: Membership) -> None:
 
 def _validate_scopes(scopes: list[str]) -> None:
     if not isinstance(scopes, list) or not scopes:
-        raise ValidationError(
-            {"scopes": "Give at least one scope: " + ", ".join(Scope.values) + "."}
-        )
+        raise ValidationError({"scopes": "Give at least one scope: " + ", ".join(Scope.values) + "."})
     unknown = [s for s in scopes if s not in Scope.values]
     if unknown:
         raise ValidationError(
@@ -144,8 +138,8 @@ def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
     now = timezone.now()
     if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
         # Conditional update: many concurrent requests write at most once per minute.
-        ApiKey.objects.filter(pk=key.pk).exclude(
-            last_used_at__gt=now - LAST_USED_RESOLUTION
-        ).update(last_used_at=now)
+        ApiKey.objects.filter(pk=key.pk).exclude(last_used_at__gt=now - LAST_USED_RESOLUTION).update(
+            last_used_at=now
+        )
         key.last_used_at = now
     return key

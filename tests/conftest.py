@@ -29,9 +29,7 @@ def world(db) -> World:
     acme = OrganizationFactory(slug="acme", name="Acme Inc")
     globex = OrganizationFactory(slug="globex", name="Globex Corporation")
     members = {
-        role: MembershipFactory(
-            organization=acme, user=UserFactory(username=f"acme_{role}"), role=role
-        )
+        role: MembershipFactory(organization=acme, user=UserFactory(username=f"acme_{role}"), role=role)
         for role in ROLES
     }
     globex_admin = MembershipFactory(
@@ -75,3 +73,17 @@ def _plain_static_storage(settings):
 def _fast_password_hashing(settings):
     """PBKDF2 at production strength costs ~0.2 s per user; tests need no strength."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+TEST_ENCRYPTION_KEY = "1m5t0yN0o7Vr2rdJZ7bLX5d4j2uL5q3k6yD0kqjH3mE="
+
+
+@pytest.fixture(autouse=True)
+def _encryption_keys(settings):
+    settings.FIELD_ENCRYPTION_KEYS = [TEST_ENCRYPTION_KEY]
+
+
+@pytest.fixture
+def allow_loopback(settings):
+    """Outbound calls to the loopback test servers are refused unless listed (SPEC section 2)."""
+    settings.CONDUIT_ALLOWED_PRIVATE_NETWORKS = ["127.0.0.0/8", "::1/128"]

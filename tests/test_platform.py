@@ -39,9 +39,7 @@ def test_wrong_password_gets_400_in_the_error_format(world):
 def test_token_endpoint_is_throttled(world):
     client = APIClient()
     statuses = [
-        client.post(
-            "/api/v1/auth/token/", {"username": f"u{i}", "password": "x"}, format="json"
-        ).status_code
+        client.post("/api/v1/auth/token/", {"username": f"u{i}", "password": "x"}, format="json").status_code
         for i in range(12)
     ]
     assert statuses[:10] == [400] * 10
@@ -53,10 +51,7 @@ def test_admin_login_locks_out_after_five_failures(world, client):
     for _ in range(4):
         response = client.post("/admin/login/", {"username": "acme_admin", "password": "wrong"})
         assert response.status_code == 200  # the form again, with an error
-    assert (
-        client.post("/admin/login/", {"username": "acme_admin", "password": "wrong"}).status_code
-        == 429
-    )
+    assert client.post("/admin/login/", {"username": "acme_admin", "password": "wrong"}).status_code == 429
     # Locked: even the right password is refused for now.
     response = client.post("/admin/login/", {"username": "acme_admin", "password": PASSWORD})
     assert response.status_code == 429
@@ -64,9 +59,7 @@ def test_admin_login_locks_out_after_five_failures(world, client):
 
 
 def test_member_without_staff_flag_can_log_into_the_admin(world, client):
-    response = client.post(
-        "/admin/login/?next=/admin/", {"username": "acme_viewer", "password": PASSWORD}
-    )
+    response = client.post("/admin/login/?next=/admin/", {"username": "acme_viewer", "password": PASSWORD})
     assert response.status_code == 302
     assert client.get("/admin/").status_code == 200
 

@@ -102,9 +102,7 @@ IDS = [e.name for e in ENDPOINTS]
 
 
 def _call(client: APIClient, endpoint: Endpoint, world: World, org: str):
-    return getattr(client, endpoint.method)(
-        endpoint.path(world, org), endpoint.body(world), format="json"
-    )
+    return getattr(client, endpoint.method)(endpoint.path(world, org), endpoint.body(world), format="json")
 
 
 @pytest.mark.parametrize("role", ROLES)

@@ -67,9 +67,7 @@ def test_revoked_key_is_refused(world):
 
 def test_revoke_through_the_api_stops_the_key(world):
     created = _create(world)
-    response = token_client(world.user("admin")).post(
-        f"/api/v1/orgs/acme/api-keys/{created['id']}/revoke/"
-    )
+    response = token_client(world.user("admin")).post(f"/api/v1/orgs/acme/api-keys/{created['id']}/revoke/")
     assert response.status_code == 200
     assert response.json()["revoked"] is True
     assert key_client(created["key"]).get("/api/v1/orgs/acme/").status_code == 401
@@ -99,9 +97,7 @@ def test_keys_never_manage_members_or_keys(world):
     )
     assert key_client(raw).get("/api/v1/orgs/acme/members/").status_code == 403
     assert (
-        key_client(raw)
-        .post("/api/v1/orgs/acme/api-keys/", {"name": "x", "scopes": ["read"]})
-        .status_code
+        key_client(raw).post("/api/v1/orgs/acme/api-keys/", {"name": "x", "scopes": ["read"]}).status_code
         == 403
     )
 

@@ -7,9 +7,7 @@ from tenants.models import Membership, Organization
 
 def test_org_create_and_member_add_give_a_working_login(db):
     call_command("org_create", "acme", "Acme Inc")
-    call_command(
-        "member_add", "acme", "alice", "--role", "technical", "--password", "s3cret-pass-77"
-    )
+    call_command("member_add", "acme", "alice", "--role", "technical", "--password", "s3cret-pass-77")
     membership = Membership.objects.get(user__username="alice")
     assert membership.organization.name == "Acme Inc" and membership.role == "technical"
     assert membership.user.check_password("s3cret-pass-77")
@@ -34,9 +32,7 @@ def test_seed_demo_is_idempotent_and_prints_the_logins(db, capsys):
     out = capsys.readouterr().out
     assert "marketer-demo-pass" in out
     assert set(Organization.objects.values_list("slug", flat=True)) == {"acme", "globex"}
-    roles = dict(
-        Membership.objects.filter(organization__slug="acme").values_list("user__username", "role")
-    )
+    roles = dict(Membership.objects.filter(organization__slug="acme").values_list("user__username", "role"))
     assert roles == {
         "admin": "admin",
         "tech": "technical",

@@ -55,9 +55,7 @@ def test_bad_member_input_gets_400_naming_the_field(world):
         response = client.post(MEMBERS, body, format="json")
         assert response.status_code == 400, (body, response.content)
         assert field in response.json()["errors"], (body, response.json())
-    assert not Membership.objects.filter(
-        organization=world.acme, user__username="globex_admin"
-    ).exists()
+    assert not Membership.objects.filter(organization=world.acme, user__username="globex_admin").exists()
 
 
 def test_malformed_json_gets_400_not_500(world):

@@ -8,8 +8,7 @@ from tenants.services import membership_add
 
 class Command(BaseCommand):
     help = (
-        "Add a user (created if needed) to an organization: "
-        "manage.py member_add acme alice --role technical"
+        "Add a user (created if needed) to an organization: manage.py member_add acme alice --role technical"
     )
 
     def add_arguments(self, parser):
@@ -20,20 +19,14 @@ class Command(BaseCommand):
             "--password", help="Set the user's password (a new user without one cannot log in)."
         )
 
-    def handle(
-        self, organization: str, username: str, role: str, password: str | None, **options
-    ) -> None:
+    def handle(self, organization: str, username: str, role: str, password: str | None, **options) -> None:
         org = Organization.objects.filter(slug=organization).first()
         if org is None:
-            raise CommandError(
-                f'No organization "{organization}". Create it with org_create first.'
-            )
+            raise CommandError(f'No organization "{organization}". Create it with org_create first.')
         try:
             membership = membership_add(
                 organization=org, username=username, role=role, password=password, create_user=True
             )
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from exc
-        self.stdout.write(
-            self.style.SUCCESS(f"{membership.user.username} is now {role} in {org.slug}.")
-        )
+        self.stdout.write(self.style.SUCCESS(f"{membership.user.username} is now {role} in {org.slug}."))

@@ -10,17 +10,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("slug")
         parser.add_argument("name")
-        parser.add_argument(
-            "--allow-http", action="store_true", help="Let its actions call http:// URLs."
-        )
+        parser.add_argument("--allow-http", action="store_true", help="Let its actions call http:// URLs.")
 
     def handle(self, slug: str, name: str, allow_http: bool, **options) -> None:
         try:
             organization = organization_create(slug=slug, name=name, allow_http=allow_http)
         except ValidationError as exc:
-            raise CommandError(
-                "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
-            ) from exc
+            raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from exc
         self.stdout.write(
             self.style.SUCCESS(f"Created organization {organization.slug} ({organization.name}).")
         )

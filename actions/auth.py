@@ -1,0 +1,345 @@
+"""The six auth types of SPEC section 2: validation, secret splitting and applying them to a call.
+
+Secret fields are stored apart (encrypted) from the rest of the auth settings, so the
+API and the admin can show the settings and say only whether each secret is set.
+"""
+
+import base64
+import copy
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from django.core.cache import cache
+
+from actions import transport
+from actions.rendering import HEADER_NAME, RESERVED_HEADERS, RenderedRequest, encode_json, validate_url
+
+
+@dataclass(frozen=True)
+class AuthSpec:
+    required: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = ()  # dotted paths into the auth object
+    optional_secrets: tuple[str, ...] = ()
+
+
+AUTH_SPECS: dict[str, AuthSpec] = {
+    "none": AuthSpec(),
+    "basic": AuthSpec(required=("username",), secrets=("password",)),
+    "bearer": AuthSpec(secrets=("token",)),
+    "api_key": AuthSpec(required=("in", "name"), secrets=("value",)),
+    "oauth2_client_credentials": AuthSpec(
+        required=("token_url", "client_id"), optional=("scope", "audience"), secrets=("client_secret",)
+    ),
+    "token_endpoint": AuthSpec(
+        required=("request", "token_path", "inject"),
+        optional=("expires_in_path", "cache_seconds"),
+        optional_secrets=("request.headers", "request.body"),
+    ),
+}
+TOKEN_TYPES = {"oauth2_client_credentials", "token_endpoint"}
+MASK = "********"
+
+
+class AuthError(Exception):
+    """A token could not be obtained; `message` is a sentence for a person."""
+
+    def __init__(self, message: str, result: "transport.TransportResult | None" = None):
+        super().__init__(message)
+        self.message = message
+        self.result = result
+
+
+# --- dotted paths -------------------------------------------------------------------
+
+
+def _get(data: dict, path: str) -> Any:
+    for part in path.split("."):
+        if not isinstance(data, dict) or part not in data:
+            return None
+        data = data[part]
+    return data
+
+
+def _pop(data: dict, path: str) -> Any:
+    *parents, last = path.split(".")
+    for part in parents:
+        data = data.get(part) if isinstance(data, dict) else None
+        if data is None:
+            return None
+    return data.pop(last, None) if isinstance(data, dict) else None
+
+
+def _put(data: dict, path: str, value: Any) -> None:
+    *parents, last = path.split(".")
+    for part in parents:
+        data = data.setdefault(part, {})
+    data[last] = value
+
+
+# --- validation and storage ---------------------------------------------------------
+
+
+def _check_token_request(request: Any, allow_http: bool) -> list[str]:
+    if not isinstance(request, dict):
+        return ["request: must be an object with url, method, headers, body, body_type"]
+    problems = []
+    unknown = sorted(set(request) - {"url", "method", "headers", "body", "body_type"})
+    if unknown:
+        problems.append(f"request: unknown field {unknown[0]!r}")
+    problems += [
+        f"request.url: {p}" for p in validate_url(request.get("url"), allow_http=allow_http, declared=set())
+    ]
+    if request.get("method", "POST") not in ("POST", "GET", "PUT"):
+        problems.append("request.method: must be POST, GET or PUT")
+    headers = request.get("headers", {})
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        problems.append("request.headers: must be an object of header name to text")
+    else:
+        for name in headers:
+            if not HEADER_NAME.match(name) or name.lower() in RESERVED_HEADERS:
+                problems.append(f"request.headers: {name!r} is not a header that may be set")
+    if request.get("body_type", "json") not in ("json", "form"):
+        problems.append('request.body_type: must be "json" or "form"')
+    if request.get("body_type") == "form" and not isinstance(request.get("body", {}), dict):
+        problems.append("request.body: a form body must be an object")
+    return problems
+
+
+def validate_auth(auth: Any, *, allow_http: bool, stored_type: str | None, stored_secrets: dict) -> list[str]:
+    """Problems with an auth object as given by a user; secrets may be omitted to keep stored ones."""
+    if not isinstance(auth, dict):
+        return ['must be an object such as {"type": "none"}']
+    kind = auth.get("type")
+    if kind not in AUTH_SPECS:
+        return [f"type: {json.dumps(kind)} is not an auth type; choose one of {', '.join(AUTH_SPECS)}"]
+    spec = AUTH_SPECS[kind]
+    top_secrets = {p for p in spec.secrets if "." not in p}
+    allowed = {"type", *spec.required, *spec.optional, *top_secrets}
+    problems = [f"{key}: unknown field for {kind} auth" for key in sorted(set(auth) - allowed)]
+    for key in spec.required:
+        if auth.get(key) in (None, ""):
+            problems.append(f"{key}: required for {kind} auth")
+    for path in spec.secrets:
+        given = _get(auth, path)
+        kept = stored_type == kind and _get(stored_secrets, path)
+        if given in (None, "") and not kept:
+            problems.append(f"{path}: required for {kind} auth")
+        elif given not in (None, "") and not isinstance(given, str):
+            problems.append(f"{path}: must be text")
+    for key in ("username", "client_id", "scope", "audience", "token_path", "expires_in_path", "name"):
+        if key in auth and auth[key] is not None and not isinstance(auth[key], str):
+            problems.append(f"{key}: must be text")
+    if kind == "api_key":
+        if auth.get("in") not in ("header", "query"):
+            problems.append('in: must be "header" or "query"')
+        name = auth.get("name")
+        if auth.get("in") == "header" and isinstance(name, str) and name:
+            if not HEADER_NAME.match(name) or name.lower() in RESERVED_HEADERS:
+                problems.append(f"name: {name!r} is not a header that may be set")
+    if kind == "oauth2_client_credentials" and auth.get("token_url"):
+        problems += [
+            f"token_url: {p}" for p in validate_url(auth["token_url"], allow_http=allow_http, declared=set())
+        ]
+    if kind == "token_endpoint":
+        if auth.get("request") is not None:
+            problems += _check_token_request(auth["request"], allow_http)
+        if auth.get("expires_in_path") in (None, "") and auth.get("cache_seconds") in (None, ""):
+            problems.append("expires_in_path: give expires_in_path or cache_seconds")
+        seconds = auth.get("cache_seconds")
+        if seconds not in (None, "") and (
+            not isinstance(seconds, int) or isinstance(seconds, bool) or seconds < 1
+        ):
+            problems.append("cache_seconds: must be a whole number of seconds, at least 1")
+        inject = auth.get("inject")
+        if inject is not None:
+            if not isinstance(inject, dict) or inject.get("as") not in ("bearer", "header", "query"):
+                problems.append('inject: must be {"as": "bearer"|"header"|"query", "name": ...}')
+            elif inject["as"] != "bearer" and not (isinstance(inject.get("name"), str) and inject["name"]):
+                problems.append(f"inject.name: required to inject the token as a {inject['as']}")
+    return problems
+
+
+def split_auth(auth: dict, *, stored_type: str | None, stored_secrets: dict) -> tuple[str, dict, dict]:
+    """(type, non-secret config, secrets). Omitted secrets keep their stored value."""
+    kind = auth["type"]
+    spec = AUTH_SPECS[kind]
+    config = copy.deepcopy({k: v for k, v in auth.items() if k != "type"})
+    secrets: dict = {}
+    for path in (*spec.secrets, *spec.optional_secrets):
+        given = _pop(config, path)
+        if given in (None, "") and stored_type == kind:
+            given = _get(stored_secrets, path)
+        if given not in (None, ""):
+            _put(secrets, path, given)
+    return kind, config, secrets
+
+
+def public_auth(kind: str, config: dict, secrets: dict) -> dict:
+    """The auth settings as shown to technical users: each secret only as `<name>_set`."""
+    shown = {"type": kind, **copy.deepcopy(config)}
+    spec = AUTH_SPECS.get(kind, AuthSpec())
+    for path in (*spec.secrets, *spec.optional_secrets):
+        _put(shown, f"{path}_set", _get(secrets, path) not in (None, ""))
+    return shown
+
+
+def full_auth(kind: str, config: dict, secrets: dict) -> dict:
+    merged = {"type": kind, **copy.deepcopy(config)}
+    spec = AUTH_SPECS.get(kind, AuthSpec())
+    for path in (*spec.secrets, *spec.optional_secrets):
+        value = _get(secrets, path)
+        if value is not None:
+            _put(merged, path, value)
+    return merged
+
+
+# --- applying auth to a call --------------------------------------------------------
+
+
+def _secret_strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value] if len(value) >= 4 else []
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in _secret_strings(item)]
+    if isinstance(value, list):
+        return [s for item in value for s in _secret_strings(item)]
+    return []
+
+
+def _append_query(url: str, name: str, value: str) -> str:
+    return url + ("&" if urlsplit(url).query else "?") + urlencode([(name, value)])
+
+
+def _token_cache_key(action: Any) -> str:
+    fingerprint = hashlib.sha256(
+        json.dumps([action.auth_type, action.auth_config, action.auth_secrets], sort_keys=True).encode()
+    ).hexdigest()[:32]
+    return f"conduit:token:{action.pk}:{fingerprint}"
+
+
+def _parse_json(result: "transport.TransportResult") -> Any:
+    try:
+        return json.loads(result.body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _fetch_token(action: Any, timeout_s: float) -> tuple[str, int]:
+    """Ask the token endpoint; return (token, seconds to cache it)."""
+    auth = full_auth(action.auth_type, action.auth_config, action.auth_secrets)
+    if action.auth_type == "oauth2_client_credentials":
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": auth["client_id"],
+            "client_secret": auth["client_secret"],
+        }
+        for key in ("scope", "audience"):
+            if auth.get(key):
+                form[key] = auth[key]
+        url, method, token_path, expires_path, fixed = (
+            auth["token_url"],
+            "POST",
+            "access_token",
+            "expires_in",
+            None,
+        )
+        headers = [("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json")]
+        body: bytes | None = urlencode(form).encode()
+    else:
+        request = auth["request"]
+        url, method = request["url"], request.get("method", "POST")
+        token_path, expires_path, fixed = (
+            auth["token_path"],
+            auth.get("expires_in_path"),
+            auth.get("cache_seconds"),
+        )
+        headers = [("Accept", "application/json"), *request.get("headers", {}).items()]
+        raw = request.get("body")
+        if raw is None or method == "GET":
+            body = None
+        elif request.get("body_type", "json") == "form":
+            body = urlencode({k: str(v) for k, v in raw.items()}).encode()
+            headers.append(("Content-Type", "application/x-www-form-urlencoded"))
+        else:
+            body = encode_json(raw)
+            headers.append(("Content-Type", "application/json"))
+    host = urlsplit(url).hostname
+    result = transport.send(
+        transport.OutboundRequest(method=method, url=url, headers=headers, body=body, timeout_s=timeout_s)
+    )
+    if result.status_code is None:
+        raise AuthError(f"Could not get an access token from {host}: {result.error}", result)
+    if result.outcome != "succeeded":
+        raise AuthError(
+            f"Could not get an access token from {host}: it answered HTTP {result.status_code}.", result
+        )
+    data = _parse_json(result)
+    token = _get(data, token_path) if isinstance(data, dict) else None
+    if not isinstance(token, str) or not token:
+        raise AuthError(f"The token endpoint {host} answered without a token at {token_path!r}.", result)
+    seconds = fixed
+    if seconds is None and expires_path:
+        expires = _get(data, expires_path)
+        seconds = int(expires) if isinstance(expires, int | float) and not isinstance(expires, bool) else 3600
+    # Cached until a minute before it expires (SPEC section 2).
+    return token, max(int(seconds or 3600) - 60, 1)
+
+
+def get_token(action: Any, *, refresh: bool = False, timeout_s: float = 10.0) -> str:
+    key = _token_cache_key(action)
+    if not refresh:
+        token = cache.get(key)
+        if token:
+            return token
+    token, ttl = _fetch_token(action, timeout_s)
+    cache.set(key, token, ttl)
+    return token
+
+
+def apply_auth(action: Any, request: RenderedRequest, *, refresh: bool = False) -> list[str]:
+    """Add the action's credentials to `request`; return the secret strings to mask in records."""
+    kind = action.auth_type
+    secrets = action.auth_secrets or {}
+    to_mask = _secret_strings(secrets)
+    spec = AUTH_SPECS.get(kind, AuthSpec())
+    missing = [path for path in spec.secrets if _get(secrets, path) in (None, "")]
+    if missing:
+        raise AuthError(f"The action's {kind} auth has no {missing[0]} set; enter it before calling.")
+    timeout_s = action.timeout_ms / 1000
+    if kind == "basic":
+        pair = f"{action.auth_config['username']}:{secrets['password']}"
+        encoded = base64.b64encode(pair.encode()).decode()
+        request.headers.append(("Authorization", f"Basic {encoded}"))
+        to_mask.append(encoded)
+    elif kind == "bearer":
+        request.headers.append(("Authorization", f"Bearer {secrets['token']}"))
+    elif kind == "api_key":
+        if action.auth_config["in"] == "header":
+            request.headers.append((action.auth_config["name"], secrets["value"]))
+        else:
+            request.url = _append_query(request.url, action.auth_config["name"], secrets["value"])
+    elif kind in TOKEN_TYPES:
+        token = get_token(action, refresh=refresh, timeout_s=timeout_s)
+        to_mask.append(token)
+        inject = (
+            action.auth_config.get("inject", {"as": "bearer"})
+            if kind == "token_endpoint"
+            else {"as": "bearer"}
+        )
+        if inject["as"] == "bearer":
+            request.headers.append(("Authorization", f"Bearer {token}"))
+        elif inject["as"] == "header":
+            request.headers.append((inject["name"], token))
+        else:
+            request.url = _append_query(request.url, inject["name"], token)
+    return to_mask
+
+
+def mask(text: str, secrets: list[str]) -> str:
+    for secret in sorted(set(secrets), key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text

@@ -1,0 +1,95 @@
+"""One call of an action: render, authenticate, send, refresh a token once on 401, mask.
+
+The test request uses it now; invocations (the runtime) use the same path.
+"""
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from actions import transport
+from actions.auth import TOKEN_TYPES, AuthError, apply_auth, mask
+from actions.models import Action
+from actions.rendering import RenderedRequest, render_request
+
+USER_AGENT = "Conduit/0.1"
+RECORDED_BODY_BYTES = 64 * 1024
+
+
+@dataclass
+class CallResult:
+    outcome: (
+        str  # SPEC section 3: succeeded, http_<code>, timedout, rate_limited, circuit_open, refused, error
+    )
+    request: dict  # the rendered request as shown to people: secrets masked
+    status_code: int | None = None
+    response_headers: dict[str, str] = field(default_factory=dict)
+    response_body: str = ""
+    response_json: Any = None
+    truncated: bool = False
+    latency_ms: int = 0
+    error: str = ""
+
+
+def render(action: Action, values: dict[str, Any]) -> RenderedRequest:
+    return render_request(
+        method=action.method, url=action.url, query=action.query, headers=action.headers,
+        body=action.body, parameters=action.parameters, values=values,
+    )  # fmt: skip
+
+
+def _shown_request(request: RenderedRequest, secrets: list[str]) -> dict:
+    body = request.body.decode("utf-8", errors="replace") if request.body is not None else None
+    return {
+        "method": request.method,
+        "url": mask(request.url, secrets),
+        "headers": [[name, mask(value, secrets)] for name, value in request.headers],
+        "body": mask(body, secrets) if body is not None else None,
+    }
+
+
+def _send(
+    action: Action, request: RenderedRequest, extra_headers: list[tuple[str, str]]
+) -> transport.TransportResult:
+    certificate = None
+    if action.client_certificate and action.client_key:
+        certificate = (action.client_certificate, action.client_key)
+    return transport.send(
+        transport.OutboundRequest(
+            method=request.method, url=request.url, headers=[*request.headers, *extra_headers],
+            body=request.body, timeout_s=action.timeout_ms / 1000, client_certificate=certificate,
+        )
+    )  # fmt: skip
+
+
+def call_action(
+    action: Action, rendered: RenderedRequest, *, extra_headers: list[tuple[str, str]] = ()
+) -> CallResult:
+    """Send an already rendered request with the action's auth. Never raises for the network."""
+    extra = [("User-Agent", USER_AGENT), *extra_headers]
+    secrets: list[str] = []
+    for attempt in ("first", "refresh"):
+        request = RenderedRequest(rendered.method, rendered.url, list(rendered.headers), rendered.body)
+        try:
+            secrets = apply_auth(action, request, refresh=attempt == "refresh")
+        except AuthError as exc:
+            result = exc.result
+            return CallResult(
+                outcome="error", request=_shown_request(request, secrets), error=mask(exc.message, secrets),
+                latency_ms=result.latency_ms if result else 0,
+            )  # fmt: skip
+        result = _send(action, request, extra)
+        # A cached token may have been revoked early: fetch a new one once (SPEC section 2).
+        if not (result.status_code == 401 and action.auth_type in TOKEN_TYPES and attempt == "first"):
+            break
+    body_text = result.body[:RECORDED_BODY_BYTES].decode("utf-8", errors="replace")
+    try:
+        parsed = json.loads(result.body) if result.body and not result.truncated else None
+    except (ValueError, UnicodeDecodeError):
+        parsed = None
+    return CallResult(
+        outcome=result.outcome, request=_shown_request(request, secrets), status_code=result.status_code,
+        response_headers=result.headers, response_body=mask(body_text, secrets), response_json=parsed,
+        truncated=result.truncated or len(result.body) > RECORDED_BODY_BYTES,
+        latency_ms=result.latency_ms, error=mask(result.error, secrets),
+    )  # fmt: skip
