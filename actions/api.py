@@ -1,3 +1,4 @@
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action as api_action
@@ -204,13 +205,13 @@ class ActionViewSet(
         copy = services.action_duplicate(action=self.get_object(), user=request.user)
         return Response(ActionSerializer(copy).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(responses=serializers.JSONField())
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     @api_action(detail=True, methods=["get"], capability=Capability.MANAGE_ACTIONS)
     def export(self, request: Request, org_slug: str, pk: str) -> Response:
         """The configuration as JSON without secrets, for `import` in another organization."""
         return Response(services.action_export(action=self.get_object()))
 
-    @extend_schema(request=serializers.JSONField(), responses={201: ActionSerializer})
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={201: ActionSerializer})
     @api_action(detail=False, methods=["post"], url_path="import", capability=Capability.MANAGE_ACTIONS)
     def import_action(self, request: Request, org_slug: str) -> Response:
         """Create a draft from an export; enter its secrets before activating it."""

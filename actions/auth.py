@@ -137,9 +137,9 @@ def validate_auth(auth: Any, *, allow_http: bool, stored_type: str | None, store
         if auth.get("in") not in ("header", "query"):
             problems.append('in: must be "header" or "query"')
         name = auth.get("name")
-        if auth.get("in") == "header" and isinstance(name, str) and name:
-            if not HEADER_NAME.match(name) or name.lower() in RESERVED_HEADERS:
-                problems.append(f"name: {name!r} is not a header that may be set")
+        is_header = auth.get("in") == "header" and isinstance(name, str) and name
+        if is_header and (not HEADER_NAME.match(name) or name.lower() in RESERVED_HEADERS):
+            problems.append(f"name: {name!r} is not a header that may be set")
     if kind == "oauth2_client_credentials" and auth.get("token_url"):
         problems += [
             f"token_url: {p}" for p in validate_url(auth["token_url"], allow_http=allow_http, declared=set())

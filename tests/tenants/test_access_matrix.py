@@ -13,11 +13,21 @@ import pytest
 from rest_framework.test import APIClient
 
 from tenants.services import api_key_create
+from tests.actions.helpers import SMS_ACTION, make_action
 from tests.conftest import ROLES, World, token_client
 from tests.factories import UserFactory
 
 ALL = {"admin", "technical", "marketer", "viewer"}
 ADMIN = {"admin"}
+TECHNICAL = {"admin", "technical"}
+
+
+def _acme_action(w: World):
+    # A private address: a test call is refused at once, with no network needed.
+    return make_action(w.acme, url="https://10.0.0.1/v1/{{account}}")
+
+
+TEST_VALUES = {"parameters": {"account": "a", "phone": "+33600000000", "text": "hi"}}
 
 
 def _acme_key(w: World):
@@ -96,6 +106,85 @@ ENDPOINTS = [
         ADMIN,
         200,
         has_object=True,
+    ),
+    Endpoint("actions-list", "get", lambda w, o: f"/api/v1/orgs/{o}/actions/", ALL, 200),
+    Endpoint(
+        "actions-create",
+        "post",
+        lambda w, o: f"/api/v1/orgs/{o}/actions/",
+        TECHNICAL,
+        201,
+        body=lambda w: SMS_ACTION,
+    ),
+    Endpoint(
+        "actions-detail",
+        "get",
+        lambda w, o: f"/api/v1/orgs/{o}/actions/{_acme_action(w).pk}/",
+        ALL,
+        200,
+        has_object=True,
+    ),
+    Endpoint(
+        "actions-update",
+        "patch",
+        lambda w, o: f"/api/v1/orgs/{o}/actions/{_acme_action(w).pk}/",
+        TECHNICAL,
+        200,
+        body=lambda w: {"description": "new"},
+        has_object=True,
+    ),
+    Endpoint(
+        "actions-delete",
+        "delete",
+        lambda w, o: f"/api/v1/orgs/{o}/actions/{_acme_action(w).pk}/",
+        TECHNICAL,
+        204,
+        has_object=True,
+    ),
+    Endpoint(
+        "actions-test",
+        "post",
+        lambda w, o: f"/api/v1/orgs/{o}/actions/{_acme_action(w).pk}/test/",
+        TECHNICAL,
+        200,
+        body=lambda w: TEST_VALUES,
+        has_object=True,
+    ),
+    Endpoint(
+        "actions-infer",
+        "post",
+        lambda w, o: f"/api/v1/orgs/{o}/actions/infer/",
+        TECHNICAL,
+        200,
+        body=lambda w: {"sample": {"a": 1}, "parameters": ["a"]},
+    ),
+    Endpoint(
+        "actions-duplicate",
+        "post",
+        lambda w, o: f"/api/v1/orgs/{o}/actions/{_acme_action(w).pk}/duplicate/",
+        TECHNICAL,
+        201,
+        has_object=True,
+    ),
+    Endpoint(
+        "actions-export",
+        "get",
+        lambda w, o: f"/api/v1/orgs/{o}/actions/{_acme_action(w).pk}/export/",
+        TECHNICAL,
+        200,
+        has_object=True,
+    ),
+    Endpoint(
+        "actions-import",
+        "post",
+        lambda w, o: f"/api/v1/orgs/{o}/actions/import/",
+        TECHNICAL,
+        201,
+        body=lambda w: {
+            **{k: v for k, v in SMS_ACTION.items() if k not in ("status", "signing_secret")},
+            "format": "conduit.action.v1",
+            "auth": {"type": "none"},
+        },
     ),
 ]
 IDS = [e.name for e in ENDPOINTS]

@@ -1,0 +1,463 @@
+"""The HTTP call to a third-party service: the one place where Conduit reaches outside.
+
+Outbound safety (SPEC section 2) is checked on the resolved IP at connection time, inside the
+urllib3 connection itself, so a name that resolves to a public address when the action is saved
+and to 127.0.0.1 when it is called (DNS rebinding) is still refused. requests-hardened does the
+same kind of filtering but only offers an on/off switch for loopback, not the CIDR allow list of
+CONDUIT_ALLOWED_PRIVATE_NETWORKS, hence this module. The session ignores environment proxies
+(`trust_env = False`): a proxy would make the connection to its own address and bypass the check.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import ipaddress
+import os
+import socket
+import ssl
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    NameResolutionError,
+    NewConnectionError,
+    ReadTimeoutError,
+)
+from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.exceptions import SSLError as Urllib3SSLError
+from urllib3.util.connection import allowed_gai_family
+from urllib3.util.timeout import _DEFAULT_TIMEOUT, Timeout
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024
+_READ_CHUNK_BYTES = 64 * 1024
+
+# Never public, checked explicitly because some Python versions call parts of them global
+# (CPython issue 113171; this venv runs 3.11.7, which predates the fix).
+_ALWAYS_SPECIAL = tuple(
+    ipaddress.ip_network(cidr)
+    for cidr in (
+        "100.64.0.0/10",  # shared address space (carrier-grade NAT): reaches internal workloads
+        "192.0.0.0/24",  # IETF protocol assignments
+        "192.88.99.0/24",  # 6to4 relay anycast
+        "64:ff9b:1::/48",  # local-use IPv4/IPv6 translation
+        "2001::/23",  # IETF protocol assignments, Teredo included
+        "3fff::/20",  # documentation
+        "5f00::/16",  # segment routing
+    )
+)
+_SHARED_ADDRESS_SPACE = _ALWAYS_SPECIAL[0]
+_NAT64_WELL_KNOWN = ipaddress.ip_network("64:ff9b::/96")
+
+
+@dataclass
+class OutboundRequest:
+    method: str  # "POST", "GET", ...
+    url: str  # absolute, already rendered and percent-encoded (query included)
+    headers: list[tuple[str, str]]
+    body: bytes | None
+    timeout_s: float  # total budget for connect + read
+    client_certificate: tuple[str, str] | None = None  # (PEM certificate, PEM private key)
+
+
+@dataclass
+class TransportResult:
+    outcome: str  # "succeeded" (2xx) | "http_<code>" | "timedout" | "refused" | "error"
+    status_code: int | None
+    headers: dict[str, str]
+    body: bytes  # at most CONDUIT_MAX_RESPONSE_BYTES
+    truncated: bool
+    latency_ms: int
+    error: str  # "" on an HTTP answer; otherwise one plain sentence for a person
+
+
+class DestinationRefused(Exception):
+    """The destination is not allowed by outbound safety; the message is a sentence."""
+
+
+class _ConnectFailed(NewConnectionError):
+    """A failed connect whose sentence names the IP and port actually tried."""
+
+    def __init__(self, conn: Any, sentence: str) -> None:
+        super().__init__(conn, sentence)
+        self.sentence = sentence
+
+
+# Outbound safety ---------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_networks(cidrs: tuple[str, ...]) -> tuple[IPNetwork, ...]:
+    try:
+        return tuple(ipaddress.ip_network(cidr.strip(), strict=False) for cidr in cidrs)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"CONDUIT_ALLOWED_PRIVATE_NETWORKS: {exc}") from exc
+
+
+def _allowed_networks() -> tuple[IPNetwork, ...]:
+    # Read at call time, so that a changed setting (and tests) take effect without a restart.
+    cidrs = getattr(settings, "CONDUIT_ALLOWED_PRIVATE_NETWORKS", None) or ()
+    return _parse_networks(tuple(cidrs))
+
+
+def _embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address stands for (mapped, 6to4, NAT64), if any."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return None
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address in _NAT64_WELL_KNOWN:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
+def _refusal_reason(address: IPAddress) -> str | None:
+    """Why this address may not be called, as the end of "<ip> is ...", or None if public."""
+    embedded = _embedded_ipv4(address)
+    if embedded is not None:
+        return _refusal_reason(embedded)
+    if address.is_unspecified:
+        return "an unspecified address"
+    if address.is_loopback:
+        return "a loopback address"
+    if address.is_link_local:
+        return "a link-local address"
+    if address.is_multicast:
+        return "a multicast address"
+    if address in _SHARED_ADDRESS_SPACE:
+        return "a shared (carrier-grade NAT) address"
+    if address.is_reserved:
+        return "a reserved address"
+    if address.is_private:
+        return "a private address"
+    if not address.is_global or any(address in network for network in _ALWAYS_SPECIAL):
+        return "a special-purpose address"
+    return None
+
+
+def check_destination_ip(ip: str) -> None:
+    """Raise DestinationRefused unless Conduit may connect to this IP (SPEC 2, outbound safety).
+
+    Private-like addresses pass only when their network is in CONDUIT_ALLOWED_PRIVATE_NETWORKS.
+    """
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError as exc:
+        raise DestinationRefused(f"Refused: {ip} is not an IP address.") from exc
+    reason = _refusal_reason(address)
+    if reason is None:
+        return
+    candidates = [address, _embedded_ipv4(address)]
+    networks = _allowed_networks()
+    if any(c is not None and c in network for c in candidates for network in networks):
+        return
+    raise DestinationRefused(
+        f"Refused: {ip} is {reason}. List its network in CONDUIT_ALLOWED_PRIVATE_NETWORKS to allow it."
+    )
+
+
+def _host_and_port(ip: str, port: int) -> str:
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+
+class _GuardedConnectionMixin:
+    """Resolve, check every candidate IP, then connect to an allowed one.
+
+    Only the socket's peer changes: `self.host` keeps the name, so the Host header, TLS SNI and
+    certificate verification still use it.
+    """
+
+    def _new_conn(self) -> socket.socket:
+        conn: Any = self
+        host = conn._dns_host.strip("[]")
+        try:
+            candidates = socket.getaddrinfo(host, conn.port, allowed_gai_family(), socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise NameResolutionError(conn.host, conn, exc) from exc
+
+        refusal: DestinationRefused | None = None
+        last_error: OSError | None = None
+        last_peer = ""
+        for family, socktype, proto, _canonname, sockaddr in candidates:
+            ip = str(sockaddr[0])
+            try:
+                check_destination_ip(ip)
+            except DestinationRefused as exc:
+                refusal = refusal or exc
+                continue
+            sock = socket.socket(family, socktype, proto)
+            try:
+                for option in conn.socket_options or ():
+                    sock.setsockopt(*option)
+                if conn.timeout is not _DEFAULT_TIMEOUT:
+                    sock.settimeout(conn.timeout)
+                if conn.source_address:
+                    sock.bind(conn.source_address)
+                sock.connect(sockaddr)
+            except OSError as exc:
+                sock.close()
+                last_error, last_peer = exc, _host_and_port(ip, conn.port)
+                continue
+            return sock
+
+        if last_error is None:
+            # Nothing allowed to try: every address the name resolved to is refused.
+            raise refusal or DestinationRefused(f"Refused: {host} resolved to no address.")
+        if isinstance(last_error, TimeoutError):
+            raise ConnectTimeoutError(conn, f"Connection to {last_peer} timed out.")
+        if isinstance(last_error, ConnectionRefusedError):
+            raise _ConnectFailed(conn, f"Connection refused by {last_peer}.")
+        reason = last_error.strerror or type(last_error).__name__
+        raise _ConnectFailed(conn, f"Could not connect to {last_peer}: {reason}.")
+
+
+class _GuardedHTTPConnection(_GuardedConnectionMixin, HTTPConnection):
+    pass
+
+
+class _GuardedHTTPSConnection(_GuardedConnectionMixin, HTTPSConnection):
+    pass
+
+
+class _GuardedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _GuardedHTTPConnection
+
+
+class _GuardedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _GuardedHTTPSConnection
+
+
+class _GuardedAdapter(HTTPAdapter):
+    """A requests adapter whose connections check the resolved IP."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _GuardedHTTPConnectionPool,
+            "https": _GuardedHTTPSConnectionPool,
+        }
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        # A proxy's connections would not go through the check above.
+        raise DestinationRefused("Refused: outbound calls do not go through a proxy.")
+
+
+# The session -------------------------------------------------------------------------------
+
+_session: requests.Session | None = None
+_session_pid: int | None = None
+_session_lock = threading.Lock()
+
+
+def _get_session() -> requests.Session:
+    """One session (one connection pool per host) per process; a forked child makes its own."""
+    global _session, _session_pid
+    pid = os.getpid()
+    if _session is not None and _session_pid == pid:
+        return _session
+    with _session_lock:
+        if _session is None or _session_pid != pid:
+            session = requests.Session()
+            session.trust_env = False
+            session.headers["User-Agent"] = "Conduit"
+            adapter = _GuardedAdapter(pool_connections=100, pool_maxsize=10, max_retries=0)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            _session, _session_pid = session, pid
+    return _session
+
+
+# Sending -----------------------------------------------------------------------------------
+
+# What a call to a third party may raise: all of it becomes an outcome and a sentence.
+_NETWORK_FAILURES = (DestinationRefused, requests.RequestException, Urllib3Error, OSError)
+
+
+def _merge_headers(headers: list[tuple[str, str]]) -> dict[str, str]:
+    # A repeated header is joined with ", " (RFC 9110) rather than silently dropped.
+    merged: dict[str, str] = {}
+    spelling: dict[str, str] = {}
+    for name, value in headers:
+        key = spelling.setdefault(name.lower(), name)
+        merged[key] = f"{merged[key]}, {value}" if key in merged else value
+    return merged
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception and everything below it, through requests' and urllib3's wrappers."""
+    seen: list[BaseException] = []
+    pending: list[Any] = [exc]
+    while pending:
+        current = pending.pop(0)
+        if not isinstance(current, BaseException) or any(current is s for s in seen):
+            continue
+        seen.append(current)
+        pending.extend(current.args)
+        pending.extend([getattr(current, "reason", None), current.__cause__, current.__context__])
+    return seen
+
+
+def _tls_reason(causes: list[BaseException]) -> str:
+    for cause in causes:
+        if isinstance(cause, ssl.SSLCertVerificationError) and cause.verify_message:
+            return cause.verify_message
+        if isinstance(cause, ssl.SSLError) and cause.reason:
+            return cause.reason.replace("_", " ").lower()
+    return "the secure connection could not be set up"
+
+
+def _describe_failure(exc: BaseException, host: str, timeout_s: float) -> tuple[str, str]:
+    """The outcome and the sentence for a call that got no HTTP answer."""
+    causes = _causes(exc)
+    timed_out = ("timedout", f"No answer within {float(timeout_s)} s.")
+    if refusal := next((c for c in causes if isinstance(c, DestinationRefused)), None):
+        return "refused", str(refusal)
+    if any(isinstance(c, NameResolutionError | socket.gaierror) for c in causes):
+        return "error", f"Could not resolve host {host}."
+    if isinstance(exc, requests.exceptions.Timeout | ReadTimeoutError | TimeoutError):
+        return timed_out
+    if any(isinstance(c, Urllib3SSLError | ssl.SSLError) for c in causes):
+        return "error", f"TLS error talking to {host}: {_tls_reason(causes)}."
+    if connect_failed := next((c for c in causes if isinstance(c, _ConnectFailed)), None):
+        return "error", connect_failed.sentence
+    if any(
+        isinstance(c, ConnectTimeoutError | ReadTimeoutError | TimeoutError)
+        and not isinstance(c, NewConnectionError)
+        for c in causes
+    ):
+        return timed_out
+    if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.URLRequired):
+        return "error", "The URL is not valid."
+    if isinstance(exc, requests.exceptions.MissingSchema | requests.exceptions.InvalidSchema):
+        return "error", "The URL must start with http:// or https://."
+    if isinstance(exc, requests.exceptions.InvalidHeader):
+        return "error", "A header name or value is not valid."
+    return "error", f"The connection to {host} broke before a full answer came back."
+
+
+def _keep_within_budget(response: requests.Response, deadline: float) -> None:
+    """Shorten the socket's timeout so connect + read stay within the call's total budget."""
+    remaining = deadline - time.perf_counter()
+    if remaining <= 0:
+        raise TimeoutError("The time budget is spent.")
+    sock = getattr(getattr(response.raw, "connection", None), "sock", None)
+    if sock is not None:
+        sock.settimeout(remaining)
+
+
+def _read_body(response: requests.Response, limit: int, deadline: float) -> tuple[bytes, bool]:
+    # One byte past the limit tells a body of exactly `limit` bytes from a longer one.
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        _keep_within_budget(response, deadline)
+        chunk = response.raw.read(min(_READ_CHUNK_BYTES, limit + 1 - size), decode_content=True)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)[:limit], size > limit
+
+
+def _write_private(directory: str, name: str, content: str) -> str:
+    path = os.path.join(directory, name)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(content)
+    return path
+
+
+@contextlib.contextmanager
+def _client_certificate_files(
+    client_certificate: tuple[str, str] | None,
+) -> Iterator[tuple[str, str] | None]:
+    """requests takes file paths: the key lives on disk, private, only for the call."""
+    if client_certificate is None:
+        yield None
+        return
+    certificate_pem, key_pem = client_certificate
+    # mkdtemp makes the directory 0700; the files are 0600 and go with it.
+    with tempfile.TemporaryDirectory(prefix="conduit-mtls-") as directory:
+        yield (
+            _write_private(directory, "certificate.pem", certificate_pem),
+            _write_private(directory, "key.pem", key_pem),
+        )
+
+
+def send(request: OutboundRequest) -> TransportResult:
+    """Make one call and describe what came back; network problems are outcomes, not exceptions.
+
+    Redirects come back as they are (never followed) and the body is cut at
+    CONDUIT_MAX_RESPONSE_BYTES, so a third party can neither lead Conduit elsewhere nor flood it.
+    """
+    limit = int(getattr(settings, "CONDUIT_MAX_RESPONSE_BYTES", DEFAULT_MAX_RESPONSE_BYTES))
+    host = urlsplit(request.url).hostname or request.url
+    started = time.perf_counter()
+    deadline = started + request.timeout_s
+    response: requests.Response | None = None
+    try:
+        with _client_certificate_files(request.client_certificate) as cert:
+            session = _get_session()
+            prepared = session.prepare_request(
+                requests.Request(
+                    method=request.method.upper(),
+                    url=request.url,
+                    headers=_merge_headers(request.headers),
+                    data=request.body,
+                )
+            )
+            response = session.send(
+                prepared,
+                stream=True,
+                allow_redirects=False,
+                # urllib3 gives the read what is left of the total after the connect.
+                timeout=Timeout(total=request.timeout_s),
+                cert=cert,
+                verify=True,
+            )
+            body, truncated = _read_body(response, limit, deadline)
+            latency_ms = int((time.perf_counter() - started) * 1000)
+    except _NETWORK_FAILURES as exc:
+        outcome, sentence = _describe_failure(exc, host, request.timeout_s)
+        return TransportResult(
+            outcome=outcome,
+            status_code=None,
+            headers={},
+            body=b"",
+            truncated=False,
+            latency_ms=int((time.perf_counter() - started) * 1000),
+            error=sentence,
+        )
+    finally:
+        if response is not None:
+            # After a full read the connection is already back in the pool; after a cut or a
+            # failure this closes it rather than reuse a half-read connection.
+            response.close()
+
+    status = response.status_code
+    return TransportResult(
+        outcome="succeeded" if 200 <= status < 300 else f"http_{status}",
+        status_code=status,
+        headers=dict(response.headers),
+        body=body,
+        truncated=truncated,
+        latency_ms=latency_ms,
+        error="",
+    )
