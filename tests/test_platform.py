@@ -107,6 +107,7 @@ PRODUCTION_ENV = {
     "CSRF_COOKIE_SECURE": "true",
     "SECURE_HSTS_SECONDS": "31536000",
     "SECURE_HSTS_PRELOAD": "true",
+    "FIELD_ENCRYPTION_KEYS": "1m5t0yN0o7Vr2rdJZ7bLX5d4j2uL5q3k6yD0kqjH3mE=",
 }
 
 
@@ -132,9 +133,10 @@ def test_check_deploy_passes_with_the_production_variables_of_the_readme():
 
 
 def test_check_deploy_fails_with_development_defaults():
-    result = _check_deploy({"DEBUG": "false"})
+    result = _check_deploy({"DEBUG": "false", "FIELD_ENCRYPTION_KEYS": ""})
     assert result.returncode != 0
     assert "security.W009" in result.stderr + result.stdout  # the insecure development key
+    assert "conduit.E001" in result.stderr + result.stdout  # no encryption keys
 
 
 def test_celery_runs_with_late_ack_prefetch_one_and_reject_on_worker_lost():
