@@ -16,7 +16,7 @@ $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
 	@touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[dev,postgres,redis]'
+	$(BIN)/pip install -q -e '.[dev,postgres]'
 	@touch $@ $(VENV)/.installed-run
 
 # A development encryption key for secrets, made once; production sets its own.

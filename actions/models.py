@@ -1,9 +1,11 @@
 import base64
 import secrets
+import uuid
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 
 from config.encryption import EncryptedJSONField, EncryptedTextField
 
@@ -104,3 +106,139 @@ class PaletteAction(Action):
         proxy = True
         verbose_name = "action (palette)"
         verbose_name_plural = "action palette"
+
+
+class Invocation(models.Model):
+    """One call of an action, durable: a row with a status, moved by services (SPEC sections 3, 8)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        RATE_LIMITED = "rate_limited", "Rate limited"
+
+    class Origin(models.TextChoices):
+        JOURNEY = "journey", "Journey step"
+        TEST = "test", "Test"
+        REPLAY = "replay", "Replay"
+        API = "api", "API"
+
+    FINAL = (Status.SUCCEEDED, Status.FAILED, Status.RATE_LIMITED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # The invocation's own id, or the original's for a replay: every call of one invocation carries it.
+    idempotency_key = models.UUIDField(default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        "tenants.Organization", on_delete=models.CASCADE, related_name="invocations"
+    )
+    action = models.ForeignKey(Action, on_delete=models.CASCADE, related_name="invocations")
+    origin = models.CharField(max_length=10, choices=Origin.choices, default=Origin.API)
+    origin_ref = models.CharField(max_length=100, blank=True, default="", help_text="e.g. the step run.")
+    replay_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replays"
+    )
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    outcome = models.CharField(max_length=20, blank=True, default="")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # The rendered request before auth: what replay sends again. Credentials are added at send time.
+    request = models.JSONField(default=dict)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_headers = models.JSONField(default=dict, blank=True)
+    response_body = models.TextField(blank=True, default="")
+    error = models.TextField(blank=True, default="")
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    claimed_until = models.DateTimeField(null=True, blank=True)  # a worker's lease while running
+    held_since = models.DateTimeField(null=True, blank=True)  # first held by an open circuit
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="invocation_due"),
+            models.Index(fields=["organization", "action", "created_at"], name="invocation_by_action"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.id} ({self.status})"
+
+
+class InvocationAttempt(models.Model):
+    """Each attempt of an invocation, as the receiver answered it."""
+
+    invocation = models.ForeignKey(Invocation, on_delete=models.CASCADE, related_name="attempt_log")
+    number = models.PositiveSmallIntegerField()
+    outcome = models.CharField(max_length=20)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_headers = models.JSONField(default=dict, blank=True)
+    response_body = models.TextField(blank=True, default="")
+    error = models.TextField(blank=True, default="")
+    latency_ms = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["invocation", "number"]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number}: {self.outcome}"
+
+
+class EndpointLimit(models.Model):
+    """A host's shared limit for all calls of an organization to it (default 300,000 per 60 s)."""
+
+    organization = models.ForeignKey(
+        "tenants.Organization", on_delete=models.CASCADE, related_name="endpoint_limits"
+    )
+    host = models.CharField(max_length=255, help_text="Host name as in the URLs, e.g. api.twilio.com.")
+    calls = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    period_s = models.PositiveIntegerField(validators=[MinValueValidator(1), MaxValueValidator(86_400)])
+
+    class Meta:
+        ordering = ["host"]
+        constraints = [models.UniqueConstraint(fields=["organization", "host"], name="unique_limit_per_host")]
+
+    def __str__(self) -> str:
+        return f"{self.host}: {self.calls} per {self.period_s} s"
+
+
+class CircuitBreaker(models.Model):
+    """The state of calls from an organization to one host (SPEC section 2)."""
+
+    class State(models.TextChoices):
+        CLOSED = "closed", "Closed (calls flow)"
+        OPEN = "open", "Open (calls held)"
+        HALF_OPEN = "half_open", "Half-open (one trial call at a time)"
+
+    organization = models.ForeignKey(
+        "tenants.Organization", on_delete=models.CASCADE, related_name="circuits"
+    )
+    host = models.CharField(max_length=255)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.CLOSED)
+    window_started_at = models.DateTimeField(default=timezone.now)
+    calls = models.PositiveIntegerField(default=0)
+    failures = models.PositiveIntegerField(default=0)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    trial_until = models.DateTimeField(null=True, blank=True)  # a trial call is in flight until then
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["host"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "host"], name="unique_circuit_per_host")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.host}: {self.state}"
+
+
+class RateLimitCounter(models.Model):
+    """Counts per time slice for one limit key: the embedded (database) rate limiter's state."""
+
+    key = models.CharField(max_length=300, primary_key=True)
+    slices = models.JSONField(default=dict)  # slice number -> calls in it
+
+    def __str__(self) -> str:
+        return self.key

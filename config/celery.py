@@ -23,6 +23,7 @@ def _filesystem_broker_options() -> None:
         "data_folder_in": str(folder),
         "data_folder_out": str(folder),
         "store_processed": False,
+        "control_folder": str(folder / "control"),
     }
 
 

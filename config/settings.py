@@ -4,6 +4,7 @@ Development defaults are safe and need no services; production differs only by
 environment variables (see README, "Production settings").
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
+VAR_DIR.mkdir(exist_ok=True)
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
@@ -84,6 +86,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
+    # A file, not memory, so that worker processes started by the tests share it.
+    # Per test process, so that concurrent test runs on one machine do not share it.
+    test_database = str(VAR_DIR / f"test-{os.getpid()}.sqlite3")
+    DATABASES["default"].setdefault("TEST", {}).setdefault("NAME", test_database)
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
@@ -181,7 +187,7 @@ SPECTACULAR_SETTINGS = {
 
 # Celery: the database is the truth, the broker only wakes workers (SPEC section 8).
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
-CELERY_BROKER_FOLDER = env.path("CELERY_BROKER_FOLDER", default=VAR_DIR / "broker")
+CELERY_BROKER_FOLDER = BASE_DIR / env("CELERY_BROKER_FOLDER", default="var/broker").format(pid=os.getpid())
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -206,3 +212,20 @@ FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 # Outbound safety (SPEC section 2): private networks actions may call, and the response body cap.
 CONDUIT_ALLOWED_PRIVATE_NETWORKS = env.list("CONDUIT_ALLOWED_PRIVATE_NETWORKS", default=[])
 CONDUIT_MAX_RESPONSE_BYTES = 1024 * 1024
+
+# Invocations (SPEC sections 2, 3, 8). Seconds unless named otherwise.
+CONDUIT_RETRY_BASE_S = env.float("CONDUIT_RETRY_BASE_S", default=1.0)  # first backoff; doubles per attempt
+CONDUIT_RETRY_MAX_S = env.float("CONDUIT_RETRY_MAX_S", default=300.0)
+CONDUIT_COUNTDOWN_MAX_S = 60.0  # later wake-ups are left to the sweeper, never a long broker ETA
+CONDUIT_SWEEP_INTERVAL_S = env.float("CONDUIT_SWEEP_INTERVAL_S", default=5.0)
+CONDUIT_SWEEP_GRACE_S = env.float(
+    "CONDUIT_SWEEP_GRACE_S", default=15.0
+)  # a due row left this long: lost message
+CONDUIT_DEFAULT_HOST_LIMIT = (300_000, 60)  # calls per seconds, per organization and host
+CONDUIT_CIRCUIT_MIN_CALLS = env.int("CONDUIT_CIRCUIT_MIN_CALLS", default=50)
+CONDUIT_CIRCUIT_FAILURE_RATIO = env.float("CONDUIT_CIRCUIT_FAILURE_RATIO", default=0.5)
+CONDUIT_CIRCUIT_WINDOW_S = env.float("CONDUIT_CIRCUIT_WINDOW_S", default=60.0)
+CONDUIT_CIRCUIT_COOLDOWN_S = env.float("CONDUIT_CIRCUIT_COOLDOWN_S", default=30.0)
+CONDUIT_CIRCUIT_MAX_HOLD_S = env.float(
+    "CONDUIT_CIRCUIT_MAX_HOLD_S", default=300.0
+)  # then outcome circuit_open

@@ -6,7 +6,9 @@ from rest_framework.test import APIClient
 
 from tenants.models import Membership, Organization
 from tenants.roles import Role
-from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
+from tests.factories import TEST_ENCRYPTION_KEY, MembershipFactory, OrganizationFactory, UserFactory
+
+pytest_plugins = ["tests.workers"]
 
 ROLES = [Role.ADMIN, Role.TECHNICAL, Role.MARKETER, Role.VIEWER]
 
@@ -73,9 +75,6 @@ def _plain_static_storage(settings):
 def _fast_password_hashing(settings):
     """PBKDF2 at production strength costs ~0.2 s per user; tests need no strength."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-TEST_ENCRYPTION_KEY = "1m5t0yN0o7Vr2rdJZ7bLX5d4j2uL5q3k6yD0kqjH3mE="
 
 
 @pytest.fixture(autouse=True)

@@ -5,6 +5,7 @@ from tenants.models import Membership, Organization
 from tenants.roles import Role
 
 PASSWORD = "correct-horse-battery"
+TEST_ENCRYPTION_KEY = "1m5t0yN0o7Vr2rdJZ7bLX5d4j2uL5q3k6yD0kqjH3mE="
 
 
 class OrganizationFactory(factory.django.DjangoModelFactory):

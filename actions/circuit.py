@@ -1,0 +1,73 @@
+"""Circuit breaker per organization and endpoint host (SPEC section 2).
+
+Closed: calls flow and are counted over a window. When at least CIRCUIT_MIN_CALLS calls
+in the window failed more than CIRCUIT_FAILURE_RATIO of the time, the circuit opens and
+calls are held for a cool-down. Then it is half-open: one trial call at a time; a success
+closes it, a failure opens it again.
+"""
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import F
+
+from actions.models import CircuitBreaker
+
+State = CircuitBreaker.State
+
+
+def _cooldown() -> timedelta:
+    return timedelta(seconds=settings.CONDUIT_CIRCUIT_COOLDOWN_S)
+
+
+def circuit_admit(
+    *, organization_id: int, host: str, now: datetime, lease_s: float
+) -> tuple[str, datetime | None]:
+    """("allow", None), ("trial", None) or ("hold", until)."""
+    circuit = CircuitBreaker.objects.filter(organization_id=organization_id, host=host).first()
+    if circuit is None or circuit.state == State.CLOSED:
+        return "allow", None
+    if circuit.state == State.OPEN and circuit.opened_at and now < circuit.opened_at + _cooldown():
+        return "hold", circuit.opened_at + _cooldown()
+    # Cool-down over: let exactly one trial call through (a conditional update claims it).
+    claimed = (
+        CircuitBreaker.objects.filter(pk=circuit.pk, state__in=[State.OPEN, State.HALF_OPEN])
+        .exclude(trial_until__gt=now)
+        .update(state=State.HALF_OPEN, trial_until=now + timedelta(seconds=lease_s))
+    )
+    if claimed:
+        return "trial", None
+    return "hold", now + timedelta(seconds=1)
+
+
+def circuit_record(*, organization_id: int, host: str, failed: bool, trial: bool, now: datetime) -> None:
+    circuits = CircuitBreaker.objects.filter(organization_id=organization_id, host=host)
+    if trial:
+        if failed:
+            circuits.update(state=State.OPEN, opened_at=now, trial_until=None)
+        else:
+            circuits.update(state=State.CLOSED, trial_until=None, calls=0, failures=0, window_started_at=now)
+        return
+    window_start = now - timedelta(seconds=settings.CONDUIT_CIRCUIT_WINDOW_S)
+    failures = 1 if failed else 0
+    # A fresh window restarts the counts; else add to them. One statement either way.
+    fresh = circuits.filter(state=State.CLOSED, window_started_at__lt=window_start).update(
+        window_started_at=now, calls=1, failures=failures
+    )
+    if not fresh:
+        counted = circuits.filter(state=State.CLOSED).update(
+            calls=F("calls") + 1, failures=F("failures") + failures
+        )
+        if not counted and not circuits.exists():
+            CircuitBreaker.objects.get_or_create(
+                organization_id=organization_id, host=host,
+                defaults={"calls": 1, "failures": failures, "window_started_at": now},
+            )  # fmt: skip
+    if failed:
+        circuit = circuits.filter(state=State.CLOSED).first()
+        if (
+            circuit
+            and circuit.calls >= settings.CONDUIT_CIRCUIT_MIN_CALLS
+            and circuit.failures > circuit.calls * settings.CONDUIT_CIRCUIT_FAILURE_RATIO
+        ):
+            circuits.filter(state=State.CLOSED).update(state=State.OPEN, opened_at=now)
