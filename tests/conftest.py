@@ -53,8 +53,12 @@ def key_client(raw_key: str) -> APIClient:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache():
-    """Throttle counters live in the cache; each test starts with none."""
+def _fresh_cache(request):
+    """Throttle counters and tokens live in the (database) cache; each test starts with none."""
+    uses_db = {"db", "transactional_db", "django_db_setup"} & set(request.fixturenames)
+    if not uses_db and not request.node.get_closest_marker("django_db"):
+        yield
+        return
     from django.core.cache import cache
 
     cache.clear()
