@@ -61,6 +61,8 @@ def _fresh_cache(request):
         return
     from django.core.cache import cache
 
+    # Autouse fixtures run first: open the database the test asked for before using it.
+    request.getfixturevalue("transactional_db" if "transactional_db" in request.fixturenames else "db")
     cache.clear()
     yield
     cache.clear()
