@@ -9,7 +9,7 @@ closes it, a failure opens it again.
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import F
+from django.db.models import Case, F, Q, Value, When
 
 from actions.models import CircuitBreaker
 
@@ -50,19 +50,18 @@ def circuit_record(*, organization_id: int, host: str, failed: bool, trial: bool
         return
     window_start = now - timedelta(seconds=settings.CONDUIT_CIRCUIT_WINDOW_S)
     failures = 1 if failed else 0
-    # A fresh window restarts the counts; else add to them. One statement either way.
-    fresh = circuits.filter(state=State.CLOSED, window_started_at__lt=window_start).update(
-        window_started_at=now, calls=1, failures=failures
+    # One statement: a window that ended restarts the counts, else the call is added to them.
+    expired = Q(window_started_at__lt=window_start)
+    counted = circuits.filter(state=State.CLOSED).update(
+        window_started_at=Case(When(expired, then=Value(now)), default=F("window_started_at")),
+        calls=Case(When(expired, then=Value(1)), default=F("calls") + 1),
+        failures=Case(When(expired, then=Value(failures)), default=F("failures") + failures),
     )
-    if not fresh:
-        counted = circuits.filter(state=State.CLOSED).update(
-            calls=F("calls") + 1, failures=F("failures") + failures
-        )
-        if not counted and not circuits.exists():
-            CircuitBreaker.objects.get_or_create(
-                organization_id=organization_id, host=host,
-                defaults={"calls": 1, "failures": failures, "window_started_at": now},
-            )  # fmt: skip
+    if not counted and not circuits.exists():
+        CircuitBreaker.objects.get_or_create(
+            organization_id=organization_id, host=host,
+            defaults={"calls": 1, "failures": failures, "window_started_at": now},
+        )  # fmt: skip
     if failed:
         circuit = circuits.filter(state=State.CLOSED).first()
         if (

@@ -10,7 +10,6 @@ storage for the embedded default, and its exact moving window keeps one entry pe
 when REDIS_URL is set, in one Redis Lua script, and takes several limits atomically.
 """
 
-import math
 from dataclasses import dataclass
 from functools import cache
 
@@ -29,42 +28,47 @@ class Limit:
     period_s: float
 
 
-def _check(slices: dict[int, int], limit: Limit, now: float) -> tuple[dict[int, int], float | None]:
-    """(slices still in the window, None if one more call fits, else the time to retry)."""
-    length = limit.period_s / SLICES
-    current = math.floor(now / length)
+def _slice_ms(limit: Limit) -> int:
+    # Whole milliseconds: slice arithmetic must agree exactly between Python and Lua.
+    return max(int(limit.period_s * 1000) // SLICES, 1)
+
+
+def _check(slices: dict[int, int], limit: Limit, now_ms: int) -> tuple[dict[int, int], int | None]:
+    """(slices still in the window, None if one more call fits, else the time to retry in ms)."""
+    length = _slice_ms(limit)
+    current = now_ms // length
     kept = {s: c for s, c in slices.items() if s >= current - SLICES}
     if sum(kept.values()) + 1 <= limit.calls:
         return kept, None
-    oldest = min(kept)
-    return kept, (oldest + SLICES + 1) * length
+    return kept, (min(kept) + SLICES + 1) * length
 
 
 class DatabaseLimiter:
     """For the embedded default: rows locked in one transaction, in key order (no deadlock)."""
 
     def acquire(self, limits: list[Limit], now: float) -> float | None:
+        now_ms = int(now * 1000)
         keys = sorted({limit.key for limit in limits})
         with transaction.atomic():
-            RateLimitCounter.objects.bulk_create(
-                [RateLimitCounter(key=key) for key in keys], ignore_conflicts=True
-            )
-            rows = {
-                r.key: r
-                for r in RateLimitCounter.objects.select_for_update().filter(key__in=keys).order_by("key")
-            }
-            retry_at: float | None = None
+            locked = RateLimitCounter.objects.select_for_update().filter(key__in=keys).order_by("key")
+            rows = {r.key: r for r in locked}
+            if len(rows) < len(keys):  # first use of a key: create it, then lock all again
+                RateLimitCounter.objects.bulk_create(
+                    [RateLimitCounter(key=key) for key in keys if key not in rows], ignore_conflicts=True
+                )
+                rows = {r.key: r for r in locked.all()}
+            retry_at: int | None = None
             pending = []
             for limit in limits:
                 row = rows[limit.key]
-                kept, retry = _check({int(s): c for s, c in row.slices.items()}, limit, now)
+                kept, retry = _check({int(s): c for s, c in row.slices.items()}, limit, now_ms)
                 if retry is not None:
-                    retry_at = max(retry_at or 0.0, retry)
+                    retry_at = max(retry_at or 0, retry)
                 pending.append((row, kept, limit))
             if retry_at is not None:
-                return retry_at
+                return retry_at / 1000
             for row, kept, limit in pending:
-                current = math.floor(now / (limit.period_s / SLICES))
+                current = now_ms // _slice_ms(limit)
                 kept[current] = kept.get(current, 0) + 1
                 row.slices = {str(s): c for s, c in kept.items()}
             RateLimitCounter.objects.bulk_update([row for row, _, _ in pending], ["slices"])
@@ -77,7 +81,7 @@ local retry = 0
 local currents = {}
 for i = 1, #KEYS do
   local calls = tonumber(ARGV[2 * i])
-  local length = tonumber(ARGV[2 * i + 1]) / 10
+  local length = tonumber(ARGV[2 * i + 1])
   local current = math.floor(now / length)
   currents[i] = current
   local fields = redis.call('HGETALL', KEYS[i])
@@ -96,12 +100,12 @@ for i = 1, #KEYS do
     if at > retry then retry = at end
   end
 end
-if retry > 0 then return tostring(retry) end
+if retry > 0 then return retry end
 for i = 1, #KEYS do
-  redis.call('HINCRBY', KEYS[i], tostring(currents[i]), 1)
-  redis.call('EXPIRE', KEYS[i], math.ceil(tonumber(ARGV[2 * i + 1]) * 1.2) + 1)
+  redis.call('HINCRBY', KEYS[i], string.format('%d', currents[i]), 1)
+  redis.call('PEXPIRE', KEYS[i], tonumber(ARGV[2 * i + 1]) * 12 + 1000)
 end
-return '0'
+return 0
 """
 
 
@@ -114,11 +118,11 @@ class RedisLimiter:
 
     def acquire(self, limits: list[Limit], now: float) -> float | None:
         keys = [f"conduit:rl:{limit.key}" for limit in limits]
-        args: list[float] = [now]
+        args: list[int] = [int(now * 1000)]
         for limit in limits:
-            args += [limit.calls, limit.period_s]
-        answer = float(self.script(keys=keys, args=args))
-        return None if answer == 0 else answer
+            args += [limit.calls, _slice_ms(limit)]
+        answer = int(self.script(keys=keys, args=args))
+        return None if answer == 0 else answer / 1000
 
 
 @cache

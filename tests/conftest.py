@@ -8,7 +8,7 @@ from tenants.models import Membership, Organization
 from tenants.roles import Role
 from tests.factories import TEST_ENCRYPTION_KEY, MembershipFactory, OrganizationFactory, UserFactory
 
-pytest_plugins = ["tests.workers"]
+pytest_plugins = ["tests.workers", "tests.redis_server"]
 
 ROLES = [Role.ADMIN, Role.TECHNICAL, Role.MARKETER, Role.VIEWER]
 

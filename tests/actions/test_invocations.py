@@ -1,0 +1,69 @@
+"""The invocation runtime in-process: state transitions, the sweeper, database round trips."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from actions.invocations import invocation_enqueue, invocation_send, invocations_sweep
+from actions.models import Invocation
+from actions.services import action_create
+from tests.actions.helpers import SMS_ACTION
+
+VALUES = {"account": "acc1", "phone": "+33600000000", "text": "hello"}
+
+
+@pytest.fixture
+def action(world, httpserver, allow_loopback):
+    world.acme.allow_http = True
+    world.acme.save()
+    httpserver.expect_request("/v1/acc1/messages").respond_with_json({"id": "m1"})
+    return action_create(
+        organization=world.acme, data={**SMS_ACTION, "url": httpserver.url_for("/v1/{{account}}/messages")}
+    )
+
+
+def test_values_that_do_not_fit_fail_the_invocation_at_once(action):
+    invocation = invocation_enqueue(action=action, values={**VALUES, "phone": None})
+    assert invocation.status == "failed" and invocation.outcome == "error"
+    assert "parameter phone: required" in invocation.error
+
+
+def test_send_claims_calls_and_records(action, httpserver):
+    invocation = invocation_enqueue(action=action, values=VALUES)
+    invocation_send(invocation_id=invocation.pk)
+    invocation.refresh_from_db()
+    assert (invocation.status, invocation.outcome, invocation.attempts) == ("succeeded", "succeeded", 1)
+    assert invocation.response_status == 200 and '"m1"' in invocation.response_body
+    assert invocation.request["body"] == '{"to":"+33600000000","text":"hello"}'
+    assert "tok-SECRET" not in str(invocation.request) + invocation.response_body
+    invocation_send(invocation_id=invocation.pk)  # a duplicate message finds it done
+    assert len(httpserver.log) == 1
+
+
+def test_database_round_trips_per_invocation(action, settings):
+    """The hot path's cost in queries, stated in the README (embedded limiter: the database)."""
+    invocation_enqueue(action=action, values=VALUES)  # warms the circuit row and limit counters
+    invocation_send(invocation_id=Invocation.objects.get().pk)
+    invocation = invocation_enqueue(action=action, values=VALUES)
+    with CaptureQueriesContext(connection) as queries:
+        invocation_send(invocation_id=invocation.pk)
+    statements = [q["sql"] for q in queries.captured_queries]
+    # claim read + claim update, circuit read, host limit read, limiter lock + update,
+    # attempt insert, circuit update, finish update (savepoints excluded). Redis takes the limiter's two.
+    real = [s for s in statements if not s.startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]
+    assert len(real) == 9, "\n".join(real)
+
+
+def test_sweeper_frees_a_row_stuck_running_and_wakes_due_rows(action, settings):
+    invocation = invocation_enqueue(action=action, values=VALUES)
+    past = timezone.now() - timedelta(minutes=5)
+    Invocation.objects.filter(pk=invocation.pk).update(status="running", claimed_until=past)
+    assert invocations_sweep() == {"stuck": 1, "woken": 1}
+    assert Invocation.objects.get(pk=invocation.pk).status == "pending"
+    lost = invocation_enqueue(action=action, values=VALUES)
+    Invocation.objects.filter(pk=lost.pk).update(next_attempt_at=past)
+    result = invocations_sweep()
+    assert result["woken"] >= 1
