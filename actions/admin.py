@@ -1032,3 +1032,5 @@ class PaletteActionAdmin(_ActionDisplay, OrgScopedAdminMixin, admin.ModelAdmin):
             "<th>Default</th><th>Description</th></tr></thead><tbody>{}</tbody></table>",
             rows,
         )
+
+from actions import admin_runtime  # noqa: E402, F401  (invocations, endpoint limits, circuits, metrics)

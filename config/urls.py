@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from actions.api import ActionViewSet
+from actions.api_runtime import ActionMetricsViewSet, EndpointLimitViewSet, InvocationViewSet
 from tenants.api import ApiKeyViewSet, MemberViewSet, OrganizationViewSet, TokenView
 from tenants.views import switch_organization
 
@@ -16,6 +17,8 @@ org_router = SimpleRouter()
 org_router.register("members", MemberViewSet, basename="member")
 org_router.register("api-keys", ApiKeyViewSet, basename="api-key")
 org_router.register("actions", ActionViewSet, basename="action")
+org_router.register("invocations", InvocationViewSet, basename="invocation")
+org_router.register("endpoint-limits", EndpointLimitViewSet, basename="endpoint-limit")
 
 api_v1 = [
     path("auth/token/", TokenView.as_view(), name="auth-token"),
@@ -23,6 +26,11 @@ api_v1 = [
         "orgs/<slug:org_slug>/",
         OrganizationViewSet.as_view({"get": "retrieve"}),
         name="organization-detail",
+    ),
+    path(
+        "orgs/<slug:org_slug>/actions/<int:pk>/metrics/",
+        ActionMetricsViewSet.as_view({"get": "metrics"}),
+        name="action-metrics",
     ),
     path("orgs/<slug:org_slug>/", include(org_router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import pytest
 from rest_framework.test import APIClient
 
+from actions.models import Action, EndpointLimit, Invocation
 from tenants.services import api_key_create
 from tests.actions.helpers import SMS_ACTION, make_action
 from tests.conftest import ROLES, World, token_client
@@ -32,6 +33,19 @@ TEST_VALUES = {"parameters": {"account": "a", "phone": "+33600000000", "text": "
 
 def _acme_key(w: World):
     return api_key_create(organization=w.acme, name="shop", scopes=["read"])[0]
+
+
+def _acme_invocation(w: World, status: str = "failed"):
+    action = Action.objects.filter(organization=w.acme).first() or _acme_action(w)
+    return Invocation.objects.create(
+        organization=w.acme, action=action, status=status, outcome="http_503" if status == "failed" else ""
+    )
+
+
+def _acme_endpoint_limit(w: World):
+    return EndpointLimit.objects.get_or_create(
+        organization=w.acme, host="api.example.com", defaults={"calls": 10, "period_s": 60}
+    )[0]
 
 
 @dataclass
@@ -185,6 +199,68 @@ ENDPOINTS = [
             "format": "conduit.action.v1",
             "auth": {"type": "none"},
         },
+    ),
+    Endpoint("invocations-list", "get", lambda w, o: f"/api/v1/orgs/{o}/invocations/", ALL, 200),
+    Endpoint(
+        "invocations-detail",
+        "get",
+        lambda w, o: f"/api/v1/orgs/{o}/invocations/{_acme_invocation(w).pk}/",
+        ALL,
+        200,
+        has_object=True,
+    ),
+    Endpoint(
+        "invocations-replay",
+        "post",
+        lambda w, o: f"/api/v1/orgs/{o}/invocations/replay/",
+        TECHNICAL,
+        202,
+        body=lambda w: {"invocation": str(_acme_invocation(w).pk)},
+        has_object=True,
+    ),
+    Endpoint(
+        "actions-metrics",
+        "get",
+        lambda w, o: f"/api/v1/orgs/{o}/actions/{_acme_action(w).pk}/metrics/?window=24h",
+        ALL,
+        200,
+        has_object=True,
+    ),
+    Endpoint(
+        "endpoint-limits-list", "get", lambda w, o: f"/api/v1/orgs/{o}/endpoint-limits/", TECHNICAL, 200
+    ),
+    Endpoint(
+        "endpoint-limits-create",
+        "post",
+        lambda w, o: f"/api/v1/orgs/{o}/endpoint-limits/",
+        TECHNICAL,
+        201,
+        body=lambda w: {"host": "api.example.com", "calls": 100, "period_s": 60},
+    ),
+    Endpoint(
+        "endpoint-limits-detail",
+        "get",
+        lambda w, o: f"/api/v1/orgs/{o}/endpoint-limits/{_acme_endpoint_limit(w).pk}/",
+        TECHNICAL,
+        200,
+        has_object=True,
+    ),
+    Endpoint(
+        "endpoint-limits-update",
+        "patch",
+        lambda w, o: f"/api/v1/orgs/{o}/endpoint-limits/{_acme_endpoint_limit(w).pk}/",
+        TECHNICAL,
+        200,
+        body=lambda w: {"calls": 5},
+        has_object=True,
+    ),
+    Endpoint(
+        "endpoint-limits-delete",
+        "delete",
+        lambda w, o: f"/api/v1/orgs/{o}/endpoint-limits/{_acme_endpoint_limit(w).pk}/",
+        TECHNICAL,
+        204,
+        has_object=True,
     ),
 ]
 IDS = [e.name for e in ENDPOINTS]
