@@ -246,9 +246,7 @@ class ActionForm(forms.ModelForm):
         required=False, label="Token URL (OAuth2)", help_text="Where Conduit asks for an access token."
     )
     oauth2_client_id = forms.CharField(required=False, label="Client ID (OAuth2)")
-    oauth2_client_secret = forms.CharField(
-        required=False, label="Client secret (OAuth2)", widget=_secret_input()
-    )
+    oauth2_client_secret = forms.CharField(required=False, label="Client secret (OAuth2)", widget=_secret_input())
     oauth2_scope = forms.CharField(required=False, label="Scope (OAuth2)", help_text="Optional.")
     oauth2_audience = forms.CharField(required=False, label="Audience (OAuth2)", help_text="Optional.")
     token_request = JSONTextField(
@@ -452,18 +450,14 @@ class ActionForm(forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         signing_choices = [
-            name
-            for name in ("signing_secret", "generate_signing_secret", "clear_signing_secret")
-            if cleaned.get(name)
+            name for name in ("signing_secret", "generate_signing_secret", "clear_signing_secret") if cleaned.get(name)
         ]
         if len(signing_choices) > 1:
             self.add_error(signing_choices[-1], "Choose one: a new signing secret, a generated one, or none.")
             return cleaned
         organization = self._choose_organization()
         if organization is None:
-            self.add_error(
-                "organization" if "organization" in self.fields else None, "Choose an organization."
-            )
+            self.add_error("organization" if "organization" in self.fields else None, "Choose an organization.")
             return cleaned
         data = self._action_data()
         # The service's own rules, run on an unsaved copy: what it would refuse is refused here.
@@ -663,8 +657,7 @@ class ActionAdmin(_ActionDisplay, OrgScopedAdminMixin, admin.ModelAdmin):
                 "Request",
                 {
                     "fields": ["method", "url", "query", "headers", "body"],
-                    "description": "Placeholders such as {{phone}} are filled from the parameters "
-                    "at each call.",
+                    "description": "Placeholders such as {{phone}} are filled from the parameters at each call.",
                 },
             ),
             ("Parameters", {"fields": ["parameters"]}),
@@ -717,9 +710,7 @@ class ActionAdmin(_ActionDisplay, OrgScopedAdminMixin, admin.ModelAdmin):
             if change:
                 saved = services.action_update(action=obj, data=form.action_data)
             else:
-                saved = services.action_create(
-                    organization=form.organization, data=form.action_data, user=request.user
-                )
+                saved = services.action_create(organization=form.organization, data=form.action_data, user=request.user)
         except ValidationError as exc:
             raise _Refused(_messages_by_field(exc)) from exc
         except Conflict as exc:
@@ -755,9 +746,7 @@ class ActionAdmin(_ActionDisplay, OrgScopedAdminMixin, admin.ModelAdmin):
         if not self.has_change_permission(request):
             raise PermissionDenied
 
-    def _scoped_object(
-        self, request: HttpRequest, object_id: str
-    ) -> tuple[Action | None, HttpResponse | None]:
+    def _scoped_object(self, request: HttpRequest, object_id: str) -> tuple[Action | None, HttpResponse | None]:
         action = self.get_object(request, unquote(object_id))
         if action is None:
             return None, self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
@@ -1032,5 +1021,6 @@ class PaletteActionAdmin(_ActionDisplay, OrgScopedAdminMixin, admin.ModelAdmin):
             "<th>Default</th><th>Description</th></tr></thead><tbody>{}</tbody></table>",
             rows,
         )
+
 
 from actions import admin_runtime  # noqa: E402, F401  (invocations, endpoint limits, circuits, metrics)

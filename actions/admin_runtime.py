@@ -449,16 +449,12 @@ def metrics_chart(metrics: dict) -> dict:
                 "title": f"{start} to {end}: {bucket['calls']} calls, {bucket['failures']} failures",
             }
         )
-    ticks = [
-        {"y": round(baseline - height(value), 2), "label": value} for value in sorted({0, top // 2, top})
-    ]
+    ticks = [{"y": round(baseline - height(value), 2), "label": value} for value in sorted({0, top // 2, top})]
     labels = []
     if series:
         for i in sorted({0, len(series) // 2}):
             moment = timezone.localtime(series[i]["start"])
-            labels.append(
-                {"x": round(CHART_LEFT + i * slot, 2), "text": dateformat.format(moment, label_format)}
-            )
+            labels.append({"x": round(CHART_LEFT + i * slot, 2), "text": dateformat.format(moment, label_format)})
         labels.append(
             {
                 "x": CHART_LEFT + plot_width,
@@ -537,16 +533,12 @@ class EndpointLimitAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
     list_display = ["host", "calls", "period_s"]
     search_fields = ["host"]
 
-    def get_form(
-        self, request: HttpRequest, obj: EndpointLimit | None = None, change: bool = False, **kwargs
-    ):
+    def get_form(self, request: HttpRequest, obj: EndpointLimit | None = None, change: bool = False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
         form.request = request  # a fresh class per call: safe to carry the request
         return form
 
-    def save_model(
-        self, request: HttpRequest, obj: EndpointLimit, form: EndpointLimitForm, change: bool
-    ) -> None:
+    def save_model(self, request: HttpRequest, obj: EndpointLimit, form: EndpointLimitForm, change: bool) -> None:
         data = {name: form.cleaned_data[name] for name in ("host", "calls", "period_s")}
         if change:
             saved = observability.endpoint_limit_update(endpoint_limit=obj, data=data)

@@ -114,9 +114,7 @@ class InferSerializer(StrictSerializer):
         return data
 
 
-class ActionViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, OrgScopedViewSet
-):
+class ActionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, OrgScopedViewSet):
     """Custom actions. Technical users and admins see and edit the configuration; everyone else
     (and API keys with `read`) sees the palette: active actions, name, description, parameters."""
 
@@ -137,9 +135,7 @@ class ActionViewSet(
         return PaletteActionSerializer
 
     def _validated(self, request: Request, partial: bool) -> dict:
-        serializer = ActionSerializer(
-            data=request.data, partial=partial, context=self.get_serializer_context()
-        )
+        serializer = ActionSerializer(data=request.data, partial=partial, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
 
@@ -215,7 +211,5 @@ class ActionViewSet(
     @api_action(detail=False, methods=["post"], url_path="import", capability=Capability.MANAGE_ACTIONS)
     def import_action(self, request: Request, org_slug: str) -> Response:
         """Create a draft from an export; enter its secrets before activating it."""
-        imported = services.action_import(
-            organization=self.organization, data=request.data, user=request.user
-        )
+        imported = services.action_import(organization=self.organization, data=request.data, user=request.user)
         return Response(ActionSerializer(imported).data, status=status.HTTP_201_CREATED)

@@ -119,9 +119,7 @@ class ReplaySerializer(StrictSerializer):
             if data["since"] >= data["until"]:
                 raise serializers.ValidationError({"until": "Must be later than since."})
         elif "since" in data or "until" in data:
-            raise serializers.ValidationError(
-                {"since": "A time range goes with an action, not an invocation."}
-            )
+            raise serializers.ValidationError({"since": "A time range goes with an action, not an invocation."})
         return data
 
 
@@ -214,9 +212,7 @@ class ActionMetricsViewSet(OrgScopedViewSet):
     @extend_schema(
         parameters=[
             OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The action's id."),
-            OpenApiParameter(
-                "window", OpenApiTypes.STR, description=f"{observability.WINDOW_HELP} Default 1h."
-            ),
+            OpenApiParameter("window", OpenApiTypes.STR, description=f"{observability.WINDOW_HELP} Default 1h."),
         ],
         responses=ActionMetricsSerializer,
     )

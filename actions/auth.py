@@ -90,9 +90,7 @@ def _check_token_request(request: Any, allow_http: bool) -> list[str]:
     unknown = sorted(set(request) - {"url", "method", "headers", "body", "body_type"})
     if unknown:
         problems.append(f"request: unknown field {unknown[0]!r}")
-    problems += [
-        f"request.url: {p}" for p in validate_url(request.get("url"), allow_http=allow_http, declared=set())
-    ]
+    problems += [f"request.url: {p}" for p in validate_url(request.get("url"), allow_http=allow_http, declared=set())]
     if request.get("method", "POST") not in ("POST", "GET", "PUT"):
         problems.append("request.method: must be POST, GET or PUT")
     headers = request.get("headers", {})
@@ -141,18 +139,14 @@ def validate_auth(auth: Any, *, allow_http: bool, stored_type: str | None, store
         if is_header and (not HEADER_NAME.match(name) or name.lower() in RESERVED_HEADERS):
             problems.append(f"name: {name!r} is not a header that may be set")
     if kind == "oauth2_client_credentials" and auth.get("token_url"):
-        problems += [
-            f"token_url: {p}" for p in validate_url(auth["token_url"], allow_http=allow_http, declared=set())
-        ]
+        problems += [f"token_url: {p}" for p in validate_url(auth["token_url"], allow_http=allow_http, declared=set())]
     if kind == "token_endpoint":
         if auth.get("request") is not None:
             problems += _check_token_request(auth["request"], allow_http)
         if auth.get("expires_in_path") in (None, "") and auth.get("cache_seconds") in (None, ""):
             problems.append("expires_in_path: give expires_in_path or cache_seconds")
         seconds = auth.get("cache_seconds")
-        if seconds not in (None, "") and (
-            not isinstance(seconds, int) or isinstance(seconds, bool) or seconds < 1
-        ):
+        if seconds not in (None, "") and (not isinstance(seconds, int) or isinstance(seconds, bool) or seconds < 1):
             problems.append("cache_seconds: must be a whole number of seconds, at least 1")
         inject = auth.get("inject")
         if inject is not None:
@@ -274,9 +268,7 @@ def _fetch_token(action: Any, timeout_s: float) -> tuple[str, int]:
     if result.status_code is None:
         raise AuthError(f"Could not get an access token from {host}: {result.error}", result)
     if result.outcome != "succeeded":
-        raise AuthError(
-            f"Could not get an access token from {host}: it answered HTTP {result.status_code}.", result
-        )
+        raise AuthError(f"Could not get an access token from {host}: it answered HTTP {result.status_code}.", result)
     data = _parse_json(result)
     token = _get(data, token_path) if isinstance(data, dict) else None
     if not isinstance(token, str) or not token:
@@ -325,11 +317,7 @@ def apply_auth(action: Any, request: RenderedRequest, *, refresh: bool = False) 
     elif kind in TOKEN_TYPES:
         token = get_token(action, refresh=refresh, timeout_s=timeout_s)
         to_mask.append(token)
-        inject = (
-            action.auth_config.get("inject", {"as": "bearer"})
-            if kind == "token_endpoint"
-            else {"as": "bearer"}
-        )
+        inject = action.auth_config.get("inject", {"as": "bearer"}) if kind == "token_endpoint" else {"as": "bearer"}
         if inject["as"] == "bearer":
             request.headers.append(("Authorization", f"Bearer {token}"))
         elif inject["as"] == "header":

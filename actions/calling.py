@@ -18,9 +18,7 @@ RECORDED_BODY_BYTES = 64 * 1024
 
 @dataclass
 class CallResult:
-    outcome: (
-        str  # SPEC section 3: succeeded, http_<code>, timedout, rate_limited, circuit_open, refused, error
-    )
+    outcome: str  # SPEC section 3: succeeded, http_<code>, timedout, rate_limited, circuit_open, refused, error
     request: dict  # the rendered request as shown to people: secrets masked
     status_code: int | None = None
     response_headers: dict[str, str] = field(default_factory=dict)
@@ -48,9 +46,7 @@ def _shown_request(request: RenderedRequest, secrets: list[str]) -> dict:
     }
 
 
-def _send(
-    action: Action, request: RenderedRequest, extra_headers: list[tuple[str, str]]
-) -> transport.TransportResult:
+def _send(action: Action, request: RenderedRequest, extra_headers: list[tuple[str, str]]) -> transport.TransportResult:
     certificate = None
     if action.client_certificate and action.client_key:
         certificate = (action.client_certificate, action.client_key)
@@ -62,9 +58,7 @@ def _send(
     )  # fmt: skip
 
 
-def call_action(
-    action: Action, rendered: RenderedRequest, *, extra_headers: list[tuple[str, str]] = ()
-) -> CallResult:
+def call_action(action: Action, rendered: RenderedRequest, *, extra_headers: list[tuple[str, str]] = ()) -> CallResult:
     """Send an already rendered request with the action's auth. Never raises for the network."""
     extra = [("User-Agent", USER_AGENT), *extra_headers]
     secrets: list[str] = []

@@ -20,9 +20,7 @@ def _cooldown() -> timedelta:
     return timedelta(seconds=settings.CONDUIT_CIRCUIT_COOLDOWN_S)
 
 
-def circuit_admit(
-    *, organization_id: int, host: str, now: datetime, lease_s: float
-) -> tuple[str, datetime | None]:
+def circuit_admit(*, organization_id: int, host: str, now: datetime, lease_s: float) -> tuple[str, datetime | None]:
     """("allow", None), ("trial", None) or ("hold", until)."""
     circuit = CircuitBreaker.objects.filter(organization_id=organization_id, host=host).first()
     if circuit is None or circuit.state == State.CLOSED:
@@ -40,29 +38,31 @@ def circuit_admit(
     return "hold", now + timedelta(seconds=1)
 
 
-def circuit_record(*, organization_id: int, host: str, failed: bool, trial: bool, now: datetime) -> None:
+def circuit_record(
+    *, organization_id: int, host: str, calls: int, failures: int, trial_failed: bool | None, now: datetime
+) -> None:
+    """Count a batch of finished calls to a host; `trial_failed` is the trial call's result, if one ran."""
     circuits = CircuitBreaker.objects.filter(organization_id=organization_id, host=host)
-    if trial:
-        if failed:
+    if trial_failed is not None:
+        if trial_failed:
             circuits.update(state=State.OPEN, opened_at=now, trial_until=None)
         else:
             circuits.update(state=State.CLOSED, trial_until=None, calls=0, failures=0, window_started_at=now)
         return
     window_start = now - timedelta(seconds=settings.CONDUIT_CIRCUIT_WINDOW_S)
-    failures = 1 if failed else 0
-    # One statement: a window that ended restarts the counts, else the call is added to them.
+    # One statement: a window that ended restarts the counts, else the calls are added to them.
     expired = Q(window_started_at__lt=window_start)
     counted = circuits.filter(state=State.CLOSED).update(
         window_started_at=Case(When(expired, then=Value(now)), default=F("window_started_at")),
-        calls=Case(When(expired, then=Value(1)), default=F("calls") + 1),
+        calls=Case(When(expired, then=Value(calls)), default=F("calls") + calls),
         failures=Case(When(expired, then=Value(failures)), default=F("failures") + failures),
     )
     if not counted and not circuits.exists():
         CircuitBreaker.objects.get_or_create(
             organization_id=organization_id, host=host,
-            defaults={"calls": 1, "failures": failures, "window_started_at": now},
+            defaults={"calls": calls, "failures": failures, "window_started_at": now},
         )  # fmt: skip
-    if failed:
+    if failures:
         circuit = circuits.filter(state=State.CLOSED).first()
         if (
             circuit

@@ -9,13 +9,14 @@ import email.utils
 import logging
 import random
 import time
-from datetime import datetime, timedelta
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
 from actions import ratelimit
@@ -29,6 +30,7 @@ from actions.signing import signature_headers
 logger = logging.getLogger(__name__)
 Status = Invocation.Status
 RETRIED_STATUSES = {408, 429}
+BATCH_SIZE = 50
 HOST_FAILURE_OUTCOMES = {"timedout", "error"}
 
 
@@ -85,26 +87,6 @@ def wake(invocation_id: Any, at: datetime) -> None:
 # --- send ---------------------------------------------------------------------------
 
 
-def _lease_seconds(action: Action) -> float:
-    # A token fetch, the call and one refresh on 401, each up to the timeout, plus a margin.
-    return 3 * action.timeout_ms / 1000 + 10
-
-
-def _limits(invocation: Invocation, host: str) -> list[ratelimit.Limit]:
-    action = invocation.action
-    limits = []
-    if action.rate_limit_calls and action.rate_limit_period_s:
-        limits.append(
-            ratelimit.Limit(f"action:{action.pk}", action.rate_limit_calls, action.rate_limit_period_s)
-        )
-    configured = EndpointLimit.objects.filter(organization_id=invocation.organization_id, host=host).first()
-    calls, period = (
-        (configured.calls, configured.period_s) if configured else settings.CONDUIT_DEFAULT_HOST_LIMIT
-    )
-    limits.append(ratelimit.Limit(f"host:{invocation.organization_id}:{host}", calls, period))
-    return limits
-
-
 def _retry_after(headers: dict[str, str], now: datetime) -> float | None:
     value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
     if not value:
@@ -131,125 +113,198 @@ def _is_retried(result: CallResult) -> bool:
     return result.outcome in ("timedout", "error")  # never "refused": a blocked destination stays blocked
 
 
-def _reschedule(invocation_id: Any, at: datetime, **fields: Any) -> None:
-    Invocation.objects.filter(pk=invocation_id, status=Status.RUNNING).update(
-        status=Status.PENDING, next_attempt_at=at, claimed_until=None, **fields
-    )
-    wake(invocation_id, at)
+def _host(invocation: Invocation) -> str:
+    return urlsplit(invocation.request["url"]).hostname or ""
 
 
-@transaction.atomic
-def _finish(invocation_id: Any, status: str, outcome: str, now: datetime, **fields: Any) -> None:
-    ended = Invocation.objects.filter(pk=invocation_id, status=Status.RUNNING).update(
-        status=status, outcome=outcome, finished_at=now, claimed_until=None, **fields
-    )
-    if ended:
-        invocation_finished.send(
-            sender=Invocation, invocation_id=invocation_id, status=status, outcome=outcome
-        )
-
-
-def _claim(invocation_id: Any) -> Invocation | None:
-    """The row, if this worker won it; None if it is not due, or claimed or finished by someone else."""
+def _claim_batch(first_id: Any) -> list[Invocation]:
+    """Claim up to BATCH_SIZE due invocations, the message's own first; rows others hold are skipped."""
     now = timezone.now()
-    invocation = (
-        Invocation.objects.select_related("action", "action__organization")
-        .filter(pk=invocation_id, status=Status.PENDING, next_attempt_at__lte=now)
-        .first()
-    )
-    if invocation is None:
-        return None
-    lease = now + timedelta(seconds=_lease_seconds(invocation.action))
-    won = Invocation.objects.filter(pk=invocation_id, status=Status.PENDING, next_attempt_at__lte=now).update(
-        status=Status.RUNNING, claimed_until=lease
-    )
-    return invocation if won else None
+    with transaction.atomic():
+        due = Invocation.objects.filter(status=Status.PENDING, next_attempt_at__lte=now).select_for_update(
+            skip_locked=True, of=("self",)
+        )
+        first = Case(When(pk=first_id, then=Value(0)), default=Value(1)) if first_id else Value(1)
+        rows = list(due.order_by(first, "next_attempt_at").values_list("pk", "action__timeout_ms")[:BATCH_SIZE])
+        if not rows:
+            return []
+        # The lease outlives the whole batch: the budget, then a token fetch, a call and a refresh.
+        lease_s = settings.CONDUIT_BATCH_BUDGET_S + 3 * max(t for _, t in rows) / 1000 + 10
+        ids = [pk for pk, _ in rows]
+        Invocation.objects.filter(pk__in=ids, status=Status.PENDING).update(
+            status=Status.RUNNING, claimed_until=now + timedelta(seconds=lease_s)
+        )
+    return list(Invocation.objects.select_related("action", "action__organization").filter(pk__in=ids))
 
 
-def invocation_send(*, invocation_id: Any) -> None:
-    """Claim the invocation, pass the circuit and the rate limits, call, record, decide what next."""
-    invocation = _claim(invocation_id)
-    if invocation is None:
-        return
-    action, now = invocation.action, timezone.now()
-    request = invocation.request
-    host = urlsplit(request["url"]).hostname or ""
+class _Batch:
+    """What a batch decided, written back in one transaction."""
 
-    admission, hold_until = circuit_admit(
-        organization_id=invocation.organization_id, host=host, now=now, lease_s=_lease_seconds(action)
-    )
-    if admission == "hold":
-        held_since = invocation.held_since or now
-        if (now - held_since).total_seconds() > settings.CONDUIT_CIRCUIT_MAX_HOLD_S:
-            _finish(
-                invocation.pk, Status.FAILED, "circuit_open", now, error=f"The circuit to {host} stayed open."
-            )
-        else:
-            _reschedule(invocation.pk, hold_until, held_since=held_since)
-        return
+    FIELDS = [
+        "status", "outcome", "attempts", "response_status", "response_headers", "response_body", "error",
+        "latency_ms", "next_attempt_at", "claimed_until", "held_since", "finished_at",
+    ]  # fmt: skip
 
-    retry_at = ratelimit.acquire(_limits(invocation, host), time.time())
-    if retry_at is not None:
-        if admission == "trial":
+    def __init__(self) -> None:
+        self.changed: list[Invocation] = []
+        self.attempts: list[InvocationAttempt] = []
+        self.wake: list[Invocation] = []
+        self.circuits: dict[tuple[int, str], list] = defaultdict(lambda: [0, 0, None])  # calls, failures, trial
+
+    def finish(self, invocation: Invocation, status: str, outcome: str, now: datetime, error: str = "") -> None:
+        invocation.status, invocation.outcome, invocation.finished_at = status, outcome, now
+        invocation.claimed_until = None
+        if error:
+            invocation.error = error
+        self.changed.append(invocation)
+
+    def reschedule(self, invocation: Invocation, at: datetime) -> None:
+        invocation.status, invocation.next_attempt_at, invocation.claimed_until = Status.PENDING, at, None
+        self.changed.append(invocation)
+        self.wake.append(invocation)
+
+    @transaction.atomic
+    def save(self, now: datetime) -> None:
+        InvocationAttempt.objects.bulk_create(self.attempts)
+        Invocation.objects.bulk_update(self.changed, self.FIELDS)
+        for (organization_id, host), (calls, failures, trial_failed) in self.circuits.items():
             circuit_record(
-                organization_id=invocation.organization_id, host=host, failed=False, trial=False, now=now
-            )
-        if action.on_rate_limit == Action.OnRateLimit.REJECT:
-            _finish(
-                invocation.pk, Status.RATE_LIMITED, "rate_limited", now, error="The rate limit was reached."
-            )
-        else:
-            _reschedule(invocation.pk, datetime.fromtimestamp(retry_at, tz=timezone.get_current_timezone()))
-        return
+                organization_id=organization_id, host=host, calls=calls, failures=failures,
+                trial_failed=trial_failed, now=now,
+            )  # fmt: skip
+        for invocation in self.changed:
+            if invocation.status in Invocation.FINAL:
+                invocation_finished.send(
+                    sender=Invocation, invocation_id=invocation.pk, status=invocation.status,
+                    outcome=invocation.outcome,
+                )  # fmt: skip
+        for invocation in self.wake:
+            transaction.on_commit(lambda i=invocation: wake(i.pk, i.next_attempt_at))
 
+
+def _admit(batch: _Batch, invocations: list[Invocation], now: datetime) -> list[tuple[Invocation, bool]]:
+    """Pass the circuit of each host: (invocation, is the trial call) for those let through."""
+    admitted = []
+    by_host: dict[tuple[int, str], list[Invocation]] = defaultdict(list)
+    for invocation in invocations:
+        by_host[(invocation.organization_id, _host(invocation))].append(invocation)
+    for (organization_id, host), group in by_host.items():
+        lease_s = 3 * max(i.action.timeout_ms for i in group) / 1000 + 10
+        decision, until = circuit_admit(organization_id=organization_id, host=host, now=now, lease_s=lease_s)
+        if decision == "allow":
+            admitted += [(i, False) for i in group]
+            continue
+        if decision == "trial":  # one call tries the host; the others wait a moment
+            admitted.append((group[0], True))
+            group, until = group[1:], now + timedelta(seconds=1)
+        for invocation in group:
+            held_since = invocation.held_since or now
+            if (now - held_since).total_seconds() > settings.CONDUIT_CIRCUIT_MAX_HOLD_S:
+                batch.finish(invocation, Status.FAILED, "circuit_open", now, f"The circuit to {host} stayed open.")
+            else:
+                invocation.held_since = held_since
+                batch.reschedule(invocation, until)
+    return admitted
+
+
+def _within_limits(
+    batch: _Batch, admitted: list[tuple[Invocation, bool]], now: datetime
+) -> list[tuple[Invocation, bool]]:
+    """Take rate-limit capacity for each group of calls at once; delay or reject the rest."""
+    pairs = {(i.organization_id, _host(i)) for i, _ in admitted}
+    configured = {}
+    if pairs:
+        query = Q()
+        for organization_id, host in pairs:
+            query |= Q(organization_id=organization_id, host=host)
+        configured = {(e.organization_id, e.host): e for e in EndpointLimit.objects.filter(query)}
+    groups: dict[tuple[int, int, str], list[tuple[Invocation, bool]]] = defaultdict(list)
+    for invocation, trial in admitted:
+        groups[(invocation.action_id, invocation.organization_id, _host(invocation))].append((invocation, trial))
+    allowed = []
+    for (_, organization_id, host), group in groups.items():
+        action = group[0][0].action
+        limits = []
+        if action.rate_limit_calls and action.rate_limit_period_s:
+            limits.append(ratelimit.Limit(f"action:{action.pk}", action.rate_limit_calls, action.rate_limit_period_s))
+        endpoint = configured.get((organization_id, host))
+        calls, period = (endpoint.calls, endpoint.period_s) if endpoint else settings.CONDUIT_DEFAULT_HOST_LIMIT
+        limits.append(ratelimit.Limit(f"host:{organization_id}:{host}", calls, period))
+        granted, retry_at = ratelimit.acquire(limits, time.time(), len(group))
+        allowed += group[:granted]
+        for invocation, trial in group[granted:]:
+            if trial:  # the trial never ran: let the next call try the host
+                batch.circuits[(organization_id, host)][2] = False
+            if action.on_rate_limit == Action.OnRateLimit.REJECT:
+                batch.finish(invocation, Status.RATE_LIMITED, "rate_limited", now, "The rate limit was reached.")
+            else:
+                batch.reschedule(invocation, datetime.fromtimestamp(retry_at, tz=UTC))
+    return allowed
+
+
+def _send_one(batch: _Batch, invocation: Invocation, trial: bool) -> None:
+    action, request, started = invocation.action, invocation.request, timezone.now()
     attempt = invocation.attempts + 1
     body = request["body"].encode() if request["body"] is not None else None
-    rendered = RenderedRequest(
-        request["method"], request["url"], [tuple(h) for h in request["headers"]], body
-    )
+    rendered = RenderedRequest(request["method"], request["url"], [tuple(h) for h in request["headers"]], body)
     key = str(invocation.idempotency_key)
     headers = [("Idempotency-Key", key)]
-    headers += signature_headers(
-        [action.signing_secret, action.previous_signing_secret], key, int(time.time()), body
-    )
+    headers += signature_headers([action.signing_secret, action.previous_signing_secret], key, int(time.time()), body)
     result = call_action(action, rendered, extra_headers=headers)
     finished = timezone.now()
-
-    InvocationAttempt.objects.create(
-        invocation_id=invocation.pk, number=attempt, outcome=result.outcome,
-        response_status=result.status_code,
-        response_headers=result.response_headers, response_body=result.response_body, error=result.error,
-        latency_ms=result.latency_ms, started_at=now,
+    batch.attempts.append(
+        InvocationAttempt(
+            invocation_id=invocation.pk, number=attempt, outcome=result.outcome,
+            response_status=result.status_code, response_headers=result.response_headers,
+            response_body=result.response_body, error=result.error, latency_ms=result.latency_ms, started_at=started,
+        )
     )  # fmt: skip
     host_failed = result.outcome in HOST_FAILURE_OUTCOMES or (result.status_code or 0) >= 500
-    circuit_record(
-        organization_id=invocation.organization_id,
-        host=host,
-        failed=host_failed,
-        trial=admission == "trial",
-        now=finished,
+    counts = batch.circuits[(invocation.organization_id, _host(invocation))]
+    if trial:
+        counts[2] = host_failed
+    else:
+        counts[0] += 1
+        counts[1] += int(host_failed)
+    invocation.attempts, invocation.response_status = attempt, result.status_code
+    invocation.response_headers, invocation.response_body = result.response_headers, result.response_body
+    invocation.error, invocation.latency_ms, invocation.outcome = (
+        result.error,
+        result.latency_ms,
+        result.outcome,
     )
-    record = {
-        "attempts": attempt, "response_status": result.status_code,
-        "response_headers": result.response_headers,
-        "response_body": result.response_body, "error": result.error, "latency_ms": result.latency_ms,
-        "outcome": result.outcome,
-    }  # fmt: skip
     if result.outcome == "succeeded":
-        _finish(
-            invocation.pk,
-            Status.SUCCEEDED,
-            "succeeded",
-            finished,
-            **{k: v for k, v in record.items() if k != "outcome"},
-        )
+        batch.finish(invocation, Status.SUCCEEDED, "succeeded", finished)
     elif _is_retried(result) and attempt <= action.max_retries:
         delay = _retry_after(result.response_headers, finished)
         delay = _backoff(attempt) if delay is None else min(delay, settings.CONDUIT_RETRY_MAX_S * 12)
-        _reschedule(invocation.pk, finished + timedelta(seconds=delay), **record)
+        batch.reschedule(invocation, finished + timedelta(seconds=delay))
     else:
-        fields = {k: v for k, v in record.items() if k != "outcome"}
-        _finish(invocation.pk, Status.FAILED, result.outcome, finished, **fields)
+        batch.finish(invocation, Status.FAILED, result.outcome, finished)
+
+
+def invocations_send_due(*, first_id: Any = None) -> int:
+    """Send a batch of due invocations (the given one first): claim, circuit, limits, calls, one write.
+
+    Claiming and writing in batches keeps the database work per call small (MEASURED.md): a
+    lone invocation costs nine statements, a batch of fifty about the same in all.
+    """
+    invocations = _claim_batch(first_id)
+    if not invocations:
+        return 0
+    batch, now, started = _Batch(), timezone.now(), time.monotonic()
+    for invocation, trial in _within_limits(batch, _admit(batch, invocations, now), now):
+        if time.monotonic() - started > settings.CONDUIT_BATCH_BUDGET_S:
+            batch.reschedule(invocation, timezone.now())  # out of time: another worker takes it now
+            continue
+        _send_one(batch, invocation, trial)
+    batch.save(timezone.now())
+    return len(invocations)
+
+
+def invocation_send(*, invocation_id: Any) -> None:
+    """Send this invocation if it is due and nobody holds it (with other due ones, as a batch)."""
+    invocations_send_due(first_id=invocation_id)
 
 
 # --- sweeper ------------------------------------------------------------------------
@@ -259,9 +314,7 @@ def invocations_sweep(*, now: datetime | None = None, batch: int = 1000) -> dict
     """Re-wake invocations that are due but were not picked up, and free those stuck running."""
     now = now or timezone.now()
     stuck_ids = list(
-        Invocation.objects.filter(status=Status.RUNNING, claimed_until__lt=now).values_list("pk", flat=True)[
-            :batch
-        ]
+        Invocation.objects.filter(status=Status.RUNNING, claimed_until__lt=now).values_list("pk", flat=True)[:batch]
     )
     if stuck_ids:
         # A worker died mid-call: the next attempt carries the same Idempotency-Key.
@@ -270,9 +323,7 @@ def invocations_sweep(*, now: datetime | None = None, batch: int = 1000) -> dict
         )
     grace = now - timedelta(seconds=settings.CONDUIT_SWEEP_GRACE_S)
     due_ids = list(
-        Invocation.objects.filter(
-            Q(status=Status.PENDING) & (Q(next_attempt_at__lte=grace) | Q(pk__in=stuck_ids))
-        )
+        Invocation.objects.filter(Q(status=Status.PENDING) & (Q(next_attempt_at__lte=grace) | Q(pk__in=stuck_ids)))
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:batch]
     )

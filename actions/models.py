@@ -86,9 +86,7 @@ class Action(models.Model):
 
     class Meta:
         ordering = ["name"]
-        constraints = [
-            models.UniqueConstraint(fields=["organization", "name"], name="unique_action_name_per_org")
-        ]
+        constraints = [models.UniqueConstraint(fields=["organization", "name"], name="unique_action_name_per_org")]
 
     def __str__(self) -> str:
         return self.name
@@ -129,15 +127,11 @@ class Invocation(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # The invocation's own id, or the original's for a replay: every call of one invocation carries it.
     idempotency_key = models.UUIDField(default=uuid.uuid4, editable=False)
-    organization = models.ForeignKey(
-        "tenants.Organization", on_delete=models.CASCADE, related_name="invocations"
-    )
+    organization = models.ForeignKey("tenants.Organization", on_delete=models.CASCADE, related_name="invocations")
     action = models.ForeignKey(Action, on_delete=models.CASCADE, related_name="invocations")
     origin = models.CharField(max_length=10, choices=Origin.choices, default=Origin.API)
     origin_ref = models.CharField(max_length=100, blank=True, default="", help_text="e.g. the step run.")
-    replay_of = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replays"
-    )
+    replay_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replays")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
     outcome = models.CharField(max_length=20, blank=True, default="")
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -189,9 +183,7 @@ class InvocationAttempt(models.Model):
 class EndpointLimit(models.Model):
     """A host's shared limit for all calls of an organization to it (default 300,000 per 60 s)."""
 
-    organization = models.ForeignKey(
-        "tenants.Organization", on_delete=models.CASCADE, related_name="endpoint_limits"
-    )
+    organization = models.ForeignKey("tenants.Organization", on_delete=models.CASCADE, related_name="endpoint_limits")
     host = models.CharField(max_length=255, help_text="Host name as in the URLs, e.g. api.twilio.com.")
     calls = models.PositiveIntegerField(validators=[MinValueValidator(1)])
     period_s = models.PositiveIntegerField(validators=[MinValueValidator(1), MaxValueValidator(86_400)])
@@ -212,9 +204,7 @@ class CircuitBreaker(models.Model):
         OPEN = "open", "Open (calls held)"
         HALF_OPEN = "half_open", "Half-open (one trial call at a time)"
 
-    organization = models.ForeignKey(
-        "tenants.Organization", on_delete=models.CASCADE, related_name="circuits"
-    )
+    organization = models.ForeignKey("tenants.Organization", on_delete=models.CASCADE, related_name="circuits")
     host = models.CharField(max_length=255)
     state = models.CharField(max_length=10, choices=State.choices, default=State.CLOSED)
     window_started_at = models.DateTimeField(default=timezone.now)
@@ -226,9 +216,7 @@ class CircuitBreaker(models.Model):
 
     class Meta:
         ordering = ["host"]
-        constraints = [
-            models.UniqueConstraint(fields=["organization", "host"], name="unique_circuit_per_host")
-        ]
+        constraints = [models.UniqueConstraint(fields=["organization", "host"], name="unique_circuit_per_host")]
 
     def __str__(self) -> str:
         return f"{self.host}: {self.state}"

@@ -62,9 +62,7 @@ def _nearest_rank(finished: QuerySet, count: int, percent: int) -> int | None:
         return None
     rank = max(math.ceil(percent / 100 * count), 1)
     return (
-        finished.filter(latency_ms__isnull=False)
-        .order_by("latency_ms")
-        .values_list("latency_ms", flat=True)[rank - 1]
+        finished.filter(latency_ms__isnull=False).order_by("latency_ms").values_list("latency_ms", flat=True)[rank - 1]
     )
 
 
@@ -178,13 +176,9 @@ def invocations_replay_failed(*, action: Action, since: datetime, until: datetim
     )
     if not candidates:
         return []
-    originals = list(
-        Invocation.objects.select_for_update().filter(pk__in=candidates).order_by("created_at", "pk")
-    )
+    originals = list(Invocation.objects.select_for_update().filter(pk__in=candidates).order_by("created_at", "pk"))
     # Read after the locks are held: a concurrent replay of the same range has committed by now.
-    already = set(
-        Invocation.objects.filter(replay_of_id__in=candidates).values_list("replay_of_id", flat=True)
-    )
+    already = set(Invocation.objects.filter(replay_of_id__in=candidates).values_list("replay_of_id", flat=True))
     return [invocation_replay(invocation=original) for original in originals if original.pk not in already]
 
 
@@ -247,9 +241,7 @@ def _save_limit(limit: EndpointLimit) -> EndpointLimit:
         with transaction.atomic():
             limit.save()
     except IntegrityError:  # the same host saved concurrently
-        raise ValidationError(
-            {"host": [f"{limit.host} already has a limit; change that one instead."]}
-        ) from None
+        raise ValidationError({"host": [f"{limit.host} already has a limit; change that one instead."]}) from None
     return limit
 
 
@@ -259,9 +251,7 @@ def endpoint_limit_create(*, organization: Organization, data: dict[str, Any]) -
 
 
 def endpoint_limit_update(*, endpoint_limit: EndpointLimit, data: dict[str, Any]) -> EndpointLimit:
-    cleaned = endpoint_limit_validate(
-        organization=endpoint_limit.organization, data=data, instance=endpoint_limit
-    )
+    cleaned = endpoint_limit_validate(organization=endpoint_limit.organization, data=data, instance=endpoint_limit)
     for name, value in cleaned.items():
         setattr(endpoint_limit, name, value)
     return _save_limit(endpoint_limit)

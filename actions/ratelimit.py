@@ -33,20 +33,19 @@ def _slice_ms(limit: Limit) -> int:
     return max(int(limit.period_s * 1000) // SLICES, 1)
 
 
-def _check(slices: dict[int, int], limit: Limit, now_ms: int) -> tuple[dict[int, int], int | None]:
-    """(slices still in the window, None if one more call fits, else the time to retry in ms)."""
+def _window(slices: dict[int, int], limit: Limit, now_ms: int) -> tuple[dict[int, int], int, int]:
+    """(slices still in the window, calls still available, the time in ms when the oldest frees)."""
     length = _slice_ms(limit)
     current = now_ms // length
     kept = {s: c for s, c in slices.items() if s >= current - SLICES}
-    if sum(kept.values()) + 1 <= limit.calls:
-        return kept, None
-    return kept, (min(kept) + SLICES + 1) * length
+    available = max(limit.calls - sum(kept.values()), 0)
+    return kept, available, (min(kept, default=current) + SLICES + 1) * length
 
 
 class DatabaseLimiter:
     """For the embedded default: rows locked in one transaction, in key order (no deadlock)."""
 
-    def acquire(self, limits: list[Limit], now: float) -> float | None:
+    def acquire(self, limits: list[Limit], now: float, count: int) -> tuple[int, float | None]:
         now_ms = int(now * 1000)
         keys = sorted({limit.key for limit in limits})
         with transaction.atomic():
@@ -57,55 +56,56 @@ class DatabaseLimiter:
                     [RateLimitCounter(key=key) for key in keys if key not in rows], ignore_conflicts=True
                 )
                 rows = {r.key: r for r in locked.all()}
-            retry_at: int | None = None
-            pending = []
+            granted, retry_ms, windows = count, 0, []
             for limit in limits:
-                row = rows[limit.key]
-                kept, retry = _check({int(s): c for s, c in row.slices.items()}, limit, now_ms)
-                if retry is not None:
-                    retry_at = max(retry_at or 0, retry)
-                pending.append((row, kept, limit))
-            if retry_at is not None:
-                return retry_at / 1000
-            for row, kept, limit in pending:
-                current = now_ms // _slice_ms(limit)
-                kept[current] = kept.get(current, 0) + 1
-                row.slices = {str(s): c for s, c in kept.items()}
-            RateLimitCounter.objects.bulk_update([row for row, _, _ in pending], ["slices"])
-        return None
+                kept, available, frees_at = _window(
+                    {int(s): c for s, c in rows[limit.key].slices.items()}, limit, now_ms
+                )
+                granted = min(granted, available)
+                if available < count:  # only a limit that is short decides when to retry
+                    retry_ms = max(retry_ms, frees_at)
+                windows.append((rows[limit.key], kept, limit))
+            if granted:
+                for row, kept, limit in windows:
+                    current = now_ms // _slice_ms(limit)
+                    kept[current] = kept.get(current, 0) + granted
+                    row.slices = {str(s): c for s, c in kept.items()}
+                RateLimitCounter.objects.bulk_update([row for row, _, _ in windows], ["slices"])
+        return granted, (retry_ms / 1000 if granted < count else None)
 
 
 _ACQUIRE_LUA = """
-local now = tonumber(ARGV[1])
-local retry = 0
+local now, count = tonumber(ARGV[1]), tonumber(ARGV[2])
+local granted, retry = count, 0
 local currents = {}
 for i = 1, #KEYS do
-  local calls = tonumber(ARGV[2 * i])
-  local length = tonumber(ARGV[2 * i + 1])
+  local calls = tonumber(ARGV[2 * i + 1])
+  local length = tonumber(ARGV[2 * i + 2])
   local current = math.floor(now / length)
   currents[i] = current
   local fields = redis.call('HGETALL', KEYS[i])
-  local used, oldest = 0, nil
+  local used, oldest = 0, current
   for j = 1, #fields, 2 do
     local s, c = tonumber(fields[j]), tonumber(fields[j + 1])
     if s < current - 10 then
       redis.call('HDEL', KEYS[i], fields[j])
     else
       used = used + c
-      if oldest == nil or s < oldest then oldest = s end
+      if s < oldest then oldest = s end
     end
   end
-  if used + 1 > calls then
-    local at = (oldest + 11) * length
-    if at > retry then retry = at end
+  local available = math.max(calls - used, 0)
+  if available < granted then granted = available end
+  local frees_at = (oldest + 11) * length
+  if available < count and frees_at > retry then retry = frees_at end
+end
+if granted > 0 then
+  for i = 1, #KEYS do
+    redis.call('HINCRBY', KEYS[i], string.format('%d', currents[i]), granted)
+    redis.call('PEXPIRE', KEYS[i], tonumber(ARGV[2 * i + 2]) * 12 + 1000)
   end
 end
-if retry > 0 then return retry end
-for i = 1, #KEYS do
-  redis.call('HINCRBY', KEYS[i], string.format('%d', currents[i]), 1)
-  redis.call('PEXPIRE', KEYS[i], tonumber(ARGV[2 * i + 1]) * 12 + 1000)
-end
-return 0
+return {granted, retry}
 """
 
 
@@ -116,13 +116,13 @@ class RedisLimiter:
         self.client = redis.Redis.from_url(url)
         self.script = self.client.register_script(_ACQUIRE_LUA)
 
-    def acquire(self, limits: list[Limit], now: float) -> float | None:
+    def acquire(self, limits: list[Limit], now: float, count: int) -> tuple[int, float | None]:
         keys = [f"conduit:rl:{limit.key}" for limit in limits]
-        args: list[int] = [int(now * 1000)]
+        args: list[int] = [int(now * 1000), count]
         for limit in limits:
             args += [limit.calls, _slice_ms(limit)]
-        answer = int(self.script(keys=keys, args=args))
-        return None if answer == 0 else answer / 1000
+        granted, retry_ms = (int(x) for x in self.script(keys=keys, args=args))
+        return granted, (retry_ms / 1000 if granted < count else None)
 
 
 @cache
@@ -130,8 +130,8 @@ def _limiter(redis_url: str) -> DatabaseLimiter | RedisLimiter:
     return RedisLimiter(redis_url) if redis_url else DatabaseLimiter()
 
 
-def acquire(limits: list[Limit], now: float) -> float | None:
-    """Take one call from every limit, or none: None if allowed, else when to retry (epoch s)."""
+def acquire(limits: list[Limit], now: float, count: int = 1) -> tuple[int, float | None]:
+    """Take up to `count` calls from every limit at once: (granted, when the next frees if short)."""
     if not limits:
-        return None
-    return _limiter(settings.REDIS_URL).acquire(limits, now)
+        return count, None
+    return _limiter(settings.REDIS_URL).acquire(limits, now, count)

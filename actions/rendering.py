@@ -175,8 +175,7 @@ def validate_parameters(parameters: Any) -> list[str]:
             problems.append(f"{where}: unknown key {unknown[0]!r}")
         if parameter.get("type") not in PARAMETER_TYPES:
             problems.append(
-                f"{where}: unknown type {_shown(parameter.get('type'))}; "
-                f"choose one of {', '.join(PARAMETER_TYPES)}"
+                f"{where}: unknown type {_shown(parameter.get('type'))}; choose one of {', '.join(PARAMETER_TYPES)}"
             )
             continue
         if not isinstance(parameter.get("required", True), bool):
@@ -321,9 +320,7 @@ def resolve_values(parameters: list[dict], values: dict[str, Any]) -> dict[str, 
     if not isinstance(values, dict):
         raise RenderError({"parameters": "parameter values must be an object"})
     declared = {p["name"]: p for p in parameters}
-    errors = {
-        name: f"parameter {name}: not declared by this action" for name in values if name not in declared
-    }
+    errors = {name: f"parameter {name}: not declared by this action" for name in values if name not in declared}
     resolved: dict[str, Any] = {}
     for name, parameter in declared.items():
         value = values.get(name)

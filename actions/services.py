@@ -108,9 +108,7 @@ def validate_action(action: Action) -> dict[str, list[str]]:
         _add(errors, "method", f"must be one of {', '.join(rendering.METHODS)}")
     parameter_problems = rendering.validate_parameters(action.parameters)
     _add(errors, "parameters", parameter_problems)
-    declared = {
-        p["name"] for p in action.parameters if isinstance(p, dict) and isinstance(p.get("name"), str)
-    }
+    declared = {p["name"] for p in action.parameters if isinstance(p, dict) and isinstance(p.get("name"), str)}
     _add(
         errors,
         "url",
@@ -138,9 +136,7 @@ def validate_action(action: Action) -> dict[str, list[str]]:
     except ValidationError as exc:
         for field, messages in exc.message_dict.items():
             _add(errors, field, messages)
-    duplicate = Action.objects.filter(organization=action.organization, name=action.name).exclude(
-        pk=action.pk
-    )
+    duplicate = Action.objects.filter(organization=action.organization, name=action.name).exclude(pk=action.pk)
     if duplicate.exists():
         _add(errors, "name", f'this organization already has an action named "{action.name}"')
     if not parameter_problems and not errors:
@@ -158,9 +154,7 @@ def _save(action: Action, errors: dict) -> Action:
         with transaction.atomic():
             action.save()
     except IntegrityError:
-        raise ValidationError(
-            {"name": [f'this organization already has an action named "{action.name}"']}
-        ) from None
+        raise ValidationError({"name": [f'this organization already has an action named "{action.name}"']}) from None
     return action
 
 
@@ -223,9 +217,7 @@ def action_import(*, organization: Organization, data: dict[str, Any], user: Any
     action = Action(organization=organization, status=Action.Status.DRAFT, created_by=user)
     errors = _apply(action, fields)
     auth = data.get("auth") or {"type": "none"}
-    problems = auth_module.validate_auth(
-        auth, allow_http=organization.allow_http, stored_type=None, stored_secrets={}
-    )
+    problems = auth_module.validate_auth(auth, allow_http=organization.allow_http, stored_type=None, stored_secrets={})
     problems = [p for p in problems if not any(p.startswith(f"{s}:") for s in _secret_paths(auth))]
     if problems:
         _add(errors, "auth", problems)

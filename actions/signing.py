@@ -11,9 +11,7 @@ def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
 
 
-def signature_headers(
-    secrets: list[str], message_id: str, timestamp: int, body: bytes | None
-) -> list[tuple[str, str]]:
+def signature_headers(secrets: list[str], message_id: str, timestamp: int, body: bytes | None) -> list[tuple[str, str]]:
     """The three headers; during a rotation both secrets sign, space-separated."""
     active = [s for s in secrets if s]
     if not active:

@@ -338,8 +338,7 @@ def _describe_failure(exc: BaseException, host: str, timeout_s: float) -> tuple[
     if connect_failed := next((c for c in causes if isinstance(c, _ConnectFailed)), None):
         return "error", connect_failed.sentence
     if any(
-        isinstance(c, ConnectTimeoutError | ReadTimeoutError | TimeoutError)
-        and not isinstance(c, NewConnectionError)
+        isinstance(c, ConnectTimeoutError | ReadTimeoutError | TimeoutError) and not isinstance(c, NewConnectionError)
         for c in causes
     ):
         return timed_out

@@ -17,9 +17,7 @@ class MemberAuthenticationForm(AdminAuthenticationForm):
 
     def confirm_login_allowed(self, user) -> None:
         if not _may_use_admin(user):
-            raise ValidationError(
-                "This account is not a member of any active organization.", code="invalid_login"
-            )
+            raise ValidationError("This account is not a member of any active organization.", code="invalid_login")
 
 
 class ConduitAdminSite(admin.AdminSite):

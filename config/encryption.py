@@ -86,6 +86,4 @@ class EncryptedJSONField(models.TextField):
 
 
 def encrypted_fields(model: type[models.Model]) -> list[str]:
-    return [
-        f.name for f in model._meta.get_fields() if isinstance(f, EncryptedTextField | EncryptedJSONField)
-    ]
+    return [f.name for f in model._meta.get_fields() if isinstance(f, EncryptedTextField | EncryptedJSONField)]

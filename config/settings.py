@@ -101,9 +101,7 @@ if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     # Shared by web, workers and beat (tokens, throttles), unlike a per-process memory cache.
-    CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "conduit_cache"}
-    }
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "conduit_cache"}}
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
@@ -147,9 +145,7 @@ CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
-SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_HTTPS_PROXY", default=False) else None
-)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_HTTPS_PROXY", default=False) else None
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
@@ -219,16 +215,13 @@ CONDUIT_MAX_RESPONSE_BYTES = 1024 * 1024
 # Invocations (SPEC sections 2, 3, 8). Seconds unless named otherwise.
 CONDUIT_RETRY_BASE_S = env.float("CONDUIT_RETRY_BASE_S", default=1.0)  # first backoff; doubles per attempt
 CONDUIT_RETRY_MAX_S = env.float("CONDUIT_RETRY_MAX_S", default=300.0)
+CONDUIT_BATCH_BUDGET_S = 5.0  # a worker starts no new call of a claimed batch after this
 CONDUIT_COUNTDOWN_MAX_S = 60.0  # later wake-ups are left to the sweeper, never a long broker ETA
 CONDUIT_SWEEP_INTERVAL_S = env.float("CONDUIT_SWEEP_INTERVAL_S", default=5.0)
-CONDUIT_SWEEP_GRACE_S = env.float(
-    "CONDUIT_SWEEP_GRACE_S", default=15.0
-)  # a due row left this long: lost message
+CONDUIT_SWEEP_GRACE_S = env.float("CONDUIT_SWEEP_GRACE_S", default=15.0)  # a due row left this long: lost message
 CONDUIT_DEFAULT_HOST_LIMIT = (300_000, 60)  # calls per seconds, per organization and host
 CONDUIT_CIRCUIT_MIN_CALLS = env.int("CONDUIT_CIRCUIT_MIN_CALLS", default=50)
 CONDUIT_CIRCUIT_FAILURE_RATIO = env.float("CONDUIT_CIRCUIT_FAILURE_RATIO", default=0.5)
 CONDUIT_CIRCUIT_WINDOW_S = env.float("CONDUIT_CIRCUIT_WINDOW_S", default=60.0)
 CONDUIT_CIRCUIT_COOLDOWN_S = env.float("CONDUIT_CIRCUIT_COOLDOWN_S", default=30.0)
-CONDUIT_CIRCUIT_MAX_HOLD_S = env.float(
-    "CONDUIT_CIRCUIT_MAX_HOLD_S", default=300.0
-)  # then outcome circuit_open
+CONDUIT_CIRCUIT_MAX_HOLD_S = env.float("CONDUIT_CIRCUIT_MAX_HOLD_S", default=300.0)  # then outcome circuit_open

@@ -190,9 +190,7 @@ class ApiKeyAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
             created_by=request.user,
         )
         obj.pk, obj.organization, obj.prefix = key.pk, key.organization, key.prefix
-        self.message_user(
-            request, f"Copy this key now; it will not be shown again: {raw_key}", messages.WARNING
-        )
+        self.message_user(request, f"Copy this key now; it will not be shown again: {raw_key}", messages.WARNING)
 
     @admin.action(description="Revoke selected API keys")
     def revoke_keys(self, request: HttpRequest, queryset) -> None:

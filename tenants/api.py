@@ -70,9 +70,7 @@ class MembershipUpdateSerializer(StrictSerializer):
     role = serializers.ChoiceField(choices=Role.choices)
 
 
-class MemberViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, OrgScopedViewSet
-):
+class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, OrgScopedViewSet):
     """Members of the organization and their roles (admin role only)."""
 
     queryset = Membership.objects.select_related("user")

@@ -19,9 +19,7 @@ def active_membership(request: HttpRequest) -> Membership | None:
     membership = None
     user = request.user
     if user.is_authenticated:
-        memberships = Membership.objects.filter(user=user, organization__is_active=True).select_related(
-            "organization"
-        )
+        memberships = Membership.objects.filter(user=user, organization__is_active=True).select_related("organization")
         chosen = request.session.get(SESSION_KEY)
         if chosen is not None:
             membership = memberships.filter(organization_id=chosen).first()

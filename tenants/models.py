@@ -15,8 +15,7 @@ class Organization(models.Model):
     is_active = models.BooleanField(default=True)
     allow_http = models.BooleanField(
         default=False,
-        help_text="Let actions of this organization call plain http:// URLs "
-        "(for internal test environments only).",
+        help_text="Let actions of this organization call plain http:// URLs (for internal test environments only).",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -65,9 +64,7 @@ class ApiKey(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, editable=False
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    expires_at = models.DateTimeField(
-        null=True, blank=True, help_text="Leave empty for a key that does not expire."
-    )
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Leave empty for a key that does not expire.")
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
 

@@ -44,9 +44,7 @@ class OrganizationAccess(permissions.BasePermission):
                 raise Http404("Organization not found.")
             view.organization, view.role = organization, None
             if not scopes_can(request.auth.scopes, capability):
-                raise exceptions.PermissionDenied(
-                    f"This API key lacks the scope for this operation ({capability})."
-                )
+                raise exceptions.PermissionDenied(f"This API key lacks the scope for this operation ({capability}).")
             return True
         user = request.user
         membership = membership_get(user=user, organization=organization)
@@ -55,9 +53,7 @@ class OrganizationAccess(permissions.BasePermission):
         view.organization = organization
         view.role = membership.role if membership else "admin"
         if not role_can(view.role, capability):
-            raise exceptions.PermissionDenied(
-                f"Your role ({view.role}) does not allow this operation ({capability})."
-            )
+            raise exceptions.PermissionDenied(f"Your role ({view.role}) does not allow this operation ({capability}).")
         return True
 
 

@@ -12,9 +12,7 @@ def organization_get_active(*, slug: str) -> Organization:
         raise Http404("Organization not found.") from None
 
 
-def membership_get(
-    *, user: AbstractBaseUser | AnonymousUser, organization: Organization
-) -> Membership | None:
+def membership_get(*, user: AbstractBaseUser | AnonymousUser, organization: Organization) -> Membership | None:
     if not user.is_authenticated:
         return None
     return Membership.objects.filter(user=user, organization=organization).first()

@@ -56,9 +56,7 @@ def membership_ensure_admin_remains(*, membership: Membership, new_role: str | N
         return
     # Lock the admins so two concurrent demotions cannot both pass the check.
     admins = list(
-        Membership.objects.select_for_update().filter(
-            organization_id=membership.organization_id, role=Role.ADMIN
-        )
+        Membership.objects.select_for_update().filter(organization_id=membership.organization_id, role=Role.ADMIN)
     )
     if len(admins) <= 1:
         raise Conflict(
@@ -87,9 +85,7 @@ def _validate_scopes(scopes: list[str]) -> None:
         raise ValidationError({"scopes": "Give at least one scope: " + ", ".join(Scope.values) + "."})
     unknown = [s for s in scopes if s not in Scope.values]
     if unknown:
-        raise ValidationError(
-            {"scopes": f"Unknown scope {unknown[0]!r}; choose from {', '.join(Scope.values)}."}
-        )
+        raise ValidationError({"scopes": f"Unknown scope {unknown[0]!r}; choose from {', '.join(Scope.values)}."})
 
 
 def api_key_create(
@@ -138,8 +134,6 @@ def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
     now = timezone.now()
     if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
         # Conditional update: many concurrent requests write at most once per minute.
-        ApiKey.objects.filter(pk=key.pk).exclude(last_used_at__gt=now - LAST_USED_RESOLUTION).update(
-            last_used_at=now
-        )
+        ApiKey.objects.filter(pk=key.pk).exclude(last_used_at__gt=now - LAST_USED_RESOLUTION).update(last_used_at=now)
         key.last_used_at = now
     return key

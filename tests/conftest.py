@@ -34,9 +34,7 @@ def world(db) -> World:
         role: MembershipFactory(organization=acme, user=UserFactory(username=f"acme_{role}"), role=role)
         for role in ROLES
     }
-    globex_admin = MembershipFactory(
-        organization=globex, user=UserFactory(username="globex_admin"), role=Role.ADMIN
-    )
+    globex_admin = MembershipFactory(organization=globex, user=UserFactory(username="globex_admin"), role=Role.ADMIN)
     return World(acme=acme, globex=globex, members=members, globex_admin=globex_admin)
 
 

@@ -18,18 +18,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_token_endpoint_exchanges_password_for_a_working_token(world):
     client = APIClient()
-    response = client.post(
-        "/api/v1/auth/token/", {"username": "acme_admin", "password": PASSWORD}, format="json"
-    )
+    response = client.post("/api/v1/auth/token/", {"username": "acme_admin", "password": PASSWORD}, format="json")
     assert response.status_code == 200
     client.credentials(HTTP_AUTHORIZATION=f"Token {response.json()['token']}")
     assert client.get("/api/v1/orgs/acme/members/").status_code == 200
 
 
 def test_wrong_password_gets_400_in_the_error_format(world):
-    response = APIClient().post(
-        "/api/v1/auth/token/", {"username": "acme_admin", "password": "nope"}, format="json"
-    )
+    response = APIClient().post("/api/v1/auth/token/", {"username": "acme_admin", "password": "nope"}, format="json")
     assert response.status_code == 400
     body = response.json()
     assert body["detail"] == "Invalid input."

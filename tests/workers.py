@@ -32,9 +32,7 @@ def database_url() -> str:
     params = connection.settings_dict
     if connection.vendor == "sqlite":
         return f"sqlite:///{params['NAME']}"
-    return (
-        f"postgres://{params['USER']}:{params['PASSWORD']}@{params['HOST']}:{params['PORT']}/{params['NAME']}"
-    )
+    return f"postgres://{params['USER']}:{params['PASSWORD']}@{params['HOST']}:{params['PORT']}/{params['NAME']}"
 
 
 class Workers:
@@ -65,9 +63,7 @@ class Workers:
         if beat:
             command += ["--beat", "--schedule", str(self.log_dir / f"{name}-beat")]
         with open(log, "w") as out:
-            process = subprocess.Popen(
-                command, cwd=ROOT, env=self.env(), stdout=out, stderr=subprocess.STDOUT
-            )
+            process = subprocess.Popen(command, cwd=ROOT, env=self.env(), stdout=out, stderr=subprocess.STDOUT)
         self.processes.append(process)
         deadline = time.monotonic() + 60
         while "ready." not in log.read_text():

@@ -49,9 +49,7 @@ def test_omitting_a_secret_on_update_keeps_it(world):
     assert response.status_code == 200, response.content
     action.refresh_from_db()
     assert action.auth_secrets == {"token": "tok-SECRET-123456"}
-    client.patch(
-        f"{ACTIONS}{action.pk}/", {"auth": {"type": "bearer", "token": "new-token-999"}}, format="json"
-    )
+    client.patch(f"{ACTIONS}{action.pk}/", {"auth": {"type": "bearer", "token": "new-token-999"}}, format="json")
     action.refresh_from_db()
     assert action.auth_secrets == {"token": "new-token-999"}
 
@@ -120,9 +118,7 @@ def test_bad_action_input_gets_400_naming_the_field(world, change, field):
 
 def test_undeclared_placeholder_message_names_it(world):
     response = _post(world, {**SMS_ACTION, "body": {"to": "{{nobody}}"}})
-    assert response.json()["errors"]["body"] == [
-        "body.to: placeholder {{nobody}} names no declared parameter"
-    ]
+    assert response.json()["errors"]["body"] == ["body.to: placeholder {{nobody}} names no declared parameter"]
 
 
 def test_bad_update_keeps_what_is_stored(world):

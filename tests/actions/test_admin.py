@@ -144,9 +144,7 @@ def test_signing_secret_can_be_generated_again_or_removed(world, client):
 
     response = client.post(_url("change", action), {**data, "signing_secret": "not-a-secret"})
     assert "Standard Webhooks secret" in _form(response).errors["signing_secret"][0]
-    response = client.post(
-        _url("change", action), {**data, "signing_secret": own, "clear_signing_secret": "on"}
-    )
+    response = client.post(_url("change", action), {**data, "signing_secret": own, "clear_signing_secret": "on"})
     assert "Choose one" in _form(response).errors["clear_signing_secret"][0]
 
 
@@ -160,9 +158,7 @@ def test_signing_secret_can_be_generated_again_or_removed(world, client):
         ("parameters", '[{"name": "phone", "type": "telephone"}]', "unknown type"),
     ],
 )
-def test_an_invalid_form_shows_the_problem_next_to_its_field_and_saves_nothing(
-    world, client, field, value, message
-):
+def test_an_invalid_form_shows_the_problem_next_to_its_field_and_saves_nothing(world, client, field, value, message):
     client.force_login(world.user("technical"))
     response = client.post(reverse(ADD), {**FORM, field: value})
     assert response.status_code == 200
@@ -327,9 +323,7 @@ def test_infer_page_turns_a_sample_into_a_draft_with_the_chosen_parameters(world
     url = reverse("admin:actions_action_infer")
     assert client.get(url).status_code == 200
 
-    step1 = client.post(
-        url, {"sample": json.dumps(SAMPLE), "sample_response": '{"id": "m1"}', "step": "fields"}
-    )
+    step1 = client.post(url, {"sample": json.dumps(SAMPLE), "sample_response": '{"id": "m1"}', "step": "fields"})
     html = step1.content.decode()
     assert step1.status_code == 200
     assert {f["path"]: f["type"] for f in step1.context["fields"]} == {

@@ -124,9 +124,7 @@ def test_oauth2_401_refreshes_the_token_once_and_recovers(http_acme, httpserver)
     result = action_test(action=action, values=VALUES)
     assert result.outcome == "succeeded"
     assert server.issued == ["token-1", "token-2"]
-    statuses = [
-        response.status_code for request, response in httpserver.log if request.path.startswith("/v1/")
-    ]
+    statuses = [response.status_code for request, response in httpserver.log if request.path.startswith("/v1/")]
     assert statuses == [200, 401, 200]
 
 

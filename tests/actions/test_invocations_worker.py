@@ -82,9 +82,7 @@ def test_500_500_200_succeeds_on_the_third_attempt_with_one_key(workers, action_
     assert [a.outcome for a in invocation.attempt_log.all()] == ["http_500", "http_500", "succeeded"]
 
 
-def test_headers_carry_idempotency_key_user_agent_and_a_verifiable_signature(
-    workers, action_factory, httpserver
-):
+def test_headers_carry_idempotency_key_user_agent_and_a_verifiable_signature(workers, action_factory, httpserver):
     receiver = Receiver(httpserver)
     action = action_factory()
     workers.start()
@@ -93,9 +91,7 @@ def test_headers_carry_idempotency_key_user_agent_and_a_verifiable_signature(
     assert request.headers["Idempotency-Key"] == str(invocation.pk)
     assert request.headers["User-Agent"].startswith("Conduit/")
     assert request.headers["webhook-id"] == str(invocation.pk)
-    payload = standardwebhooks.Webhook(action.signing_secret).verify(
-        request.get_data(), dict(request.headers)
-    )
+    payload = standardwebhooks.Webhook(action.signing_secret).verify(request.get_data(), dict(request.headers))
     assert payload == {"to": "+33600000000", "text": "hello"}
 
 
@@ -107,14 +103,10 @@ def test_retry_after_is_honoured(workers, action_factory, httpserver):
     assert second - first >= 2.0
 
 
-def test_404_fails_at_once_timeout_times_out_refused_connection_is_retried(
-    workers, action_factory, httpserver
-):
+def test_404_fails_at_once_timeout_times_out_refused_connection_is_retried(workers, action_factory, httpserver):
     Receiver(httpserver, [(404, {})])
     not_found = action_factory(name="Not found")
-    slow_server_action = action_factory(
-        name="Slow", timeout_ms=300, max_retries=0, url=httpserver.url_for("/slow")
-    )
+    slow_server_action = action_factory(name="Slow", timeout_ms=300, max_retries=0, url=httpserver.url_for("/slow"))
     httpserver.expect_request("/slow").respond_with_handler(lambda r: (time.sleep(1), Response("late"))[1])
     closed = action_factory(name="Closed", max_retries=2, url="http://127.0.0.1:9/x")
     workers.start()
@@ -156,9 +148,7 @@ def test_host_limit_holds_for_two_actions_and_two_workers(workers, action_factor
     assert all(times[i + 4] - times[i] >= 1.0 for i in range(len(times) - 4))
 
 
-def test_worker_killed_mid_call_is_finished_by_the_sweeper_with_the_same_key(
-    workers, action_factory, httpserver
-):
+def test_worker_killed_mid_call_is_finished_by_the_sweeper_with_the_same_key(workers, action_factory, httpserver):
     receiver = Receiver(httpserver)
     receiver.delay_s = 3.0  # long enough to kill the worker while the call is in flight
     action = action_factory(timeout_ms=5000)
@@ -175,9 +165,7 @@ def test_worker_killed_mid_call_is_finished_by_the_sweeper_with_the_same_key(
     assert not Invocation.objects.filter(status="running").exists()
 
 
-def test_invocation_enqueued_while_the_broker_is_down_is_sent_later(
-    workers, action_factory, httpserver, settings
-):
+def test_invocation_enqueued_while_the_broker_is_down_is_sent_later(workers, action_factory, httpserver, settings):
     import shutil
     from pathlib import Path
 
@@ -196,9 +184,7 @@ def test_invocation_enqueued_while_the_broker_is_down_is_sent_later(
     assert done.status == "succeeded" and len(receiver.calls) == 1
 
 
-def test_circuit_opens_on_a_failing_host_and_closes_after_recovery(
-    workers, action_factory, httpserver, world
-):
+def test_circuit_opens_on_a_failing_host_and_closes_after_recovery(workers, action_factory, httpserver, world):
     from actions.models import CircuitBreaker
 
     receiver = Receiver(httpserver, [(500, {})] * 4)

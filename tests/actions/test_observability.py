@@ -147,9 +147,7 @@ def test_metrics_through_the_api_match_the_service(world, sms, role):
 
 @pytest.mark.parametrize("window", ["2y", "31d", "abc", "0m"])
 def test_bad_window_is_400_naming_window(world, sms, window):
-    response = token_client(world.user("viewer")).get(
-        _url("acme", f"actions/{sms.pk}/metrics/?window={window}")
-    )
+    response = token_client(world.user("viewer")).get(_url("acme", f"actions/{sms.pk}/metrics/?window={window}"))
     assert response.status_code == 400
     assert "window" in response.json()["errors"]
 
@@ -195,9 +193,7 @@ def test_invocation_list_filters(world, sms, log):
     assert _ids(client.get(_url("acme", "invocations/"), {"action": sms.pk})) == {
         str(log[k].pk) for k in ("old_failed", "failed", "succeeded")
     }
-    assert _ids(client.get(_url("acme", "invocations/"), {"status": "succeeded"})) == {
-        str(log["succeeded"].pk)
-    }
+    assert _ids(client.get(_url("acme", "invocations/"), {"status": "succeeded"})) == {str(log["succeeded"].pk)}
     assert _ids(client.get(_url("acme", "invocations/"), {"outcome": "http_404"})) == {
         str(log["old_failed"].pk),
         str(log["other"].pk),
@@ -206,9 +202,7 @@ def test_invocation_list_filters(world, sms, log):
         str(log["failed"].pk),
         str(log["succeeded"].pk),
     }
-    filtered = client.get(
-        _url("acme", "invocations/"), {"action": sms.pk, "status": "failed", "since": since}
-    )
+    filtered = client.get(_url("acme", "invocations/"), {"action": sms.pk, "status": "failed", "since": since})
     assert _ids(filtered) == {str(log["failed"].pk)}
     assert _ids(client.get(_url("acme", "invocations/"), {"action": log["globex"].action_id})) == set()
 
@@ -436,9 +430,7 @@ def test_one_limit_per_host_per_organization(world):
     again = client.post(_url("acme", LIMITS), {**body, "host": "API.example.com"}, format="json")
     assert again.status_code == 400 and "host" in again.json()["errors"]
     other = client.post(_url("acme", LIMITS), {**body, "host": "sms.example.com"}, format="json").json()
-    renamed = client.patch(
-        _url("acme", f"{LIMITS}{other['id']}/"), {"host": "api.example.com"}, format="json"
-    )
+    renamed = client.patch(_url("acme", f"{LIMITS}{other['id']}/"), {"host": "api.example.com"}, format="json")
     assert renamed.status_code == 400 and "host" in renamed.json()["errors"]
 
 
@@ -500,9 +492,7 @@ def test_admin_metrics_of_another_organizations_action_is_404(world, globex_acti
 def test_technical_user_replays_selected_failed_invocations_in_the_admin(world, log, client):
     client.force_login(world.user("technical"))
     selected = [log["failed"].pk, log["succeeded"].pk]
-    response = client.post(
-        reverse(CHANGELIST), {"action": "replay_failed", "_selected_action": selected}, follow=True
-    )
+    response = client.post(reverse(CHANGELIST), {"action": "replay_failed", "_selected_action": selected}, follow=True)
     assert response.status_code == 200
     assert [i.replay_of_id for i in Invocation.objects.filter(origin="replay")] == [log["failed"].pk]
     text = response.content.decode()
@@ -577,6 +567,4 @@ def test_invocations_are_found_by_id_in_the_admin(world, log, client):
     found = client.get(reverse(CHANGELIST), {"q": str(log["failed"].pk)})
     assert [i.pk for i in found.context["cl"].result_list] == [log["failed"].pk]
     assert client.get(reverse(CHANGELIST), {"q": "not an id"}).status_code == 200
-    assert (
-        client.get(reverse(CHANGELIST), {"q": str(log["globex"].pk)}).context["cl"].result_list.count() == 0
-    )
+    assert client.get(reverse(CHANGELIST), {"q": str(log["globex"].pk)}).context["cl"].result_list.count() == 0

@@ -114,6 +114,4 @@ def test_values_are_checked_against_their_type(values, message):
 
 def test_a_value_cannot_inject_a_header_line():
     with pytest.raises(RenderError, match="line break"):
-        _render(
-            headers=[{"name": "X-U", "value": "{{user_id}}"}], values={**VALUES, "user_id": "a\r\nX-Evil: 1"}
-        )
+        _render(headers=[{"name": "X-U", "value": "{{user_id}}"}], values={**VALUES, "user_id": "a\r\nX-Evil: 1"})

@@ -226,9 +226,7 @@ ENDPOINTS = [
         200,
         has_object=True,
     ),
-    Endpoint(
-        "endpoint-limits-list", "get", lambda w, o: f"/api/v1/orgs/{o}/endpoint-limits/", TECHNICAL, 200
-    ),
+    Endpoint("endpoint-limits-list", "get", lambda w, o: f"/api/v1/orgs/{o}/endpoint-limits/", TECHNICAL, 200),
     Endpoint(
         "endpoint-limits-create",
         "post",

@@ -21,8 +21,7 @@ def globex_rows(world):
 
 def _changelist_urls():
     return [
-        reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
-        for model in admin.site._registry
+        reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist") for model in admin.site._registry
     ]
 
 
@@ -90,9 +89,7 @@ def test_admin_adds_a_member_and_creates_a_key_shown_once(world, client):
     assert response.status_code == 200
     assert Membership.objects.get(user__username="alice").organization == world.acme
 
-    response = client.post(
-        reverse("admin:tenants_apikey_add"), {"name": "crm", "scopes": ["read"]}, follow=True
-    )
+    response = client.post(reverse("admin:tenants_apikey_add"), {"name": "crm", "scopes": ["read"]}, follow=True)
     key = ApiKey.objects.get(name="crm")
     assert key.organization == world.acme
     shown = re.search(r"(cdt_[0-9a-f]{8}_[\w-]+)", response.content.decode()).group(1)
@@ -108,9 +105,7 @@ def test_admin_cannot_remove_the_last_admin(world, client):
     response = client.post(url, {"post": "yes"}, follow=True)
     assert "last one" in response.content.decode()
     assert Membership.objects.filter(pk=admin_membership.pk).exists()
-    response = client.post(
-        reverse("admin:tenants_membership_change", args=[admin_membership.pk]), {"role": "viewer"}
-    )
+    response = client.post(reverse("admin:tenants_membership_change", args=[admin_membership.pk]), {"role": "viewer"})
     assert response.status_code == 200  # the form again
     assert "needs at least one admin" in response.content.decode()
     assert Membership.objects.get(pk=admin_membership.pk).role == "admin"

@@ -92,14 +92,9 @@ def test_key_without_the_needed_scope_gets_403(world):
 
 
 def test_keys_never_manage_members_or_keys(world):
-    _, raw = api_key_create(
-        organization=world.acme, name="all", scopes=["read", "events:write", "profiles:write"]
-    )
+    _, raw = api_key_create(organization=world.acme, name="all", scopes=["read", "events:write", "profiles:write"])
     assert key_client(raw).get("/api/v1/orgs/acme/members/").status_code == 403
-    assert (
-        key_client(raw).post("/api/v1/orgs/acme/api-keys/", {"name": "x", "scopes": ["read"]}).status_code
-        == 403
-    )
+    assert key_client(raw).post("/api/v1/orgs/acme/api-keys/", {"name": "x", "scopes": ["read"]}).status_code == 403
 
 
 def test_last_used_at_is_written_at_most_once_a_minute(world):

@@ -7,17 +7,13 @@ from tenants.services import membership_add
 
 
 class Command(BaseCommand):
-    help = (
-        "Add a user (created if needed) to an organization: manage.py member_add acme alice --role technical"
-    )
+    help = "Add a user (created if needed) to an organization: manage.py member_add acme alice --role technical"
 
     def add_arguments(self, parser):
         parser.add_argument("organization", help="The organization's slug.")
         parser.add_argument("username")
         parser.add_argument("--role", required=True, choices=Role.values)
-        parser.add_argument(
-            "--password", help="Set the user's password (a new user without one cannot log in)."
-        )
+        parser.add_argument("--password", help="Set the user's password (a new user without one cannot log in).")
 
     def handle(self, organization: str, username: str, role: str, password: str | None, **options) -> None:
         org = Organization.objects.filter(slug=organization).first()

@@ -17,6 +17,4 @@ class Command(BaseCommand):
             organization = organization_create(slug=slug, name=name, allow_http=allow_http)
         except ValidationError as exc:
             raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from exc
-        self.stdout.write(
-            self.style.SUCCESS(f"Created organization {organization.slug} ({organization.name}).")
-        )
+        self.stdout.write(self.style.SUCCESS(f"Created organization {organization.slug} ({organization.name})."))

@@ -35,7 +35,5 @@ class Command(BaseCommand):
             user, _ = User.objects.get_or_create(username=username)
             user.set_password(demo_password(username))
             user.save()
-            Membership.objects.update_or_create(
-                organization=organizations[slug], user=user, defaults={"role": role}
-            )
+            Membership.objects.update_or_create(organization=organizations[slug], user=user, defaults={"role": role})
             self.stdout.write(f"  {username:<14} {demo_password(username):<24} {role} in {slug}")

@@ -1,0 +1,53 @@
+"""A fast HTTP/1.1 receiver for benchmarks: answers every request 200 with a small JSON body.
+
+Raw asyncio, keep-alive, several processes on one port (SO_REUSEPORT), so that the
+receiver is never what a benchmark measures.
+"""
+
+import asyncio
+import os
+import socket
+import sys
+
+RESPONSE = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{"ok":true}'
+
+
+class Http(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.transport, self.buffer = transport, b""
+
+    def data_received(self, data):
+        self.buffer += data
+        while True:
+            head_end = self.buffer.find(b"\r\n\r\n")
+            if head_end < 0:
+                return
+            head = self.buffer[:head_end].lower()
+            length = 0
+            marker = head.find(b"content-length:")
+            if marker >= 0:
+                length = int(head[marker + 15 :].split(b"\r\n", 1)[0])
+            total = head_end + 4 + length
+            if len(self.buffer) < total:
+                return
+            self.buffer = self.buffer[total:]
+            self.transport.write(RESPONSE)
+
+
+def serve(port: int) -> None:
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(("127.0.0.1", port))
+    sock.listen(1024)
+    loop = asyncio.new_event_loop()
+    server = loop.run_until_complete(loop.create_server(Http, sock=sock))
+    loop.run_until_complete(server.serve_forever())
+
+
+if __name__ == "__main__":
+    port, processes = int(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 1
+    for _ in range(processes - 1):
+        if os.fork() == 0:
+            break
+    serve(port)
