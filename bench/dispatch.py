@@ -80,7 +80,7 @@ def main() -> None:
 
         call_command("migrate", verbosity=0)
         call_command("createcachetable", verbosity=0)
-        from actions.invocations import invocation_enqueue
+        from actions.invocations import invocations_enqueue
         from actions.models import Action, Invocation
         from actions.services import action_create
         from tenants.models import Organization
@@ -133,8 +133,7 @@ def main() -> None:
         started = time.perf_counter()
         for offset in range(0, args.n, 500):
             with transaction.atomic():
-                for _ in range(min(500, args.n - offset)):
-                    invocation_enqueue(action=action, values=values)
+                invocations_enqueue(action=action, values_list=[values] * min(500, args.n - offset))
         enqueued = time.perf_counter() - started
         while Invocation.objects.exclude(status__in=Invocation.FINAL).exists():
             time.sleep(0.05)
