@@ -380,8 +380,8 @@ def invocations_sweep(*, now: datetime | None = None, batch: int = 1000) -> dict
     if due_ids:
         # Pushed forward so the next sweep does not wake them again while they wait in the queue.
         Invocation.objects.filter(pk__in=due_ids, status=Status.PENDING).update(next_attempt_at=now)
-    for invocation_id in due_ids:
-        wake(invocation_id, now)
+    for start in range(0, len(due_ids), BATCH_SIZE):  # a worker takes a batch per message
+        wake(due_ids[start], now)
     return {"stuck": len(stuck_ids), "woken": len(due_ids)}
 
 
