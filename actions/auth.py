@@ -10,7 +10,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, quote_plus, urlencode, urlsplit
 
 from django.core.cache import cache
 
@@ -112,7 +112,7 @@ def validate_auth(auth: Any, *, allow_http: bool, stored_type: str | None, store
     if not isinstance(auth, dict):
         return ['must be an object such as {"type": "none"}']
     kind = auth.get("type")
-    if kind not in AUTH_SPECS:
+    if not isinstance(kind, str) or kind not in AUTH_SPECS:
         return [f"type: {json.dumps(kind)} is not an auth type; choose one of {', '.join(AUTH_SPECS)}"]
     spec = AUTH_SPECS[kind]
     top_secrets = {p for p in spec.secrets if "." not in p}
@@ -328,6 +328,8 @@ def apply_auth(action: Any, request: RenderedRequest, *, refresh: bool = False) 
 
 
 def mask(text: str, secrets: list[str]) -> str:
-    for secret in sorted(set(secrets), key=len, reverse=True):
+    """Replace each secret, as given and as it looks URL-encoded in a query, with ********."""
+    forms = {form for secret in secrets for form in (secret, quote_plus(secret), quote(secret, safe=""))}
+    for secret in sorted(forms, key=len, reverse=True):
         text = text.replace(secret, MASK)
     return text

@@ -27,6 +27,7 @@ class CallResult:
     truncated: bool = False
     latency_ms: int = 0
     error: str = ""
+    auth_failed: bool = False  # no credentials could be had: says nothing about the host's health
 
 
 def render(action: Action, values: dict[str, Any]) -> RenderedRequest:
@@ -70,7 +71,7 @@ def call_action(action: Action, rendered: RenderedRequest, *, extra_headers: lis
             result = exc.result
             return CallResult(
                 outcome="error", request=_shown_request(request, secrets), error=mask(exc.message, secrets),
-                latency_ms=result.latency_ms if result else 0,
+                latency_ms=result.latency_ms if result else 0, auth_failed=True,
             )  # fmt: skip
         result = _send(action, request, extra)
         # A cached token may have been revoked early: fetch a new one once (SPEC section 2).

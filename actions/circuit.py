@@ -70,3 +70,10 @@ def circuit_record(
             and circuit.failures > circuit.calls * settings.CONDUIT_CIRCUIT_FAILURE_RATIO
         ):
             circuits.filter(state=State.CLOSED).update(state=State.OPEN, opened_at=now)
+
+
+def circuit_release_trial(*, organization_id: int, host: str) -> None:
+    """A trial call that was never sent (rate limited): free the slot, stay half-open."""
+    CircuitBreaker.objects.filter(organization_id=organization_id, host=host, state=State.HALF_OPEN).update(
+        trial_until=None
+    )

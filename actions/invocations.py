@@ -8,6 +8,7 @@ retry, a delay or a hold. The database is the truth; Celery only wakes workers
 import email.utils
 import logging
 import random
+import re
 import threading
 import time
 from collections import defaultdict
@@ -22,7 +23,7 @@ from django.utils import timezone
 
 from actions import ratelimit
 from actions.calling import CallResult, call_action, render
-from actions.circuit import circuit_admit, circuit_record
+from actions.circuit import circuit_admit, circuit_record, circuit_release_trial
 from actions.hooks import invocation_finished
 from actions.models import Action, EndpointLimit, Invocation, InvocationAttempt
 from actions.rendering import RenderedRequest, RenderError
@@ -81,16 +82,16 @@ def invocation_enqueue(
 
 
 class _ToWake(threading.local):
-    ids: list
+    def __init__(self) -> None:
+        self.ids: list = []
 
 
 _to_wake = _ToWake()
-_to_wake.ids = []
 
 
 def _wake_enqueued() -> None:
     """After a commit: one message per batch of new invocations, not one per invocation."""
-    ids, _to_wake.ids = getattr(_to_wake, "ids", []), []
+    ids, _to_wake.ids = _to_wake.ids, []
     for start in range(0, len(ids), BATCH_SIZE):
         wake(ids[start], timezone.now())
 
@@ -112,16 +113,16 @@ def wake(invocation_id: Any, at: datetime) -> None:
 
 
 def _retry_after(headers: dict[str, str], now: datetime) -> float | None:
-    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date), None if absent or unreadable."""
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), "").strip()
+    if re.fullmatch(r"[0-9]{1,9}", value):
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError):
         return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
     return max((when - now).total_seconds(), 0.0)
 
 
@@ -152,12 +153,14 @@ def _claim_batch(first_id: Any) -> list[Invocation]:
         rows = list(due.order_by(first, "next_attempt_at").values_list("pk", "action__timeout_ms")[:BATCH_SIZE])
         if not rows:
             return []
-        # The lease outlives the whole batch: the budget, then a token fetch, a call and a refresh.
-        lease_s = settings.CONDUIT_BATCH_BUDGET_S + 3 * max(t for _, t in rows) / 1000 + 10
+        # The lease outlives the whole batch: the budget, then a token fetch, a call, a new token
+        # after a 401 and the call again, each up to the timeout.
+        lease_s = settings.CONDUIT_BATCH_BUDGET_S + 4 * max(t for _, t in rows) / 1000 + 10
         ids = [pk for pk, _ in rows]
         Invocation.objects.filter(pk__in=ids, status=Status.PENDING).update(
             status=Status.RUNNING, claimed_until=now + timedelta(seconds=lease_s)
         )
+    # claimed_until doubles as this claim's token: the results are written only where it still holds.
     return list(Invocation.objects.select_related("action", "action__organization").filter(pk__in=ids))
 
 
@@ -214,22 +217,31 @@ class _Batch:
         self.wake.append(invocation)
 
     @transaction.atomic
-    def save(self, now: datetime) -> None:
-        InvocationAttempt.objects.bulk_create(self.attempts)
-        _write_rows(self.changed, self.FIELDS, now)
+    def save(self, claims: dict[Any, datetime], now: datetime) -> None:
+        """Write what this worker still owns: a row whose lease ran out belongs to whoever took it since."""
+        owned = set(
+            Invocation.objects.select_for_update()
+            .filter(pk__in=list(claims), status=Status.RUNNING)
+            .values_list("pk", "claimed_until")
+        )
+        owned_ids = {pk for pk, lease in owned if claims.get(pk) == lease}
+        InvocationAttempt.objects.bulk_create([a for a in self.attempts if a.invocation_id in owned_ids])
+        changed = [i for i in self.changed if i.pk in owned_ids]
+        _write_rows(changed, self.FIELDS, now)
         for (organization_id, host), (calls, failures, trial_failed) in self.circuits.items():
             circuit_record(
                 organization_id=organization_id, host=host, calls=calls, failures=failures,
                 trial_failed=trial_failed, now=now,
             )  # fmt: skip
-        for invocation in self.changed:
+        for invocation in changed:
             if invocation.status in Invocation.FINAL:
                 invocation_finished.send(
                     sender=Invocation, invocation_id=invocation.pk, status=invocation.status,
                     outcome=invocation.outcome,
                 )  # fmt: skip
         for invocation in self.wake:
-            transaction.on_commit(lambda i=invocation: wake(i.pk, i.next_attempt_at))
+            if invocation.pk in owned_ids:
+                transaction.on_commit(lambda i=invocation: wake(i.pk, i.next_attempt_at))
 
 
 def _admit(batch: _Batch, invocations: list[Invocation], now: datetime) -> list[tuple[Invocation, bool]]:
@@ -247,6 +259,8 @@ def _admit(batch: _Batch, invocations: list[Invocation], now: datetime) -> list[
         if decision == "trial":  # one call tries the host; the others wait a moment
             admitted.append((group[0], True))
             group, until = group[1:], now + timedelta(seconds=1)
+        for invocation, _ in admitted:
+            invocation.held_since = None  # let through: a later outage starts its own count
         for invocation in group:
             held_since = invocation.held_since or now
             if (now - held_since).total_seconds() > settings.CONDUIT_CIRCUIT_MAX_HOLD_S:
@@ -283,8 +297,8 @@ def _within_limits(
         granted, retry_at = ratelimit.acquire(limits, time.time(), len(group))
         allowed += group[:granted]
         for invocation, trial in group[granted:]:
-            if trial:  # the trial never ran: let the next call try the host
-                batch.circuits[(organization_id, host)][2] = False
+            if trial:  # the trial never ran: free the slot so that the next call tries the host
+                circuit_release_trial(organization_id=organization_id, host=host)
             if action.on_rate_limit == Action.OnRateLimit.REJECT:
                 batch.finish(invocation, Status.RATE_LIMITED, "rate_limited", now, "The rate limit was reached.")
             else:
@@ -309,7 +323,9 @@ def _send_one(batch: _Batch, invocation: Invocation, trial: bool) -> None:
             response_body=result.response_body, error=result.error, latency_ms=result.latency_ms, started_at=started,
         )
     )  # fmt: skip
-    host_failed = result.outcome in HOST_FAILURE_OUTCOMES or (result.status_code or 0) >= 500
+    host_failed = not result.auth_failed and (
+        result.outcome in HOST_FAILURE_OUTCOMES or (result.status_code or 0) >= 500
+    )
     counts = batch.circuits[(invocation.organization_id, _host(invocation))]
     if trial:
         counts[2] = host_failed
@@ -333,22 +349,44 @@ def _send_one(batch: _Batch, invocation: Invocation, trial: bool) -> None:
         batch.finish(invocation, Status.FAILED, result.outcome, finished)
 
 
+def _unsendable(invocation: Invocation) -> str:
+    """Why a claimed invocation cannot be sent as stored, or ""."""
+    url = invocation.request.get("url") if isinstance(invocation.request, dict) else None
+    if not url:
+        return "This invocation has no rendered request to send."
+    # Credentials are read at send time: never send them to a host the action no longer calls.
+    if _host(invocation) != (urlsplit(invocation.action.url).hostname or ""):
+        return "The action now calls another host; this call, made for the old one, was not sent."
+    return ""
+
+
 def invocations_send_due(*, first_id: Any = None) -> int:
     """Send a batch of due invocations (the given one first): claim, circuit, limits, calls, one write.
 
     Claiming and writing in batches keeps the database work per call small (MEASURED.md): a
-    lone invocation costs nine statements, a batch of fifty about the same in all.
+    lone invocation costs eleven statements, a batch of fifty the same eleven.
     """
     invocations = _claim_batch(first_id)
     if not invocations:
         return 0
+    claims = {i.pk: i.claimed_until for i in invocations}
     batch, now, started = _Batch(), timezone.now(), time.monotonic()
-    for invocation, trial in _within_limits(batch, _admit(batch, invocations, now), now):
+    sendable = []
+    for invocation in invocations:
+        if reason := _unsendable(invocation):
+            batch.finish(invocation, Status.FAILED, "error", now, reason)
+        else:
+            sendable.append(invocation)
+    for invocation, trial in _within_limits(batch, _admit(batch, sendable, now), now):
         if time.monotonic() - started > settings.CONDUIT_BATCH_BUDGET_S:
             batch.reschedule(invocation, timezone.now())  # out of time: another worker takes it now
             continue
-        _send_one(batch, invocation, trial)
-    batch.save(timezone.now())
+        try:
+            _send_one(batch, invocation, trial)
+        except Exception:  # one bad call must not hold back the batch
+            logger.exception("Invocation %s could not be sent.", invocation.pk)
+            batch.finish(invocation, Status.FAILED, "error", timezone.now(), "Conduit could not send this call.")
+    batch.save(claims, timezone.now())
     return len(invocations)
 
 

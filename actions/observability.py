@@ -153,6 +153,11 @@ def failed_invocation_replay(*, invocation: Invocation) -> Invocation:
             f"Only a failed invocation can be replayed; this one is {current.status}.",
             {"invocation": [f"The invocation is {current.status}, not failed."]},
         )
+    if not current.request:
+        raise Conflict(
+            "This invocation was never sent (its parameters did not fit the action): there is nothing to replay.",
+            {"invocation": ["The invocation has no rendered request."]},
+        )
     return invocation_replay(invocation=current)
 
 
@@ -171,6 +176,7 @@ def invocations_replay_failed(*, action: Action, since: datetime, until: datetim
             created_at__lt=until,
             replays__isnull=True,
         )
+        .exclude(request={})
         .order_by("created_at")
         .values_list("pk", flat=True)
     )

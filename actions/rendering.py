@@ -5,6 +5,7 @@ accepted when saved is exactly what can be rendered later.
 """
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -47,6 +48,10 @@ def _shown(value: Any) -> str:
 # --- types --------------------------------------------------------------------------
 
 
+def _finite(value: float | Decimal) -> bool:
+    return math.isfinite(value) if isinstance(value, float) else value.is_finite()
+
+
 def coerce(parameter: dict, value: Any) -> Any:
     """Check `value` against the parameter's declared type; return it in that type."""
     kind, name = parameter["type"], parameter["name"]
@@ -65,7 +70,7 @@ def coerce(parameter: dict, value: Any) -> Any:
             raise wrong()
         if isinstance(value, int):
             return value
-        if isinstance(value, float | Decimal) and value == int(value):
+        if isinstance(value, float | Decimal) and _finite(value) and value == int(value):
             return int(value)
         if isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value):
             return int(value)
@@ -73,9 +78,9 @@ def coerce(parameter: dict, value: Any) -> Any:
     if kind == "decimal":
         if isinstance(value, bool):
             raise wrong()
-        if isinstance(value, int | Decimal):
+        if isinstance(value, int):
             return Decimal(value)
-        if isinstance(value, float):
+        if isinstance(value, float | Decimal) and _finite(value):
             return Decimal(str(value))
         if isinstance(value, str):
             try:

@@ -106,9 +106,14 @@ def validate_action(action: Action) -> dict[str, list[str]]:
         _add(errors, "name", "an action needs a name")
     if action.method not in rendering.METHODS:
         _add(errors, "method", f"must be one of {', '.join(rendering.METHODS)}")
+    for field in ("name", "description", "url", "method", "status", "client_certificate", "on_rate_limit"):
+        if not isinstance(getattr(action, field), str):
+            _add(errors, field, "must be text")
+            setattr(action, field, "")
     parameter_problems = rendering.validate_parameters(action.parameters)
     _add(errors, "parameters", parameter_problems)
-    declared = {p["name"] for p in action.parameters if isinstance(p, dict) and isinstance(p.get("name"), str)}
+    parameters = action.parameters if isinstance(action.parameters, list) else []
+    declared = {p["name"] for p in parameters if isinstance(p, dict) and isinstance(p.get("name"), str)}
     _add(
         errors,
         "url",
@@ -286,9 +291,9 @@ def sample_fields(sample: Any, prefix: str = "") -> list[dict[str, Any]]:
         for key, value in sample.items():
             path = f"{prefix}.{key}" if prefix else str(key)
             if isinstance(value, dict) and value:
-                fields += sample_fields(value, path)
+                fields += [{**f, "keys": [key, *f["keys"]]} for f in sample_fields(value, path)]
             else:
-                fields.append({"path": path, "type": infer_type(value), "example": value})
+                fields.append({"path": path, "keys": [key], "type": infer_type(value), "example": value})
     return fields
 
 
@@ -302,13 +307,13 @@ def body_from_sample(sample: Any, chosen: list[str]) -> tuple[Any, list[dict[str
         raise ValidationError({"parameters": [f"{p}: not a field of the sample" for p in unknown]})
     body, parameters, names = copy.deepcopy(sample), [], set()
     for path in chosen:
-        base = re.sub(r"\W", "_", path.split(".")[-1]) or "value"
+        base = re.sub(r"\W", "_", str(known[path]["keys"][-1])) or "value"
         name, n = (base if re.match(r"^[A-Za-z_]", base) else f"p_{base}"), 1
         while name in names:
             n += 1
             name = f"{base}_{n}"
         names.add(name)
-        *parents, last = path.split(".")
+        *parents, last = known[path]["keys"]  # keys, not the dotted path: a key may hold a dot
         target = body
         for part in parents:
             target = target[part]

@@ -23,7 +23,11 @@ def _url(org: str, rest: str) -> str:
     return f"/api/v1/orgs/{org}/{rest}"
 
 
+SENT_REQUEST = {"method": "POST", "url": "https://sms.example.com/v1/x", "headers": [], "body": "{}"}
+
+
 def _invocation(action: Action, status: str, outcome: str = "", latency=None, *, at: datetime, **fields):
+    fields.setdefault("request", SENT_REQUEST)
     return Invocation.objects.create(
         organization=action.organization, action=action, status=status, outcome=outcome, latency_ms=latency,
         created_at=at, finished_at=at if status in FINAL else None, **fields,

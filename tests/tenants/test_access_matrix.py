@@ -38,7 +38,11 @@ def _acme_key(w: World):
 def _acme_invocation(w: World, status: str = "failed"):
     action = Action.objects.filter(organization=w.acme).first() or _acme_action(w)
     return Invocation.objects.create(
-        organization=w.acme, action=action, status=status, outcome="http_503" if status == "failed" else ""
+        organization=w.acme,
+        action=action,
+        status=status,
+        outcome="http_503" if status == "failed" else "",
+        request={"method": "POST", "url": "https://10.0.0.1/v1/a", "headers": [], "body": "{}"},
     )
 
 
