@@ -81,6 +81,7 @@ FORM_FIELD_OF = {
     "client_key": "client_key",
     "signing_secret": "signing_secret",
     "clear_signing_secret": "clear_signing_secret",
+    "clear_client_certificate": "clear_client_certificate",
     "auth_type": "auth_type",
     "auth_config": "auth_type",
     "auth_secrets": "auth_type",
@@ -307,6 +308,9 @@ class ActionForm(forms.ModelForm):
     clear_signing_secret = forms.BooleanField(
         required=False, label="Remove the signing secret", help_text="Calls are no longer signed."
     )
+    clear_client_certificate = forms.BooleanField(
+        required=False, label="Remove the client certificate", help_text="Calls no longer use mutual TLS."
+    )
     client_key = forms.CharField(
         required=False,
         strip=False,
@@ -414,6 +418,8 @@ class ActionForm(forms.ModelForm):
             data["clear_signing_secret"] = True
         if cleaned.get("client_key"):
             data["client_key"] = cleaned["client_key"]
+        if cleaned.get("clear_client_certificate"):
+            data["clear_client_certificate"] = True
         return data
 
     def _choose_organization(self) -> Organization | None:
@@ -682,7 +688,7 @@ class ActionAdmin(_ActionDisplay, OrgScopedAdminMixin, admin.ModelAdmin):
             (
                 "Mutual TLS",
                 {
-                    "fields": ["client_certificate", "client_key"],
+                    "fields": ["client_certificate", "client_key", "clear_client_certificate"],
                     "classes": ["collapse"],
                     "description": "Only for services that ask for a client certificate.",
                 },

@@ -48,6 +48,9 @@ class ActionSerializer(StrictSerializer, serializers.ModelSerializer):
     clear_signing_secret = serializers.BooleanField(required=False, write_only=True)
     signing_secret_set = serializers.SerializerMethodField()
     client_key = serializers.CharField(required=False, write_only=True, allow_blank=True)
+    clear_client_certificate = serializers.BooleanField(
+        required=False, write_only=True, help_text="Remove the client certificate and its key."
+    )
     client_key_set = serializers.SerializerMethodField()
     used_in = serializers.SerializerMethodField()
 
@@ -57,8 +60,8 @@ class ActionSerializer(StrictSerializer, serializers.ModelSerializer):
             "id", "name", "description", "status", "method", "url", "query", "headers", "body",
             "parameters", "auth", "signing_secret", "clear_signing_secret", "signing_secret_set",
             "response_schema", "timeout_ms", "max_retries", "rate_limit_calls", "rate_limit_period_s",
-            "on_rate_limit", "client_certificate", "client_key", "client_key_set", "used_in",
-            "created_at", "updated_at",
+            "on_rate_limit", "client_certificate", "client_key", "clear_client_certificate", "client_key_set",
+            "used_in", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["id", "created_at", "updated_at"]
         # Uniqueness and ranges are checked by the service, with the other rules.

@@ -96,6 +96,8 @@ def _apply(action: Action, data: dict[str, Any]) -> dict[str, list[str]]:
         action.signing_secret = action.previous_signing_secret = ""
     if data.get("client_key"):
         action.client_key = data["client_key"]
+    if data.get("clear_client_certificate"):
+        action.client_certificate = action.client_key = ""
     return errors
 
 

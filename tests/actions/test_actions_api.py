@@ -202,3 +202,32 @@ def test_duplicate_makes_a_draft_copy(world):
     copy = token_client(world.user("technical")).post(f"{ACTIONS}{action.pk}/duplicate/").json()
     assert copy["name"] == "Send SMS (copy)" and copy["status"] == "draft"
     assert Action.objects.get(pk=copy["id"]).auth_secrets == {"token": "tok-SECRET-123456"}
+
+
+def test_client_certificate_can_be_set_and_removed(world):
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "conduit-client")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    action = make_action(world.acme)
+    client = token_client(world.user("technical"))
+    url = f"{ACTIONS}{action.pk}/"
+    answer = client.patch(url, {"client_certificate": pem, "client_key": key_pem}, format="json").json()
+    assert answer["client_key_set"] is True and "PRIVATE KEY" not in str(answer)
+    answer = client.patch(url, {"clear_client_certificate": True}, format="json").json()
+    assert answer["client_key_set"] is False and answer["client_certificate"] == ""
