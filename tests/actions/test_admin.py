@@ -545,3 +545,32 @@ def test_platform_staff_choose_the_organization_of_a_new_action(world, client):
          "organization": world.acme.pk},
     )  # fmt: skip
     assert Action.objects.get(name="Notify").organization == world.acme
+
+
+def test_oauth2_action_configured_in_the_admin_answers_the_test_button(world, client, httpserver, allow_loopback):
+    """The done-when of the actions issue: OAuth2 client credentials, the test button, the real answer."""
+    world.acme.allow_http = True
+    world.acme.save()
+    httpserver.expect_request("/oauth/token", method="POST").respond_with_json(
+        {"access_token": "at-REAL-777", "expires_in": 3600}
+    )
+    httpserver.expect_request(
+        "/v1/messages", method="POST", headers={"Authorization": "Bearer at-REAL-777"}
+    ).respond_with_json({"id": "sms-42", "status": "queued"}, status=201)
+    client.force_login(world.user("technical"))
+    form = {
+        **FORM, "url": httpserver.url_for("/v1/messages"), "auth_type": "oauth2_client_credentials",
+        "bearer_token": "", "oauth2_token_url": httpserver.url_for("/oauth/token"),
+        "oauth2_client_id": "conduit", "oauth2_client_secret": "cs-REAL-SECRET", "oauth2_scope": "sms",
+    }  # fmt: skip
+    response = client.post(reverse(ADD), form)
+    assert response.status_code == 302, _form(response).errors
+    action = Action.objects.get(name="Send SMS")
+
+    html = client.post(
+        _url("test", action), {"parameter-phone": "+33600000000", "parameter-text": "Hi"}
+    ).content.decode()
+    assert "sms-42" in html and "HTTP 201" in html
+    assert "cs-REAL-SECRET" not in html and "at-REAL-777" not in html
+    token_request = httpserver.log[0][0]
+    assert token_request.form["client_secret"] == "cs-REAL-SECRET" and token_request.form["scope"] == "sms"

@@ -215,3 +215,27 @@ def test_replay_sends_the_same_key_and_links_to_the_original(workers, action_fac
     assert done.status == "succeeded" and done.replay_of_id == original.pk
     assert [r.headers["Idempotency-Key"] for _, r in receiver.calls] == [str(original.pk)] * 2
     assert json.loads(receiver.calls[0][1].get_data()) == json.loads(receiver.calls[1][1].get_data())
+
+
+def test_an_oauth2_token_fetched_by_one_worker_process_is_used_by_another(workers, action_factory, httpserver):
+    token_requests = []
+
+    def token(request):
+        token_requests.append(request)
+        return Response(
+            json.dumps({"access_token": "shared-token", "expires_in": 3600}), content_type="application/json"
+        )
+
+    httpserver.expect_request("/oauth/token").respond_with_handler(token)
+    receiver = Receiver(httpserver)
+    action = action_factory(
+        auth={"type": "oauth2_client_credentials", "token_url": httpserver.url_for("/oauth/token"),
+              "client_id": "c", "client_secret": "s"},
+    )  # fmt: skip
+    first = workers.start(beat=False)
+    finished(*enqueue(action))
+    workers.kill(first)
+    workers.start(beat=False)  # another process: only the shared cache can give it the token
+    finished(*enqueue(action))
+    assert len(token_requests) == 1
+    assert [r.headers["Authorization"] for _, r in receiver.calls] == ["Bearer shared-token"] * 2
