@@ -251,7 +251,7 @@ def _admit(batch: _Batch, invocations: list[Invocation], now: datetime) -> list[
     for invocation in invocations:
         by_host[(invocation.organization_id, _host(invocation))].append(invocation)
     for (organization_id, host), group in by_host.items():
-        lease_s = 3 * max(i.action.timeout_ms for i in group) / 1000 + 10
+        lease_s = 4 * max(i.action.timeout_ms for i in group) / 1000 + 10  # as the claim's lease
         decision, until = circuit_admit(organization_id=organization_id, host=host, now=now, lease_s=lease_s)
         if decision == "allow":
             admitted += [(i, False) for i in group]
@@ -259,8 +259,6 @@ def _admit(batch: _Batch, invocations: list[Invocation], now: datetime) -> list[
         if decision == "trial":  # one call tries the host; the others wait a moment
             admitted.append((group[0], True))
             group, until = group[1:], now + timedelta(seconds=1)
-        for invocation, _ in admitted:
-            invocation.held_since = None  # let through: a later outage starts its own count
         for invocation in group:
             held_since = invocation.held_since or now
             if (now - held_since).total_seconds() > settings.CONDUIT_CIRCUIT_MAX_HOLD_S:
@@ -268,6 +266,8 @@ def _admit(batch: _Batch, invocations: list[Invocation], now: datetime) -> list[
             else:
                 invocation.held_since = held_since
                 batch.reschedule(invocation, until)
+    for invocation, _ in admitted:
+        invocation.held_since = None  # let through: a later outage starts its own count
     return admitted
 
 
