@@ -63,7 +63,10 @@ def test_results_are_not_written_over_a_claim_that_was_taken_over(transactional_
     invocation = invocation_enqueue(action=action, values=VALUES)
 
     def slow_then_stolen(request):
+        from django.db import connection
+
         Invocation.objects.filter(pk=invocation.pk).update(claimed_until=timezone.now() + timedelta(hours=1))
+        connection.close()  # this server thread's own connection, so the test database can be dropped
         return Response("{}", content_type="application/json")
 
     httpserver.expect_request("/v1/acc1/messages").respond_with_handler(slow_then_stolen)
