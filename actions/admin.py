@@ -28,7 +28,7 @@ from actions.models import Action, PaletteAction
 from actions.rendering import PLACEHOLDER
 from actions.selectors import action_usage
 from config.exceptions import Conflict
-from tenants.admin_scoping import OrgScopedAdminMixin
+from tenants.admin_scoping import OrgScopedAdminMixin, ReadOnlyAdminMixin, adopt_saved_row
 from tenants.middleware import active_organization
 from tenants.models import Organization
 from tenants.roles import Capability
@@ -722,9 +722,7 @@ class ActionAdmin(_ActionDisplay, OrgScopedAdminMixin, admin.ModelAdmin):
         except Conflict as exc:
             problems = {k: v if isinstance(v, list) else [str(v)] for k, v in exc.errors.items()}
             raise _Refused(problems or {forms.forms.NON_FIELD_ERRORS: [exc.message]}) from exc
-        for field in Action._meta.concrete_fields:
-            setattr(obj, field.attname, getattr(saved, field.attname))
-        obj._state.adding = False
+        adopt_saved_row(obj, saved)
 
     def delete_model(self, request: HttpRequest, obj: Action) -> None:
         services.action_delete(action=obj)
@@ -961,7 +959,7 @@ def _shown_result(result: Any) -> dict[str, Any]:
 
 
 @admin.register(PaletteAction)
-class PaletteActionAdmin(_ActionDisplay, OrgScopedAdminMixin, admin.ModelAdmin):
+class PaletteActionAdmin(_ActionDisplay, ReadOnlyAdminMixin, OrgScopedAdminMixin, admin.ModelAdmin):
     """The action palette: what every role may see of the active actions, read-only."""
 
     view_capability = Capability.VIEW_PALETTE
@@ -975,15 +973,6 @@ class PaletteActionAdmin(_ActionDisplay, OrgScopedAdminMixin, admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).filter(status=Action.Status.ACTIVE)
-
-    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
         return super().changelist_view(request, {"title": "Action palette", **(extra_context or {})})

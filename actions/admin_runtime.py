@@ -24,7 +24,7 @@ from django.utils.http import urlencode
 from actions import observability
 from actions.models import Action, CircuitBreaker, EndpointLimit, Invocation
 from config.exceptions import Conflict
-from tenants.admin_scoping import OrgScopedAdminMixin
+from tenants.admin_scoping import OrgScopedAdminMixin, ReadOnlyAdminMixin, adopt_saved_row
 from tenants.middleware import active_organization
 from tenants.roles import Capability
 
@@ -92,7 +92,7 @@ BODY_FIELDS = ["request_display", "response_headers_display", "response_body_dis
 
 
 @admin.register(Invocation)
-class InvocationAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
+class InvocationAdmin(ReadOnlyAdminMixin, OrgScopedAdminMixin, admin.ModelAdmin):
     """The invocation log, read-only. Request and response bodies only for admin and technical roles."""
 
     view_capability = Capability.VIEW_JOURNEYS
@@ -110,15 +110,6 @@ class InvocationAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
         css = {"all": ["actions/admin.css", "actions/runtime/runtime.css"]}
 
     # --- read-only for everyone: invocations are written by the runtime only
-    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
     def has_replay_permission(self, request: HttpRequest) -> bool:
         return self._can(request, Capability.MANAGE_ACTIONS)
 
@@ -544,9 +535,7 @@ class EndpointLimitAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
             saved = observability.endpoint_limit_update(endpoint_limit=obj, data=data)
         else:
             saved = observability.endpoint_limit_create(organization=form._organization(), data=data)
-        for field in EndpointLimit._meta.concrete_fields:
-            setattr(obj, field.attname, getattr(saved, field.attname))
-        obj._state.adding = False
+        adopt_saved_row(obj, saved)
 
     def delete_model(self, request: HttpRequest, obj: EndpointLimit) -> None:
         observability.endpoint_limit_delete(endpoint_limit=obj)
@@ -557,7 +546,7 @@ class EndpointLimitAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(CircuitBreaker)
-class CircuitBreakerAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
+class CircuitBreakerAdmin(ReadOnlyAdminMixin, OrgScopedAdminMixin, admin.ModelAdmin):
     """The circuit to each host, as the runtime keeps it: read-only."""
 
     view_capability = Capability.VIEW_JOURNEYS
@@ -573,12 +562,3 @@ class CircuitBreakerAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: CircuitBreaker | None = None) -> list[str]:
         return self.get_fields(request, obj)
-
-    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

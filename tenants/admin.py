@@ -5,7 +5,7 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 
 from config.exceptions import Conflict
-from tenants.admin_scoping import OrgScopedAdminMixin
+from tenants.admin_scoping import OrgScopedAdminMixin, adopt_saved_row
 from tenants.middleware import active_organization
 from tenants.models import ApiKey, Membership, Organization
 from tenants.roles import Capability, Scope
@@ -106,7 +106,7 @@ class MembershipAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
             username=form.cleaned_data["username"],
             role=form.cleaned_data["role"],
         )
-        obj.pk, obj.user, obj.organization = created.pk, created.user, created.organization
+        adopt_saved_row(obj, created)
 
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None):
         try:
@@ -189,7 +189,7 @@ class ApiKeyAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
             expires_at=form.cleaned_data.get("expires_at"),
             created_by=request.user,
         )
-        obj.pk, obj.organization, obj.prefix = key.pk, key.organization, key.prefix
+        adopt_saved_row(obj, key)
         self.message_user(request, f"Copy this key now; it will not be shown again: {raw_key}", messages.WARNING)
 
     @admin.action(description="Revoke selected API keys")

@@ -94,3 +94,23 @@ class OrgScopedAdminMixin:
         if not change and not request.user.is_superuser:
             setattr(obj, self.organization_field, active_organization(request))
         super().save_model(request, obj, form, change)
+
+
+class ReadOnlyAdminMixin:
+    """Rows written only by services (the runtime, the palette): the admin shows, never edits."""
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def adopt_saved_row(obj: models.Model, saved: models.Model) -> None:
+    """Make the admin's unsaved `obj` the row a service saved, so the admin redirects and logs it."""
+    for field in type(saved)._meta.concrete_fields:
+        setattr(obj, field.attname, getattr(saved, field.attname))
+    obj._state.adding = False
