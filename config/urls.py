@@ -5,6 +5,7 @@ from rest_framework.routers import SimpleRouter
 
 from actions.api import ActionViewSet
 from actions.api_runtime import ActionMetricsViewSet, EndpointLimitViewSet, InvocationViewSet
+from journeys.api import EventViewSet, ProfileViewSet
 from tenants.api import ApiKeyViewSet, MemberViewSet, OrganizationViewSet, TokenView
 from tenants.views import switch_organization
 
@@ -31,6 +32,12 @@ api_v1 = [
         "orgs/<slug:org_slug>/actions/<int:pk>/metrics/",
         ActionMetricsViewSet.as_view({"get": "metrics"}),
         name="action-metrics",
+    ),
+    path("orgs/<slug:org_slug>/events/", EventViewSet.as_view({"post": "create"}), name="events"),
+    path(
+        "orgs/<slug:org_slug>/profiles/<str:external_id>/",
+        ProfileViewSet.as_view({"get": "retrieve", "put": "update"}),
+        name="profile-detail",
     ),
     path("orgs/<slug:org_slug>/", include(org_router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -264,8 +264,39 @@ ENDPOINTS = [
         204,
         has_object=True,
     ),
+    Endpoint(
+        "events-ingest",
+        "post",
+        lambda w, o: f"/api/v1/orgs/{o}/events/",
+        {"admin", "technical"},
+        202,
+        body=lambda w: {"name": "signed_up", "profile_id": "p1"},
+    ),
+    Endpoint(
+        "profile-detail",
+        "get",
+        lambda w, o: f"/api/v1/orgs/{o}/profiles/{_acme_profile(w).external_id}/",
+        ALL,
+        200,
+        has_object=True,
+    ),
+    Endpoint(
+        "profile-put",
+        "put",
+        lambda w, o: f"/api/v1/orgs/{o}/profiles/{_acme_profile(w).external_id}/",
+        {"admin", "technical"},
+        200,
+        # Another organization's PUT to the same external id creates its own profile: nothing leaks.
+        body=lambda w: {"attributes": {"a": 1}},
+    ),
 ]
 IDS = [e.name for e in ENDPOINTS]
+
+
+def _acme_profile(w: World):
+    from journeys.models import Profile
+
+    return Profile.objects.get_or_create(organization=w.acme, external_id="cust-acme")[0]
 
 
 def _call(client: APIClient, endpoint: Endpoint, world: World, org: str):
