@@ -1,7 +1,10 @@
+from django.apps import apps
 from django.db.models import QuerySet
 
 from actions.models import Action
 from tenants.models import Organization
+
+IN_USE = ("live", "paused")
 
 
 def action_list(*, organization: Organization) -> QuerySet[Action]:
@@ -13,5 +16,24 @@ def action_palette(*, organization: Organization) -> QuerySet[Action]:
 
 
 def action_usage(*, action: Action) -> list[dict]:
-    """The journeys that use the action ("used in"); filled once journeys exist."""
-    return []
+    """The journeys that use the action ("used in"), closed versions left out."""
+    journey_model = apps.get_model("journeys", "Journey")  # journeys depends on actions, not the reverse
+    journeys = journey_model.objects.filter(actions=action).exclude(status="closed").order_by("name", "-version")
+    return [{"id": j.pk, "name": j.name, "version": j.version, "status": j.status} for j in journeys]
+
+
+def parameter_changes_that_break(before: list[dict], after: list[dict]) -> list[str]:
+    """Edits a live journey cannot absorb: a parameter removed, its type changed, or newly required."""
+    now = {p["name"]: p for p in after if isinstance(p, dict) and "name" in p}
+    problems = []
+    for old in before:
+        new = now.get(old["name"])
+        if new is None:
+            problems.append(f"removes the parameter {old['name']}")
+            continue
+        if new.get("type") != old.get("type"):
+            problems.append(f"changes the type of {old['name']} from {old.get('type')} to {new.get('type')}")
+        was_required = old.get("required", True) and old.get("default") is None
+        if not was_required and new.get("required", True) and new.get("default") is None:
+            problems.append(f"makes {old['name']} required")
+    return problems

@@ -16,6 +16,8 @@ from actions import auth as auth_module
 from actions import rendering
 from actions.calling import CallResult, call_action, render
 from actions.models import Action, generate_signing_secret
+from actions.selectors import IN_USE, action_usage, parameter_changes_that_break
+from config.exceptions import Conflict
 from tenants.models import Organization
 
 EDITABLE_FIELDS = [
@@ -174,7 +176,25 @@ def action_create(*, organization: Organization, data: dict[str, Any], user: Any
 @transaction.atomic
 def action_update(*, action: Action, data: dict[str, Any]) -> Action:
     action = Action.objects.select_for_update().get(pk=action.pk)
-    return _save(action, _apply(action, data))
+    before = list(action.parameters)
+    errors = _apply(action, data)
+    if "parameters" in data and isinstance(action.parameters, list):
+        _refuse_breaking_live_journeys(action, before)
+    return _save(action, errors)
+
+
+def _refuse_breaking_live_journeys(action: Action, before: list[dict]) -> None:
+    """SPEC section 2: a live journey's mapping must keep working; such an edit is a 409 naming them."""
+    changes = parameter_changes_that_break(before, action.parameters)
+    if not changes:
+        return
+    live = [u for u in action_usage(action=action) if u["status"] in IN_USE]
+    if live:
+        names = ", ".join(f"{u['name']} (v{u['version']})" for u in live)
+        raise Conflict(
+            f"This edit {'; '.join(changes)}, which the live journeys {names} rely on.",
+            {"parameters": [f"Used by live journeys: {names}."]},
+        )
 
 
 def action_rotate_signing_secret(*, action: Action) -> Action:

@@ -2,12 +2,25 @@ import json
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import exceptions, serializers, status
+from rest_framework import exceptions, mixins, serializers, status
+from rest_framework.decorators import action as api_action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from journeys.models import Profile
-from journeys.services import events_ingest, profile_put
+from journeys.models import Journey, Profile
+from journeys.services import (
+    events_ingest,
+    journey_close,
+    journey_create,
+    journey_delete,
+    journey_new_version,
+    journey_pause,
+    journey_publish,
+    journey_resume,
+    journey_stop,
+    journey_update,
+    profile_put,
+)
 from tenants.api import StrictSerializer
 from tenants.roles import Capability
 from tenants.scoping import OrgScopedViewSet, get_object_in_org
@@ -109,3 +122,89 @@ class ProfileViewSet(OrgScopedViewSet):
             organization=self.organization, external_id=external_id, attributes=data.validated_data["attributes"]
         )
         return Response(ProfileSerializer(profile).data, status=status.HTTP_201_CREATED if created else 200)
+
+
+class JourneySerializer(StrictSerializer, serializers.ModelSerializer):
+    steps = serializers.JSONField(required=False, help_text="The steps as in SPEC section 6.")
+
+    class Meta:
+        model = Journey
+        fields = [
+            "id", "name", "description", "entry_event", "reentry", "status", "version", "previous",
+            "start", "steps", "created_at", "updated_at", "published_at",
+        ]  # fmt: skip
+        read_only_fields = ["id", "status", "version", "previous", "created_at", "updated_at", "published_at"]
+        extra_kwargs = {"start": {"required": False}, "entry_event": {"required": False, "allow_blank": True}}
+
+
+class JourneyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, OrgScopedViewSet):
+    """Journeys as one JSON document each. Everyone sees them; admins, technical users and marketers edit."""
+
+    queryset = Journey.objects.all()
+    serializer_class = JourneySerializer
+    read_capability = Capability.VIEW_JOURNEYS
+    write_capability = Capability.EDIT_JOURNEYS
+    filterset_fields = ["status", "entry_event"]
+
+    def _validated(self, request: Request, partial: bool) -> dict:
+        serializer = JourneySerializer(data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    @extend_schema(request=JourneySerializer, responses={201: JourneySerializer})
+    def create(self, request: Request, org_slug: str) -> Response:
+        journey = journey_create(organization=self.organization, data=self._validated(request, partial=False))
+        return Response(JourneySerializer(journey).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=JourneySerializer, responses=JourneySerializer)
+    def update(self, request: Request, org_slug: str, pk: str) -> Response:
+        data = self._validated(request, partial=False)
+        return Response(JourneySerializer(journey_update(journey=self.get_object(), data=data)).data)
+
+    @extend_schema(request=JourneySerializer, responses=JourneySerializer)
+    def partial_update(self, request: Request, org_slug: str, pk: str) -> Response:
+        data = self._validated(request, partial=True)
+        return Response(JourneySerializer(journey_update(journey=self.get_object(), data=data)).data)
+
+    def perform_destroy(self, instance: Journey) -> None:
+        journey_delete(journey=instance)
+
+    def _move(self, service) -> Response:
+        return Response(JourneySerializer(service(journey=self.get_object())).data)
+
+    @extend_schema(request=None, responses=JourneySerializer)
+    @api_action(detail=True, methods=["post"], capability=Capability.EDIT_JOURNEYS)
+    def publish(self, request: Request, org_slug: str, pk: str) -> Response:
+        """Check the whole journey (every problem listed at once) and make it live."""
+        return self._move(journey_publish)
+
+    @extend_schema(request=None, responses=JourneySerializer)
+    @api_action(detail=True, methods=["post"], capability=Capability.EDIT_JOURNEYS)
+    def pause(self, request: Request, org_slug: str, pk: str) -> Response:
+        """Hold its runs before their next action."""
+        return self._move(journey_pause)
+
+    @extend_schema(request=None, responses=JourneySerializer)
+    @api_action(detail=True, methods=["post"], capability=Capability.EDIT_JOURNEYS)
+    def resume(self, request: Request, org_slug: str, pk: str) -> Response:
+        """Let held runs go on."""
+        return self._move(journey_resume)
+
+    @extend_schema(request=None, responses=JourneySerializer)
+    @api_action(detail=True, methods=["post"], capability=Capability.EDIT_JOURNEYS)
+    def stop(self, request: Request, org_slug: str, pk: str) -> Response:
+        """End its runs; no new run starts."""
+        return self._move(journey_stop)
+
+    @extend_schema(request=None, responses=JourneySerializer)
+    @api_action(detail=True, methods=["post"], capability=Capability.EDIT_JOURNEYS)
+    def close(self, request: Request, org_slug: str, pk: str) -> Response:
+        """Archive a draft or a stopped journey."""
+        return self._move(journey_close)
+
+    @extend_schema(request=None, responses={201: JourneySerializer})
+    @api_action(detail=True, methods=["post"], url_path="new-version", capability=Capability.EDIT_JOURNEYS)
+    def new_version(self, request: Request, org_slug: str, pk: str) -> Response:
+        """A draft copy that replaces this version when it is published."""
+        draft = journey_new_version(journey=self.get_object())
+        return Response(JourneySerializer(draft).data, status=status.HTTP_201_CREATED)

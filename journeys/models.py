@@ -46,3 +46,44 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.profile})"
+
+
+class Journey(models.Model):
+    """A journey version: steps as one JSON document (SPEC section 6), and its lifecycle."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        LIVE = "live", "Live"
+        PAUSED = "paused", "Paused"
+        STOPPED = "stopped", "Stopped"
+        CLOSED = "closed", "Closed"
+
+    class Reentry(models.TextChoices):
+        NEVER = "never", "Never: a profile goes through once"
+        AFTER_EXIT = "after_exit", "After exit: again once its previous run ended"
+        ALWAYS = "always", "Always: every matching event starts a run"
+
+    organization = models.ForeignKey("tenants.Organization", on_delete=models.CASCADE, related_name="journeys")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True, default="")
+    entry_event = models.CharField(max_length=200, help_text="The event name that starts a run.")
+    reentry = models.CharField(max_length=12, choices=Reentry.choices, default=Reentry.AFTER_EXIT)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    version = models.PositiveIntegerField(default=1)
+    previous = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="next_version",
+        help_text="The version this draft replaces when published.",
+    )  # fmt: skip
+    steps = models.JSONField(default=list, blank=True)
+    start = models.CharField(max_length=100, blank=True, default="")
+    # The actions its steps call, kept in step with `steps`: "used in" and the protection of live journeys.
+    actions = models.ManyToManyField("actions.Action", blank=True, related_name="journeys")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name", "-version"]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"

@@ -1,11 +1,15 @@
-"""Writes for profiles and events (SPEC section 4)."""
+"""Writes for profiles, events and journeys (SPEC sections 4 and 5)."""
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from journeys.models import Event, Profile
+from actions.models import Action
+from config.exceptions import Conflict
+from journeys.models import Event, Journey, Profile
+from journeys.validation import check_publishable, check_shape
 from tenants.models import Organization
 
 
@@ -74,3 +78,138 @@ def events_ingest(*, organization: Organization, events: list[dict[str, Any]]) -
     # A concurrent request may store the same id first: the constraint keeps one, ignore_conflicts the rest.
     Event.objects.bulk_create(rows, ignore_conflicts=True)
     return {"accepted": len(rows), "duplicates": duplicates}
+
+
+# --- journeys -----------------------------------------------------------------------
+
+JOURNEY_FIELDS = ["name", "description", "entry_event", "reentry", "steps", "start"]
+
+
+def _journey_errors(journey: Journey) -> dict[str, list[str]]:
+    errors = check_shape(journey.steps, journey.start)
+    if not isinstance(journey.name, str) or not journey.name.strip():
+        errors.setdefault("name", []).append("a journey needs a name")
+    if journey.reentry not in Journey.Reentry.values:
+        errors.setdefault("reentry", []).append(f"must be one of {', '.join(Journey.Reentry.values)}")
+    if isinstance(journey.steps, list):
+        action_steps = [
+            (index, step)
+            for index, step in enumerate(journey.steps)
+            if isinstance(step, dict) and step.get("type") == "action" and step.get("action") is not None
+        ]
+        wanted = [step["action"] for _, step in action_steps if isinstance(step["action"], int)]
+        known = set(
+            Action.objects.filter(organization=journey.organization, pk__in=wanted).values_list("pk", flat=True)
+        )
+        for index, step in action_steps:
+            if step["action"] not in known:  # another organization's action is simply unknown here
+                where = f"steps[{step.get('key', index)}].action"
+                errors.setdefault(where, []).append("choose an action of this organization")
+    return errors
+
+
+def _save_journey(journey: Journey) -> Journey:
+    errors = _journey_errors(journey)
+    if errors:
+        raise ValidationError(errors)
+    journey.save()
+    ids = {s["action"] for s in journey.steps if s.get("type") == "action" and isinstance(s.get("action"), int)}
+    journey.actions.set(Action.objects.filter(organization=journey.organization, pk__in=ids))
+    return journey
+
+
+@transaction.atomic
+def journey_create(*, organization: Organization, data: dict[str, Any]) -> Journey:
+    journey = Journey(organization=organization, **{k: v for k, v in data.items() if k in JOURNEY_FIELDS})
+    return _save_journey(journey)
+
+
+@transaction.atomic
+def journey_update(*, journey: Journey, data: dict[str, Any]) -> Journey:
+    journey = Journey.objects.select_for_update().get(pk=journey.pk)
+    if journey.status != Journey.Status.DRAFT and set(data) & {"steps", "start", "entry_event", "reentry"}:
+        raise Conflict(
+            f"This journey is {journey.status}: its steps cannot change. Make a new version to edit it.",
+            {"status": [f"The journey is {journey.status}."]},
+        )
+    for name in JOURNEY_FIELDS:
+        if name in data:
+            setattr(journey, name, data[name])
+    return _save_journey(journey)
+
+
+def _transition(journey: Journey, allowed_from: tuple[str, ...], to: str, verb: str) -> Journey:
+    current = Journey.objects.select_for_update().get(pk=journey.pk)
+    if current.status not in allowed_from:
+        raise Conflict(
+            f"A {current.status} journey cannot be {verb}; only a {' or '.join(allowed_from)} one can.",
+            {"status": [f"The journey is {current.status}."]},
+        )
+    current.status = to
+    current.save(update_fields=["status", "updated_at"])
+    return current
+
+
+@transaction.atomic
+def journey_publish(*, journey: Journey) -> Journey:
+    """Check the whole journey, listing every problem; live it goes, replacing its previous version."""
+    current = Journey.objects.select_for_update().get(pk=journey.pk)
+    if current.status != Journey.Status.DRAFT:
+        raise Conflict(f"Only a draft can be published; this journey is {current.status}.")
+    actions = {a.pk: a for a in Action.objects.filter(organization=current.organization)}
+    problems = check_publishable(
+        steps=current.steps, start=current.start, entry_event=current.entry_event, actions=actions
+    )
+    if problems:
+        raise ValidationError(problems)
+    if current.previous_id:
+        Journey.objects.filter(pk=current.previous_id).exclude(status=Journey.Status.CLOSED).update(
+            status=Journey.Status.CLOSED
+        )
+    current.status, current.published_at = Journey.Status.LIVE, timezone.now()
+    current.save(update_fields=["status", "published_at", "updated_at"])
+    return current
+
+
+@transaction.atomic
+def journey_pause(*, journey: Journey) -> Journey:
+    return _transition(journey, (Journey.Status.LIVE,), Journey.Status.PAUSED, "paused")
+
+
+@transaction.atomic
+def journey_resume(*, journey: Journey) -> Journey:
+    return _transition(journey, (Journey.Status.PAUSED,), Journey.Status.LIVE, "resumed")
+
+
+@transaction.atomic
+def journey_stop(*, journey: Journey) -> Journey:
+    return _transition(journey, (Journey.Status.LIVE, Journey.Status.PAUSED), Journey.Status.STOPPED, "stopped")
+
+
+@transaction.atomic
+def journey_close(*, journey: Journey) -> Journey:
+    return _transition(journey, (Journey.Status.DRAFT, Journey.Status.STOPPED), Journey.Status.CLOSED, "closed")
+
+
+@transaction.atomic
+def journey_new_version(*, journey: Journey) -> Journey:
+    """A draft copy that replaces this version when it is published."""
+    current = Journey.objects.select_for_update().get(pk=journey.pk)
+    if current.status not in (Journey.Status.LIVE, Journey.Status.PAUSED, Journey.Status.STOPPED):
+        raise Conflict(f"A new version is made from a published journey; this one is {current.status}.")
+    if Journey.objects.filter(previous=current).exists():
+        raise Conflict("This journey already has a newer version.")
+    draft = Journey(
+        organization=current.organization, name=current.name, description=current.description,
+        entry_event=current.entry_event, reentry=current.reentry, steps=current.steps, start=current.start,
+        version=current.version + 1, previous=current,
+    )  # fmt: skip
+    return _save_journey(draft)
+
+
+@transaction.atomic
+def journey_delete(*, journey: Journey) -> None:
+    """Only a draft is deleted; a journey that ran is closed instead, keeping its history."""
+    if journey.status != Journey.Status.DRAFT:
+        raise Conflict(f"A {journey.status} journey is not deleted; stop and close it instead.")
+    journey.delete()

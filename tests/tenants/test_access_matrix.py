@@ -21,6 +21,7 @@ from tests.factories import UserFactory
 ALL = {"admin", "technical", "marketer", "viewer"}
 ADMIN = {"admin"}
 TECHNICAL = {"admin", "technical"}
+EDITORS = {"admin", "technical", "marketer"}
 
 
 def _acme_action(w: World):
@@ -289,8 +290,76 @@ ENDPOINTS = [
         # Another organization's PUT to the same external id creates its own profile: nothing leaks.
         body=lambda w: {"attributes": {"a": 1}},
     ),
+    Endpoint("journeys-list", "get", lambda w, o: f"/api/v1/orgs/{o}/journeys/", ALL, 200),
+    Endpoint(
+        "journeys-create",
+        "post",
+        lambda w, o: f"/api/v1/orgs/{o}/journeys/",
+        EDITORS,
+        201,
+        body=lambda w: _journey_document(w),
+    ),
+    Endpoint(
+        "journeys-detail",
+        "get",
+        lambda w, o: f"/api/v1/orgs/{o}/journeys/{_acme_journey(w).pk}/",
+        ALL,
+        200,
+        has_object=True,
+    ),
+    Endpoint(
+        "journeys-update",
+        "patch",
+        lambda w, o: f"/api/v1/orgs/{o}/journeys/{_acme_journey(w).pk}/",
+        EDITORS,
+        200,
+        body=lambda w: {"description": "new"},
+        has_object=True,
+    ),
+    Endpoint(
+        "journeys-delete",
+        "delete",
+        lambda w, o: f"/api/v1/orgs/{o}/journeys/{_acme_journey(w).pk}/",
+        EDITORS,
+        204,
+        has_object=True,
+    ),
+    Endpoint(
+        "journeys-publish",
+        "post",
+        lambda w, o: f"/api/v1/orgs/{o}/journeys/{_acme_journey(w).pk}/publish/",
+        EDITORS,
+        200,
+        has_object=True,
+    ),
+    Endpoint(
+        "journeys-new-version",
+        "post",
+        lambda w, o: f"/api/v1/orgs/{o}/journeys/{_acme_journey(w, live=True).pk}/new-version/",
+        EDITORS,
+        201,
+        has_object=True,
+    ),
 ]
 IDS = [e.name for e in ENDPOINTS]
+
+
+def _journey_document(w: World) -> dict:
+    return {
+        "name": "Welcome", "entry_event": "signed_up", "start": "sms",
+        "steps": [
+            {"key": "sms", "type": "action", "action": _acme_action(w).pk, "next": "done",
+             "parameters": {"account": '"a"', "phone": "profile.phone", "text": '"hi"'}},
+            {"key": "done", "type": "end"},
+        ],
+    }  # fmt: skip
+
+
+def _acme_journey(w: World, live: bool = False):
+    from journeys.services import journey_create, journey_publish
+
+    journey = journey_create(organization=w.acme, data=_journey_document(w))
+    return journey_publish(journey=journey) if live else journey
 
 
 def _acme_profile(w: World):

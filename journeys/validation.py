@@ -1,0 +1,190 @@
+"""Journey checks (SPEC section 5): the shape on every save, the whole graph when publishing.
+
+Problems are collected, never raised one at a time, so that a person sees all of them at once;
+each names its step and field (`steps[sms].parameters.phone`).
+"""
+
+import re
+from typing import Any
+
+from journeys.expressions import ExpressionError, compile_expression
+
+KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+STEP_FIELDS = {
+    "action": {"key", "type", "action", "parameters", "next", "on_error", "on_timeout"},
+    "condition": {"key", "type", "branches", "else"},
+    "wait": {"key", "type", "duration_s", "until", "next"},
+    "end": {"key", "type"},
+}
+
+
+def _where(step: Any, index: int) -> str:
+    key = step.get("key") if isinstance(step, dict) else None
+    return f"steps[{key}]" if isinstance(key, str) and key else f"steps[{index}]"
+
+
+def _expression(problems: dict, where: str, source: Any, keys: set[str] | None) -> None:
+    try:
+        expression = compile_expression(source)
+    except ExpressionError as exc:
+        problems.setdefault(where, []).append(str(exc))
+        return
+    if keys is not None:
+        for missing in sorted(expression.step_references - keys):
+            problems.setdefault(where, []).append(f"refers to step {missing!r}, which this journey does not have")
+
+
+def check_shape(steps: Any, start: Any) -> dict[str, list[str]]:
+    """What every save must satisfy: well-formed steps and expressions that parse."""
+    problems: dict[str, list[str]] = {}
+    if not isinstance(steps, list):
+        return {"steps": ["must be a list of steps"]}
+    seen: set[str] = set()
+    for index, step in enumerate(steps):
+        where = _where(step, index)
+        if not isinstance(step, dict):
+            problems.setdefault(where, []).append("must be an object with key and type")
+            continue
+        key, kind = step.get("key"), step.get("type")
+        if not isinstance(key, str) or not KEY.match(key):
+            problems.setdefault(f"{where}.key", []).append("must be letters, digits and _ (at most 64)")
+        elif key in seen:
+            problems.setdefault(f"{where}.key", []).append("is used by another step")
+        else:
+            seen.add(key)
+        if kind not in STEP_FIELDS:
+            problems.setdefault(f"{where}.type", []).append("must be one of action, condition, wait, end")
+            continue
+        for unknown in sorted(set(step) - STEP_FIELDS[kind]):
+            problems.setdefault(f"{where}.{unknown}", []).append(f"is not a field of a {kind} step")
+        for link in ("next", "on_error", "on_timeout", "else"):
+            if link in step and step[link] is not None and not isinstance(step[link], str):
+                problems.setdefault(f"{where}.{link}", []).append("must be a step key")
+        if kind == "action":
+            if not isinstance(step.get("parameters", {}), dict):
+                problems.setdefault(f"{where}.parameters", []).append("must map parameter names to expressions")
+            else:
+                for name, source in step.get("parameters", {}).items():
+                    _expression(problems, f"{where}.parameters.{name}", source, None)
+        elif kind == "condition":
+            branches = step.get("branches", [])
+            if not isinstance(branches, list):
+                problems.setdefault(f"{where}.branches", []).append("must be a list of {expression, next}")
+                continue
+            for number, branch in enumerate(branches):
+                if not isinstance(branch, dict) or set(branch) - {"expression", "next"}:
+                    problems.setdefault(f"{where}.branches[{number}]", []).append("must be {expression, next}")
+                    continue
+                _expression(problems, f"{where}.branches[{number}].expression", branch.get("expression"), None)
+        elif kind == "wait":
+            duration, until = step.get("duration_s"), step.get("until")
+            if (duration is None) == (until is None):
+                problems.setdefault(where, []).append("give duration_s or until, not both")
+            elif duration is not None and (not isinstance(duration, int) or isinstance(duration, bool) or duration < 0):
+                problems.setdefault(f"{where}.duration_s", []).append("must be a whole number of seconds")
+            elif until is not None:
+                _expression(problems, f"{where}.until", until, None)
+    if start not in ("", None) and not isinstance(start, str):
+        problems.setdefault("start", []).append("must be a step key")
+    return problems
+
+
+def _links(step: dict) -> list[tuple[str, str]]:
+    """(field, target) of every outgoing link of a step."""
+    links = [(field, step[field]) for field in ("next", "on_error", "on_timeout", "else") if step.get(field)]
+    for number, branch in enumerate(step.get("branches") or []):
+        if isinstance(branch, dict) and branch.get("next"):
+            links.append((f"branches[{number}].next", branch["next"]))
+    return links
+
+
+def check_publishable(
+    *, steps: list[dict], start: str, entry_event: str, actions: dict[int, Any]
+) -> dict[str, list[str]]:
+    """Everything that stops a journey from going live, all at once.
+
+    `actions` maps the organization's action ids to actions; another organization's id is unknown here.
+    """
+    problems = check_shape(steps, start)
+    if problems:
+        return problems
+    if not entry_event:
+        problems.setdefault("entry_event", []).append("name the event that starts the journey")
+    by_key = {step["key"]: step for step in steps}
+    if not steps:
+        return {**problems, "steps": ["a journey needs at least one step"]}
+    if start not in by_key:
+        problems.setdefault("start", []).append(f"{start!r} is not a step of this journey")
+    for step in steps:
+        where = f"steps[{step['key']}]"
+        for field, target in _links(step):
+            if target not in by_key:
+                problems.setdefault(f"{where}.{field}", []).append(f"leads to {target!r}, which does not exist")
+        kind = step["type"]
+        if kind in ("action", "wait") and not step.get("next"):
+            problems.setdefault(f"{where}.next", []).append("say which step comes next")
+        if kind == "condition" and not step.get("else"):
+            problems.setdefault(f"{where}.else", []).append("say where to go when no branch matches")
+        if kind == "condition" and not step.get("branches"):
+            problems.setdefault(f"{where}.branches", []).append("a condition needs at least one branch")
+        keys = set(by_key)
+        for name, source in (step.get("parameters") or {}).items():
+            _expression(problems, f"{where}.parameters.{name}", source, keys)
+        for number, branch in enumerate(step.get("branches") or []):
+            _expression(problems, f"{where}.branches[{number}].expression", branch.get("expression"), keys)
+        if kind == "wait" and step.get("until") is not None:
+            _expression(problems, f"{where}.until", step["until"], keys)
+        if kind == "action":
+            action = actions.get(step.get("action")) if isinstance(step.get("action"), int) else None
+            if action is None:
+                problems.setdefault(f"{where}.action", []).append("choose an action of this organization")
+                continue
+            if action.status != "active":
+                problems.setdefault(f"{where}.action", []).append(f"the action {action.name!r} is not active")
+            declared = {p["name"]: p for p in action.parameters}
+            mapped = step.get("parameters") or {}
+            for name in sorted(set(mapped) - set(declared)):
+                problems.setdefault(f"{where}.parameters.{name}", []).append(f"{action.name!r} has no such parameter")
+            for name, parameter in declared.items():
+                if parameter.get("required", True) and parameter.get("default") is None and name not in mapped:
+                    problems.setdefault(f"{where}.parameters.{name}", []).append("is required: map it to an expression")
+    if start in by_key:
+        reachable, pending = set(), [start]
+        while pending:
+            key = pending.pop()
+            if key in reachable or key not in by_key:
+                continue
+            reachable.add(key)
+            pending += [target for _, target in _links(by_key[key])]
+        for key in by_key:
+            if key not in reachable:
+                problems.setdefault(f"steps[{key}]", []).append("cannot be reached from the start")
+    for cycle in _cycles_without_wait(by_key):
+        problems.setdefault(f"steps[{cycle[0]}]", []).append(
+            "is on a loop with no wait: " + " -> ".join([*cycle, cycle[0]])
+        )
+    return problems
+
+
+def _cycles_without_wait(by_key: dict[str, dict]) -> list[list[str]]:
+    """Loops a run could go around without ever waiting (it would never stop)."""
+    graph = {
+        key: [t for _, t in _links(step) if t in by_key and by_key[t]["type"] != "wait"]
+        for key, step in by_key.items()
+        if step["type"] != "wait"
+    }
+    cycles, state, path = [], {}, []
+
+    def visit(key: str) -> None:
+        state[key], _ = "open", path.append(key)
+        for target in graph.get(key, []):
+            if state.get(target) == "open":
+                cycles.append(path[path.index(target) :])
+            elif target not in state:
+                visit(target)
+        state[key], _ = "done", path.pop()
+
+    for key in graph:
+        if key not in state:
+            visit(key)
+    return cycles
