@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
@@ -28,6 +28,7 @@ from actions.hooks import invocation_finished
 from actions.models import Action, EndpointLimit, Invocation, InvocationAttempt
 from actions.rendering import RenderedRequest, RenderError
 from actions.signing import signature_headers
+from config.db import update_rows
 
 logger = logging.getLogger(__name__)
 Status = Invocation.Status
@@ -164,32 +165,6 @@ def _claim_batch(first_id: Any) -> list[Invocation]:
     return list(Invocation.objects.select_related("action", "action__organization").filter(pk__in=ids))
 
 
-def _write_rows(invocations: list[Invocation], names: list[str], now: datetime) -> None:
-    """One UPDATE per row sent as a single executemany, guarded by the claim.
-
-    Django's bulk_update builds a CASE per field and row, and costs more than the HTTP calls.
-    """
-    if not invocations:
-        return
-    meta, quote = Invocation._meta, connection.ops.quote_name
-    fields = [meta.get_field(name) for name in [*names, "updated_at"]]
-    assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
-    # Identifiers come from the model, values are parameters.
-    sql = (
-        f"UPDATE {quote(meta.db_table)} SET {assignments} "  # noqa: S608
-        f"WHERE {quote(meta.pk.column)} = %s AND {quote(meta.get_field('status').column)} = %s"
-    )
-    for invocation in invocations:
-        invocation.updated_at = now
-    params = [
-        [f.get_db_prep_save(getattr(i, f.attname), connection) for f in fields]
-        + [meta.pk.get_db_prep_value(i.pk, connection), Status.RUNNING]
-        for i in invocations
-    ]
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, params)
-
-
 class _Batch:
     """What a batch decided, written back in one transaction."""
 
@@ -227,7 +202,9 @@ class _Batch:
         owned_ids = {pk for pk, lease in owned if claims.get(pk) == lease}
         InvocationAttempt.objects.bulk_create([a for a in self.attempts if a.invocation_id in owned_ids])
         changed = [i for i in self.changed if i.pk in owned_ids]
-        _write_rows(changed, self.FIELDS, now)
+        for invocation in changed:
+            invocation.updated_at = now
+        update_rows(changed, [*self.FIELDS, "updated_at"], guard={"status": Status.RUNNING})
         for (organization_id, host), (calls, failures, trial_failed) in self.circuits.items():
             circuit_record(
                 organization_id=organization_id, host=host, calls=calls, failures=failures,

@@ -15,15 +15,20 @@ app = Celery("conduit")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 
 
-def _filesystem_broker_options() -> None:
-    """The embedded transport keeps messages as files; both sides share one folder."""
+@app.on_after_configure.connect
+def _filesystem_broker_options(sender: Celery, **kwargs) -> None:
+    """The embedded transport keeps messages as files; both sides share one folder.
+
+    Run once the configuration is read (not at import): settings modules that import
+    config.settings, such as bench/settings.py, are complete by then.
+    """
     from django.conf import settings
 
     if not str(settings.CELERY_BROKER_URL).startswith("filesystem://"):
         return
     folder = Path(settings.CELERY_BROKER_FOLDER)
     folder.mkdir(parents=True, exist_ok=True)
-    app.conf.broker_transport_options = {
+    sender.conf.broker_transport_options = {
         "data_folder_in": str(folder),
         "data_folder_out": str(folder),
         "store_processed": False,
@@ -34,7 +39,6 @@ def _filesystem_broker_options() -> None:
     }
 
 
-_filesystem_broker_options()
 app.autodiscover_tasks()
 
 # name -> (seconds, task name). Apps add their sweepers with `register_periodic`

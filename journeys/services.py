@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from actions.models import Action
+from config.db import update_rows
 from config.exceptions import Conflict
 from journeys.models import Event, Journey, Profile
 from journeys.validation import check_publishable, check_shape
@@ -54,7 +55,7 @@ def events_ingest(*, organization: Organization, events: list[dict[str, Any]]) -
     if merged:
         for external_id in merged:
             profiles[external_id].updated_at = now
-        Profile.objects.bulk_update([profiles[x] for x in merged], ["attributes", "updated_at"])
+        update_rows([profiles[x] for x in merged], ["attributes", "updated_at"])
 
     client_ids = [e["id"] for e in events if e.get("id")]
     seen = set(
