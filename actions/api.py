@@ -137,25 +137,20 @@ class ActionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Des
             return ActionSerializer
         return PaletteActionSerializer
 
-    def _validated(self, request: Request, partial: bool) -> dict:
-        serializer = ActionSerializer(data=request.data, partial=partial, context=self.get_serializer_context())
-        serializer.is_valid(raise_exception=True)
-        return serializer.validated_data
-
     @extend_schema(request=ActionSerializer, responses={201: ActionSerializer})
     def create(self, request: Request, org_slug: str) -> Response:
-        data = self._validated(request, partial=False)
+        data = self.validated_input(partial=False)
         created = services.action_create(organization=self.organization, data=data, user=request.user)
         return Response(ActionSerializer(created).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=ActionSerializer, responses=ActionSerializer)
     def update(self, request: Request, org_slug: str, pk: str) -> Response:
-        data = self._validated(request, partial=False)
+        data = self.validated_input(partial=False)
         return Response(ActionSerializer(services.action_update(action=self.get_object(), data=data)).data)
 
     @extend_schema(request=ActionSerializer, responses=ActionSerializer)
     def partial_update(self, request: Request, org_slug: str, pk: str) -> Response:
-        data = self._validated(request, partial=True)
+        data = self.validated_input(partial=True)
         return Response(ActionSerializer(services.action_update(action=self.get_object(), data=data)).data)
 
     def perform_destroy(self, instance: Action) -> None:

@@ -251,26 +251,21 @@ class EndpointLimitViewSet(
     read_capability = Capability.MANAGE_ACTIONS
     write_capability = Capability.MANAGE_ACTIONS
 
-    def _validated(self, request: Request, partial: bool) -> dict:
-        serializer = EndpointLimitSerializer(data=request.data, partial=partial)
-        serializer.is_valid(raise_exception=True)
-        return serializer.validated_data
-
     @extend_schema(request=EndpointLimitSerializer, responses={201: EndpointLimitSerializer})
     def create(self, request: Request, org_slug: str) -> Response:
-        data = self._validated(request, partial=False)
+        data = self.validated_input(partial=False)
         limit = observability.endpoint_limit_create(organization=self.organization, data=data)
         return Response(EndpointLimitSerializer(limit).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=EndpointLimitSerializer, responses=EndpointLimitSerializer)
     def update(self, request: Request, org_slug: str, pk: str) -> Response:
-        data = self._validated(request, partial=False)
+        data = self.validated_input(partial=False)
         limit = observability.endpoint_limit_update(endpoint_limit=self.get_object(), data=data)
         return Response(EndpointLimitSerializer(limit).data)
 
     @extend_schema(request=EndpointLimitSerializer, responses=EndpointLimitSerializer)
     def partial_update(self, request: Request, org_slug: str, pk: str) -> Response:
-        data = self._validated(request, partial=True)
+        data = self.validated_input(partial=True)
         limit = observability.endpoint_limit_update(endpoint_limit=self.get_object(), data=data)
         return Response(EndpointLimitSerializer(limit).data)
 

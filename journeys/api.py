@@ -148,24 +148,19 @@ class JourneyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.De
     write_capability = Capability.EDIT_JOURNEYS
     filterset_fields = ["status", "entry_event"]
 
-    def _validated(self, request: Request, partial: bool) -> dict:
-        serializer = JourneySerializer(data=request.data, partial=partial)
-        serializer.is_valid(raise_exception=True)
-        return serializer.validated_data
-
     @extend_schema(request=JourneySerializer, responses={201: JourneySerializer})
     def create(self, request: Request, org_slug: str) -> Response:
-        journey = journey_create(organization=self.organization, data=self._validated(request, partial=False))
+        journey = journey_create(organization=self.organization, data=self.validated_input(partial=False))
         return Response(JourneySerializer(journey).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=JourneySerializer, responses=JourneySerializer)
     def update(self, request: Request, org_slug: str, pk: str) -> Response:
-        data = self._validated(request, partial=False)
+        data = self.validated_input(partial=False)
         return Response(JourneySerializer(journey_update(journey=self.get_object(), data=data)).data)
 
     @extend_schema(request=JourneySerializer, responses=JourneySerializer)
     def partial_update(self, request: Request, org_slug: str, pk: str) -> Response:
-        data = self._validated(request, partial=True)
+        data = self.validated_input(partial=True)
         return Response(JourneySerializer(journey_update(journey=self.get_object(), data=data)).data)
 
     def perform_destroy(self, instance: Journey) -> None:

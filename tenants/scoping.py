@@ -93,6 +93,12 @@ class OrgScopedViewSet(viewsets.GenericViewSet):
         """Hook for subclasses: narrow (never widen) the organization's rows."""
         return queryset
 
+    def validated_input(self, *, partial: bool = False) -> dict[str, Any]:
+        """The request body checked by the view's serializer (400 naming fields), for a service to write."""
+        serializer = self.get_serializer(data=self.request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
     def get_serializer_context(self) -> dict[str, Any]:
         context = super().get_serializer_context()
         context["organization"] = getattr(self, "organization", None)
