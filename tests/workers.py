@@ -24,7 +24,7 @@ WORKER_SETTINGS = {
     "CONDUIT_SWEEP_INTERVAL_S": "1",
     "CONDUIT_SWEEP_GRACE_S": "2",
     "CONDUIT_CIRCUIT_MIN_CALLS": "4",
-    "CONDUIT_CIRCUIT_COOLDOWN_S": "1",
+    "CONDUIT_CIRCUIT_COOLDOWN_S": "3",  # long enough to see a call held, short enough to wait for
 }
 
 
