@@ -1,10 +1,10 @@
 """Shared rate limits (SPEC section 2), holding across every worker process and machine.
 
 A sliding window counted in slices: each limit key keeps the number of calls per slice
-of period/10, and a call is allowed only if the slices that can overlap any window of
-`period` (eleven of them) hold fewer than `calls`. That is conservative, so a limit is
-never exceeded in any window, bursts up to the limit are allowed, and the state per key
-stays a handful of counters. The `limits` library was considered: it has no database
+of period/20, and a call is allowed only if the slices that can overlap any window of
+`period`, plus one for margin, hold fewer than `calls`. That is conservative, so a limit
+is never exceeded in any window, bursts up to the limit are allowed, and the state per
+key stays a handful of counters. The `limits` library was considered: it has no database
 storage for the embedded default, and its exact moving window keeps one entry per call
 (300,000 for a default host limit); the same algorithm here runs in the database or,
 when REDIS_URL is set, in one Redis Lua script, and takes several limits atomically.
@@ -18,7 +18,11 @@ from django.db import transaction
 
 from actions.models import RateLimitCounter
 
-SLICES = 10
+SLICES = 20
+# One slice more than a window can overlap: a margin of period/20 (50 ms for a one-second
+# limit) so that the provider, who sees our calls a little later and less evenly than we
+# send them, never counts more than the limit in any window either.
+COUNTED = SLICES + 2
 
 
 @dataclass(frozen=True)
@@ -37,9 +41,9 @@ def _window(slices: dict[int, int], limit: Limit, now_ms: int) -> tuple[dict[int
     """(slices still in the window, calls still available, the time in ms when the oldest frees)."""
     length = _slice_ms(limit)
     current = now_ms // length
-    kept = {s: c for s, c in slices.items() if s >= current - SLICES}
+    kept = {s: c for s, c in slices.items() if s > current - COUNTED}
     available = max(limit.calls - sum(kept.values()), 0)
-    return kept, available, (min(kept, default=current) + SLICES + 1) * length
+    return kept, available, (min(kept, default=current) + COUNTED) * length
 
 
 class DatabaseLimiter:
@@ -75,6 +79,7 @@ class DatabaseLimiter:
 
 
 _ACQUIRE_LUA = """
+local COUNTED = ARGV_COUNTED
 local now, count = tonumber(ARGV[1]), tonumber(ARGV[2])
 local granted, retry = count, 0
 local currents = {}
@@ -87,7 +92,7 @@ for i = 1, #KEYS do
   local used, oldest = 0, current
   for j = 1, #fields, 2 do
     local s, c = tonumber(fields[j]), tonumber(fields[j + 1])
-    if s < current - 10 then
+    if s <= current - COUNTED then
       redis.call('HDEL', KEYS[i], fields[j])
     else
       used = used + c
@@ -96,7 +101,7 @@ for i = 1, #KEYS do
   end
   local available = math.max(calls - used, 0)
   if available < granted then granted = available end
-  local frees_at = (oldest + 11) * length
+  local frees_at = (oldest + COUNTED) * length
   if available < count and frees_at > retry then retry = frees_at end
 end
 if granted > 0 then
@@ -114,7 +119,7 @@ class RedisLimiter:
         import redis
 
         self.client = redis.Redis.from_url(url)
-        self.script = self.client.register_script(_ACQUIRE_LUA)
+        self.script = self.client.register_script(_ACQUIRE_LUA.replace("ARGV_COUNTED", str(COUNTED)))
 
     def acquire(self, limits: list[Limit], now: float, count: int) -> tuple[int, float | None]:
         keys = [f"conduit:rl:{limit.key}" for limit in limits]
