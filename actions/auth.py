@@ -25,6 +25,10 @@ class AuthSpec:
     secrets: tuple[str, ...] = ()  # dotted paths into the auth object
     optional_secrets: tuple[str, ...] = ()
 
+    @property
+    def all_secrets(self) -> tuple[str, ...]:
+        return (*self.secrets, *self.optional_secrets)
+
 
 AUTH_SPECS: dict[str, AuthSpec] = {
     "none": AuthSpec(),
@@ -163,7 +167,7 @@ def split_auth(auth: dict, *, stored_type: str | None, stored_secrets: dict) -> 
     spec = AUTH_SPECS[kind]
     config = copy.deepcopy({k: v for k, v in auth.items() if k != "type"})
     secrets: dict = {}
-    for path in (*spec.secrets, *spec.optional_secrets):
+    for path in spec.all_secrets:
         given = _pop(config, path)
         if given in (None, "") and stored_type == kind:
             given = _get(stored_secrets, path)
@@ -176,7 +180,7 @@ def public_auth(kind: str, config: dict, secrets: dict) -> dict:
     """The auth settings as shown to technical users: each secret only as `<name>_set`."""
     shown = {"type": kind, **copy.deepcopy(config)}
     spec = AUTH_SPECS.get(kind, AuthSpec())
-    for path in (*spec.secrets, *spec.optional_secrets):
+    for path in spec.all_secrets:
         _put(shown, f"{path}_set", _get(secrets, path) not in (None, ""))
     return shown
 
@@ -184,7 +188,7 @@ def public_auth(kind: str, config: dict, secrets: dict) -> dict:
 def full_auth(kind: str, config: dict, secrets: dict) -> dict:
     merged = {"type": kind, **copy.deepcopy(config)}
     spec = AUTH_SPECS.get(kind, AuthSpec())
-    for path in (*spec.secrets, *spec.optional_secrets):
+    for path in spec.all_secrets:
         value = _get(secrets, path)
         if value is not None:
             _put(merged, path, value)

@@ -257,7 +257,7 @@ def action_import(*, organization: Organization, data: dict[str, Any], user: Any
 
 def _secret_paths(auth: Any) -> tuple[str, ...]:
     spec = auth_module.AUTH_SPECS.get(auth.get("type") if isinstance(auth, dict) else None)
-    return (*spec.secrets, *spec.optional_secrets) if spec else ()
+    return spec.all_secrets if spec else ()
 
 
 @transaction.atomic
