@@ -3,13 +3,11 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
-from tenants.models import Membership
+from tenants.selectors import memberships_of
 
 
 def _may_use_admin(user) -> bool:
-    return user.is_active and (
-        user.is_superuser or Membership.objects.filter(user=user, organization__is_active=True).exists()
-    )
+    return user.is_active and (user.is_superuser or memberships_of(user=user).exists())
 
 
 class MemberAuthenticationForm(AdminAuthenticationForm):

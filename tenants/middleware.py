@@ -7,6 +7,7 @@ header) with the role they have there. Superusers are platform staff: no scoping
 from django.http import HttpRequest
 
 from tenants.models import Membership, Organization
+from tenants.selectors import memberships_of
 
 SESSION_KEY = "conduit_organization_id"
 _CACHE_ATTR = "_conduit_membership"
@@ -19,7 +20,7 @@ def active_membership(request: HttpRequest) -> Membership | None:
     membership = None
     user = request.user
     if user.is_authenticated:
-        memberships = Membership.objects.filter(user=user, organization__is_active=True).select_related("organization")
+        memberships = memberships_of(user=user)
         chosen = request.session.get(SESSION_KEY)
         if chosen is not None:
             membership = memberships.filter(organization_id=chosen).first()

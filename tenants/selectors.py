@@ -2,7 +2,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 from django.http import Http404
 
-from tenants.models import ApiKey, Membership, Organization
+from tenants.models import Membership, Organization
 
 
 def organization_get_active(*, slug: str) -> Organization:
@@ -18,17 +18,16 @@ def membership_get(*, user: AbstractBaseUser | AnonymousUser, organization: Orga
     return Membership.objects.filter(user=user, organization=organization).first()
 
 
+def memberships_of(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Membership]:
+    """The user's memberships in active organizations: where they may work."""
+    if not user.is_authenticated:
+        return Membership.objects.none()
+    return Membership.objects.filter(user=user, organization__is_active=True).select_related("organization")
+
+
 def organizations_for_user(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Organization]:
     if not user.is_authenticated:
         return Organization.objects.none()
     if user.is_superuser:
         return Organization.objects.filter(is_active=True)
     return Organization.objects.filter(is_active=True, memberships__user=user)
-
-
-def membership_list(*, organization: Organization) -> QuerySet[Membership]:
-    return Membership.objects.filter(organization=organization).select_related("user")
-
-
-def api_key_list(*, organization: Organization) -> QuerySet[ApiKey]:
-    return ApiKey.objects.filter(organization=organization)

@@ -3,7 +3,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from tenants.middleware import SESSION_KEY, active_membership
-from tenants.models import Membership
+from tenants.selectors import memberships_of
 
 
 def admin_context(request: HttpRequest) -> dict:
@@ -13,9 +13,7 @@ def admin_context(request: HttpRequest) -> dict:
     membership = active_membership(request)
     return {
         "conduit_membership": membership,
-        "conduit_memberships": Membership.objects.filter(
-            user=request.user, organization__is_active=True
-        ).select_related("organization"),
+        "conduit_memberships": memberships_of(user=request.user),
     }
 
 
@@ -23,11 +21,9 @@ def admin_context(request: HttpRequest) -> dict:
 def switch_organization(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
         return HttpResponseRedirect("/admin/login/")
-    membership = Membership.objects.filter(
-        user=request.user,
-        organization__slug=request.POST.get("organization", ""),
-        organization__is_active=True,
-    ).first()
+    membership = (
+        memberships_of(user=request.user).filter(organization__slug=request.POST.get("organization", "")).first()
+    )
     if membership is not None:
         request.session[SESSION_KEY] = membership.organization_id
     target = request.POST.get("next", "/admin/")
