@@ -1,6 +1,7 @@
-"""How other apps learn that an invocation ended, inside the transaction that ended it."""
+"""How other apps learn that invocations ended, inside the transaction that ended them."""
 
 from django.dispatch import Signal
 
-# Sent with invocation_id, status and outcome; receivers write in the same transaction.
-invocation_finished = Signal()
+# Sent once per written batch with `invocations`: the finished Invocation objects, as saved.
+# Receivers write in the same transaction, so an outcome is never recorded without its consequence.
+invocations_finished = Signal()

@@ -24,7 +24,7 @@ from django.utils import timezone
 from actions import ratelimit
 from actions.calling import CallResult, call_action, render
 from actions.circuit import circuit_admit, circuit_record, circuit_release_trial
-from actions.hooks import invocation_finished
+from actions.hooks import invocations_finished
 from actions.models import Action, EndpointLimit, Invocation, InvocationAttempt
 from actions.rendering import RenderedRequest, RenderError
 from actions.signing import signature_headers
@@ -50,17 +50,25 @@ def _request_record(rendered: RenderedRequest) -> dict:
 
 
 def invocations_enqueue(
-    *, action: Action, values_list: list[dict[str, Any]], origin: str = Invocation.Origin.API, origin_ref: str = ""
+    *,
+    action: Action,
+    values_list: list[dict[str, Any]],
+    origin: str = Invocation.Origin.API,
+    origin_ref: str = "",
+    origin_refs: list[str] | None = None,
 ) -> list[Invocation]:
     """Write invocations in the caller's transaction (one INSERT); workers are woken once it commits.
 
-    Values that do not fit the action end their invocation at once as failed (outcome `error`).
+    `origin_refs` gives each invocation its own reference (a journey's step runs). Values that do
+    not fit the action end their invocation at once as failed (outcome `error`), without a signal:
+    the caller sees it in the returned status.
     """
     now = timezone.now()
     invocations = []
-    for values in values_list:
+    refs = origin_refs if origin_refs is not None else [origin_ref] * len(values_list)
+    for values, ref in zip(values_list, refs, strict=True):
         invocation = Invocation(
-            organization_id=action.organization_id, action=action, origin=origin, origin_ref=origin_ref,
+            organization_id=action.organization_id, action=action, origin=origin, origin_ref=ref,
             next_attempt_at=now, created_at=now,
         )  # fmt: skip
         invocation.idempotency_key = invocation.id
@@ -210,12 +218,9 @@ class _Batch:
                 organization_id=organization_id, host=host, calls=calls, failures=failures,
                 trial_failed=trial_failed, now=now,
             )  # fmt: skip
-        for invocation in changed:
-            if invocation.status in Invocation.FINAL:
-                invocation_finished.send(
-                    sender=Invocation, invocation_id=invocation.pk, status=invocation.status,
-                    outcome=invocation.outcome,
-                )  # fmt: skip
+        finished = [i for i in changed if i.status in Invocation.FINAL]
+        if finished:
+            invocations_finished.send(sender=Invocation, invocations=finished)
         for invocation in self.wake:
             if invocation.pk in owned_ids:
                 transaction.on_commit(lambda i=invocation: wake(i.pk, i.next_attempt_at))

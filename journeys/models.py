@@ -1,3 +1,5 @@
+import uuid
+
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -87,3 +89,87 @@ class Journey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} v{self.version}"
+
+
+class JourneyRun(models.Model):
+    """One profile's way through one journey version; a row the workers move step by step (SPEC section 8)."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"  # its current step is due (due_at) or waits for its call (due_at empty)
+        WAITING = "waiting", "Waiting"  # in a wait step until due_at
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+        STOPPED = "stopped", "Stopped"
+
+    OPEN = (Status.ACTIVE, Status.WAITING)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey("tenants.Organization", on_delete=models.CASCADE, related_name="journey_runs")
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="runs")
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="runs")
+    event = models.ForeignKey(Event, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    current_step = models.CharField(max_length=100)
+    current_step_run = models.ForeignKey(
+        "StepRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The step run still open: a wait, or an action waiting for its call.",
+    )  # fmt: skip
+    due_at = models.DateTimeField(null=True, blank=True)  # when a worker should run the current step
+    claimed_until = models.DateTimeField(null=True, blank=True)  # a worker's lease while it runs steps
+    steps_done = models.PositiveIntegerField(default=0)  # the sequence number of its last step run
+    # What its expressions see as steps.<key>: status, response, error_response.
+    context = models.JSONField(default=dict, blank=True)
+    # Holds the reentry rule: "<journey>:<profile>" is unique while a profile may not enter again.
+    exclusive_key = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
+    error = models.TextField(blank=True, default="")
+    started_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [
+            models.Index(fields=["status", "due_at"], name="run_due"),
+            models.Index(fields=["organization", "journey", "status"], name="run_by_journey"),
+            models.Index(fields=["journey", "profile"], name="run_by_profile"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.journey} for {self.profile_id} ({self.status})"
+
+
+class StepRun(models.Model):
+    """One step of a run, executed once: what it decided and, for an action, its invocation."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"  # an action waiting for its call
+        WAITING = "waiting", "Waiting"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        STOPPED = "stopped", "Stopped"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey("tenants.Organization", on_delete=models.CASCADE, related_name="step_runs")
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="step_runs")
+    run = models.ForeignKey(JourneyRun, on_delete=models.CASCADE, related_name="step_runs")
+    sequence = models.PositiveIntegerField()
+    step_key = models.CharField(max_length=100)
+    step_type = models.CharField(max_length=10)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    outcome = models.CharField(max_length=40, blank=True, default="", help_text="The call's outcome or the branch.")
+    next_step = models.CharField(max_length=100, blank=True, default="")
+    invocation = models.ForeignKey(
+        "actions.Invocation", null=True, blank=True, on_delete=models.SET_NULL, related_name="step_runs"
+    )
+    wake_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    entered_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "sequence"]
+        constraints = [models.UniqueConstraint(fields=["run", "sequence"], name="one_step_run_per_sequence")]
+        indexes = [models.Index(fields=["journey", "step_key", "status"], name="step_run_report")]
+
+    def __str__(self) -> str:
+        return f"{self.sequence}. {self.step_key} ({self.status})"

@@ -9,6 +9,7 @@ from django.utils import timezone
 from actions.models import Action
 from config.db import update_rows
 from config.exceptions import Conflict
+from journeys import engine
 from journeys.models import Event, Journey, Profile
 from journeys.validation import check_publishable, check_shape
 from tenants.models import Organization
@@ -78,6 +79,8 @@ def events_ingest(*, organization: Organization, events: list[dict[str, Any]]) -
         )  # fmt: skip
     # A concurrent request may store the same id first: the constraint keeps one, ignore_conflicts the rest.
     Event.objects.bulk_create(rows, ignore_conflicts=True)
+    if rows:
+        transaction.on_commit(engine.wake_events)
     return {"accepted": len(rows), "duplicates": duplicates}
 
 
@@ -179,12 +182,17 @@ def journey_pause(*, journey: Journey) -> Journey:
 
 @transaction.atomic
 def journey_resume(*, journey: Journey) -> Journey:
-    return _transition(journey, (Journey.Status.PAUSED,), Journey.Status.LIVE, "resumed")
+    journey = _transition(journey, (Journey.Status.PAUSED,), Journey.Status.LIVE, "resumed")
+    engine.runs_resume(journey=journey)
+    return journey
 
 
 @transaction.atomic
 def journey_stop(*, journey: Journey) -> Journey:
-    return _transition(journey, (Journey.Status.LIVE, Journey.Status.PAUSED), Journey.Status.STOPPED, "stopped")
+    """No new run starts; open runs end as stopped and their unsent calls are cancelled."""
+    journey = _transition(journey, (Journey.Status.LIVE, Journey.Status.PAUSED), Journey.Status.STOPPED, "stopped")
+    engine.runs_stop(journey=journey, now=timezone.now())
+    return journey
 
 
 @transaction.atomic

@@ -12,8 +12,8 @@ from journeys.expressions import ExpressionError, compile_expression
 KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 STEP_FIELDS = {
     "action": {"key", "type", "action", "parameters", "next", "on_error", "on_timeout"},
-    "condition": {"key", "type", "branches", "else"},
-    "wait": {"key", "type", "duration_s", "until", "next"},
+    "condition": {"key", "type", "branches", "else", "on_error"},  # on_error: an expression failed at run time
+    "wait": {"key", "type", "duration_s", "until", "next", "on_error"},
     "end": {"key", "type"},
 }
 

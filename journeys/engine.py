@@ -1,0 +1,498 @@
+"""The journey engine (SPEC sections 5 and 8): events start runs, workers move runs step by step.
+
+Every unit of work is a row: an unprocessed Event, a JourneyRun whose `due_at` has come, an
+Invocation. Workers claim rows in batches, decide in memory, and write everything a batch decided
+in one transaction, only for the runs they still hold; a step's side effect (its invocation) is
+written in that same transaction, so a step never runs twice. Celery messages only wake workers;
+the sweeper wakes what a lost message left behind.
+"""
+
+import json
+import logging
+import threading
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from actions.invocations import invocations_enqueue
+from actions.models import Action, Invocation
+from config.db import update_rows
+from journeys.expressions import EvaluationError, ExpressionError, compile_expression
+from journeys.models import Event, Journey, JourneyRun, Profile, StepRun
+
+logger = logging.getLogger(__name__)
+RunStatus, StepStatus = JourneyRun.Status, StepRun.Status
+BATCH_SIZE = 100
+EVENT_BATCH_SIZE = 500
+MAX_STEPS_PER_PASS = 50  # a safety net: publishing already refuses loops without a wait
+RUN_LEASE_S = 60
+
+
+# --- what a journey version needs at run time, compiled once --------------------------
+
+
+@dataclass
+class CompiledJourney:
+    journey: Journey
+    steps: dict[str, dict]
+    actions: dict[int, Action]
+
+
+_compiled: dict[tuple[int, Any], CompiledJourney] = {}
+_compiled_lock = threading.Lock()
+
+
+def compiled(journeys: list[Journey]) -> dict[int, CompiledJourney]:
+    """Per journey id; a published version's steps never change, so the cache key is (id, published_at)."""
+    found, missing = {}, []
+    for journey in journeys:
+        entry = _compiled.get((journey.pk, journey.published_at))
+        if entry is None or journey.published_at is None:
+            missing.append(journey)
+        else:
+            found[journey.pk] = entry
+    if missing:
+        ids = {s.get("action") for j in missing for s in j.steps if s.get("type") == "action"}
+        actions = {a.pk: a for a in Action.objects.select_related("organization").filter(pk__in=ids)}
+        for journey in missing:
+            entry = CompiledJourney(
+                journey=journey,
+                steps={s["key"]: s for s in journey.steps},
+                actions={pk: a for pk, a in actions.items() if a.organization_id == journey.organization_id},
+            )
+            found[journey.pk] = entry
+            if journey.published_at is not None:
+                with _compiled_lock:
+                    if len(_compiled) > 1000:
+                        _compiled.clear()
+                    _compiled[(journey.pk, journey.published_at)] = entry
+    return found
+
+
+def evaluate(source: str, scope: dict[str, Any]) -> Any:
+    """Evaluate a journey expression; EvaluationError (with what went wrong) on any failure."""
+    try:
+        return compile_expression(source).evaluate(**scope)
+    except ExpressionError as exc:
+        raise EvaluationError(str(exc)) from None
+
+
+def _wake_time(value: Any) -> datetime:
+    if isinstance(value, str):
+        parsed = parse_datetime(value)
+        if parsed is None:
+            raise EvaluationError(f"until gave {value!r}, not a date and time")
+        value = parsed
+    if not isinstance(value, datetime):
+        raise EvaluationError(f"until gave {type(value).__name__}, not a date and time")
+    return value if timezone.is_aware(value) else value.replace(tzinfo=UTC)
+
+
+def outcome_entry(invocation: Invocation) -> dict[str, Any]:
+    """What expressions see as steps.<key> once its call ended (SPEC section 3)."""
+    try:
+        body = json.loads(invocation.response_body) if invocation.response_body else None
+    except ValueError:
+        body = invocation.response_body
+    succeeded = invocation.outcome == "succeeded"
+    return {
+        "status": invocation.outcome or invocation.status,
+        "response": body if succeeded else None,
+        "error_response": None if succeeded else body,
+    }
+
+
+def route(step: dict, outcome: str) -> str | None:
+    """Where a step goes for an outcome: next on success, on_timeout then on_error otherwise."""
+    if outcome == "succeeded":
+        return step.get("next")
+    if outcome == "timedout" and step.get("on_timeout"):
+        return step["on_timeout"]
+    return step.get("on_error")
+
+
+# --- events start runs --------------------------------------------------------------
+
+
+def _exclusive_key(journey: Journey, profile_id: int) -> str | None:
+    if journey.reentry == Journey.Reentry.ALWAYS:
+        return None
+    return f"{journey.pk}:{profile_id}"
+
+
+def events_process(*, batch: int = EVENT_BATCH_SIZE) -> int:
+    """Start the runs of a batch of stored events, and mark them processed, in one transaction."""
+    now = timezone.now()
+    with transaction.atomic():
+        events = list(
+            Event.objects.filter(processed_at=None)
+            .select_for_update(skip_locked=True)
+            .order_by("pk")
+            .only("pk", "organization_id", "name", "profile_id")[:batch]
+        )
+        if not events:
+            return 0
+        live = Journey.objects.filter(
+            status=Journey.Status.LIVE,
+            organization_id__in={e.organization_id for e in events},
+            entry_event__in={e.name for e in events},
+        )
+        by_entry = defaultdict(list)
+        for journey in live:
+            by_entry[(journey.organization_id, journey.entry_event)].append(journey)
+        runs, keys = [], set()
+        for event in events:
+            for journey in by_entry.get((event.organization_id, event.name), []):
+                key = _exclusive_key(journey, event.profile_id)
+                if key is not None:
+                    if key in keys:
+                        continue
+                    keys.add(key)
+                runs.append(
+                    JourneyRun(
+                        organization_id=event.organization_id, journey=journey, profile_id=event.profile_id,
+                        event_id=event.pk, current_step=journey.start, due_at=now, exclusive_key=key,
+                        started_at=now,
+                    )
+                )  # fmt: skip
+        # A profile already in (or through, for `never`) the journey holds its key: the insert is skipped.
+        JourneyRun.objects.bulk_create(runs, ignore_conflicts=True)
+        Event.objects.filter(pk__in=[e.pk for e in events]).update(processed_at=now)
+        started = len(runs)
+        if started:
+            transaction.on_commit(lambda: wake_runs(started))
+    return len(events)
+
+
+# --- runs move ----------------------------------------------------------------------
+
+
+def wake_events() -> None:
+    from journeys.tasks import process_events
+
+    try:
+        process_events.delay()
+    except Exception:  # the broker is down: the events are stored, the sweeper wakes them later
+        logger.warning("Could not reach the broker to process events; the sweeper will.")
+
+
+def wake_runs(count: int = 1, countdown: float | None = None) -> None:
+    """One message per batch of due runs. Losing one loses nothing: the sweeper re-wakes."""
+    from journeys.tasks import advance_runs
+
+    for _ in range(max(1, -(-count // BATCH_SIZE))):
+        try:
+            advance_runs.apply_async(countdown=countdown)
+        except Exception:
+            logger.warning("Could not reach the broker to advance runs; the sweeper will.")
+            return
+
+
+def _claim_runs() -> list[JourneyRun]:
+    now = timezone.now()
+    with transaction.atomic():
+        due = (
+            JourneyRun.objects.filter(status__in=JourneyRun.OPEN, due_at__lte=now)
+            .filter(Q(claimed_until=None) | Q(claimed_until__lt=now))
+            .exclude(journey__status=Journey.Status.PAUSED)  # a paused journey holds its runs where they are
+            .select_for_update(skip_locked=True, of=("self",))
+            .order_by("due_at")
+        )
+        ids = list(due.values_list("pk", flat=True)[:BATCH_SIZE])
+        if not ids:
+            return []
+        JourneyRun.objects.filter(pk__in=ids).update(claimed_until=now + timedelta(seconds=RUN_LEASE_S))
+    return list(JourneyRun.objects.select_related("journey", "current_step_run").filter(pk__in=ids))
+
+
+@dataclass
+class _Pass:
+    """What one batch decided, written back in one transaction."""
+
+    now: datetime
+    new_steps: list[StepRun] = field(default_factory=list)
+    closed_steps: list[StepRun] = field(default_factory=list)
+    calls: dict[int, list[tuple[StepRun, dict]]] = field(default_factory=lambda: defaultdict(list))
+    wake_now: int = 0
+    wake_later: list[datetime] = field(default_factory=list)
+
+
+def _end(run: JourneyRun, status: str, now: datetime, error: str = "") -> None:
+    run.status, run.ended_at, run.due_at, run.current_step_run = status, now, None, None
+    run.error = error or run.error
+    if run.journey.reentry == Journey.Reentry.AFTER_EXIT:
+        run.exclusive_key = None  # the profile may enter again
+
+
+def _follow(run: JourneyRun, target: str | None, now: datetime, *, failed_step: str = "") -> None:
+    """Go on to `target`, or end the run: failed after a failed step with nowhere to go."""
+    if target:
+        run.current_step, run.status, run.due_at, run.current_step_run = target, RunStatus.ACTIVE, now, None
+    elif failed_step:
+        _end(run, RunStatus.FAILED, now, f"Step {failed_step!r} failed and has no branch for its outcome.")
+    else:
+        _end(run, RunStatus.COMPLETED, now)
+
+
+def _step_run(run: JourneyRun, step: dict, status: str, now: datetime) -> StepRun:
+    run.steps_done += 1
+    return StepRun(
+        organization_id=run.organization_id, journey_id=run.journey_id, run=run, sequence=run.steps_done,
+        step_key=step["key"], step_type=step["type"], status=status, entered_at=now,
+    )  # fmt: skip
+
+
+def _advance(work: _Pass, run: JourneyRun, plan: CompiledJourney, scope: dict[str, Any]) -> None:
+    """Run steps of one run until it must wait (a wait, a call) or ends."""
+    now = work.now
+    if run.status == RunStatus.WAITING:  # the wait is over
+        open_step = run.current_step_run
+        if open_step is not None:
+            open_step.status, open_step.finished_at = StepStatus.SUCCEEDED, now
+            work.closed_steps.append(open_step)
+        _follow(run, plan.steps[run.current_step].get("next"), now)
+    for _ in range(MAX_STEPS_PER_PASS):
+        if run.status != RunStatus.ACTIVE:
+            return
+        step = plan.steps.get(run.current_step)
+        if step is None:
+            _end(run, RunStatus.FAILED, now, f"The journey has no step {run.current_step!r}.")
+            return
+        kind = step["type"]
+        if kind == "end":
+            work.new_steps.append(_step_run(run, step, StepStatus.SUCCEEDED, now))
+            work.new_steps[-1].finished_at = now
+            _end(run, RunStatus.COMPLETED, now)
+            return
+        record = _step_run(run, step, StepStatus.SUCCEEDED, now)
+        work.new_steps.append(record)
+        try:
+            if kind == "condition":
+                record.outcome, record.next_step = "else", step.get("else") or ""
+                for number, branch in enumerate(step.get("branches") or []):
+                    if evaluate(branch["expression"], scope) is True:
+                        record.outcome, record.next_step = f"branches[{number}]", branch["next"]
+                        break
+                record.finished_at = now
+                _follow(run, record.next_step, now)
+            elif kind == "wait":
+                if step.get("until") is not None:
+                    wake_at = _wake_time(evaluate(step["until"], scope))
+                else:
+                    wake_at = now + timedelta(seconds=step["duration_s"])
+                record.wake_at, record.next_step = wake_at, step.get("next") or ""
+                if wake_at <= now:
+                    record.finished_at = now
+                    _follow(run, record.next_step, now)
+                    continue
+                record.status = StepStatus.WAITING
+                run.status, run.due_at, run.current_step_run = RunStatus.WAITING, wake_at, record
+                work.wake_later.append(wake_at)
+                return
+            elif kind == "action":
+                action = plan.actions.get(step.get("action"))
+                if action is None:
+                    raise EvaluationError("the action of this step no longer exists")
+                values = {name: evaluate(source, scope) for name, source in (step.get("parameters") or {}).items()}
+                record.status = StepStatus.RUNNING
+                run.due_at, run.current_step_run = None, record
+                work.calls[action.pk].append((record, values))
+                return
+        except EvaluationError as exc:
+            record.status, record.error, record.finished_at = StepStatus.FAILED, str(exc), now
+            record.outcome, record.next_step = "error", step.get("on_error") or ""
+            scope["steps"][step["key"]] = {"status": "error", "response": None, "error_response": None}
+            run.context[step["key"]] = scope["steps"][step["key"]]
+            _follow(run, record.next_step, now, failed_step=step["key"])
+    # Publishing refuses loops without a wait; a run still here is due again, not lost.
+    work.wake_now += 1
+
+
+RUN_FIELDS = [
+    "status", "current_step", "current_step_run", "due_at", "claimed_until", "steps_done", "context",
+    "exclusive_key", "error", "ended_at", "updated_at",
+]  # fmt: skip
+STEP_FIELDS = ["status", "outcome", "next_step", "invocation", "error", "finished_at"]
+
+
+def runs_advance() -> int:
+    """Claim a batch of due runs, run their steps, write what was decided. Returns how many were claimed."""
+    runs = _claim_runs()
+    if not runs:
+        return 0
+    claims = {r.pk: r.claimed_until for r in runs}
+    now = timezone.now()
+    plans = compiled(list({r.journey_id: r.journey for r in runs}.values()))
+    profiles = dict(Profile.objects.filter(pk__in={r.profile_id for r in runs}).values_list("pk", "attributes"))
+    events = {
+        pk: {"name": name, "data": data, "occurred_at": occurred_at}
+        for pk, name, data, occurred_at in Event.objects.filter(
+            pk__in={r.event_id for r in runs if r.event_id}
+        ).values_list("pk", "name", "data", "occurred_at")
+    }
+    work = _Pass(now=now)
+    for run in runs:
+        scope = {
+            "profile": profiles.get(run.profile_id, {}),
+            "event": events.get(run.event_id) or {"name": "", "data": {}},
+            "steps": dict(run.context),
+            "now": now,
+        }
+        try:
+            _advance(work, run, plans[run.journey_id], scope)
+        except Exception:  # one broken run must not hold back the batch
+            logger.exception("Journey run %s failed in the engine.", run.pk)
+            _end(run, RunStatus.FAILED, now, "Conduit could not run this step.")
+    _save_pass(work, runs, claims, plans)
+    return len(runs)
+
+
+@transaction.atomic
+def _save_pass(
+    work: _Pass, runs: list[JourneyRun], claims: dict[Any, datetime], plans: dict[int, CompiledJourney]
+) -> None:
+    """Write what this worker still holds: a run stopped or re-claimed meanwhile is left as it is."""
+    held = set(
+        JourneyRun.objects.select_for_update()
+        .filter(pk__in=list(claims), status__in=JourneyRun.OPEN)
+        .values_list("pk", "claimed_until")
+    )
+    owned = {pk for pk, lease in held if claims[pk] == lease}
+    new_steps = [s for s in work.new_steps if s.run_id in owned]
+    by_step = {s.pk: s for s in new_steps}
+    actions = {pk: a for plan in plans.values() for pk, a in plan.actions.items()}
+    for action_id, calls in work.calls.items():
+        calls = [(s, values) for s, values in calls if s.pk in by_step]
+        if not calls:
+            continue
+        invocations = invocations_enqueue(
+            action=actions[action_id], values_list=[v for _, v in calls], origin=Invocation.Origin.JOURNEY,
+            origin_refs=[str(s.pk) for s, _ in calls],
+        )  # fmt: skip
+        for (record, _), invocation in zip(calls, invocations, strict=True):
+            record.invocation = invocation
+            if invocation.status in Invocation.FINAL:  # the values did not fit the action: failed at once
+                _apply_outcome(record.run, record, invocation, work.now)
+                work.wake_now += 1
+    StepRun.objects.bulk_create(new_steps)
+    update_rows([s for s in work.closed_steps if s.run_id in owned], STEP_FIELDS)
+    changed = [r for r in runs if r.pk in owned]
+    for run in changed:
+        run.claimed_until, run.updated_at = None, work.now
+    update_rows(changed, RUN_FIELDS)
+    due_now = work.wake_now
+    if due_now:
+        transaction.on_commit(lambda: wake_runs(due_now))
+    # A short wait gets a message at its time (one per distinct second); longer waits are the sweeper's.
+    horizon = work.now + timedelta(seconds=settings.CONDUIT_COUNTDOWN_MAX_S)
+    seconds = {at.replace(microsecond=0) + timedelta(seconds=1) for at in work.wake_later if at <= horizon}
+    for at in sorted(seconds)[:10]:
+        transaction.on_commit(lambda at=at: wake_runs(1, max((at - timezone.now()).total_seconds(), 0)))
+
+
+# --- an invocation ended: its run goes on ------------------------------------------
+
+
+def _apply_outcome(run: JourneyRun, record: StepRun, invocation: Invocation, now: datetime) -> None:
+    step = compiled([run.journey])[run.journey_id].steps.get(record.step_key, {})
+    entry = outcome_entry(invocation)
+    run.context = {**run.context, record.step_key: entry}
+    succeeded = entry["status"] == "succeeded"
+    record.status = StepStatus.SUCCEEDED if succeeded else StepStatus.FAILED
+    record.outcome, record.finished_at = entry["status"], now
+    record.error = "" if succeeded else (invocation.error or f"The call ended as {entry['status']}.")
+    record.next_step = route(step, entry["status"]) or ""
+    _follow(run, record.next_step, now, failed_step="" if succeeded else record.step_key)
+
+
+def on_invocations_finished(sender: Any, invocations: list[Invocation], **kwargs: Any) -> None:
+    """Inside the transaction that ended the invocations: their step runs end and their runs become due."""
+    refs = [i.origin_ref for i in invocations if i.origin == Invocation.Origin.JOURNEY and i.origin_ref]
+    if not refs:
+        return
+    now = timezone.now()
+    records = {
+        str(s.pk): s
+        for s in StepRun.objects.select_related("run", "run__journey").filter(pk__in=refs, status=StepStatus.RUNNING)
+    }
+    changed_steps, changed_runs = [], []
+    for invocation in invocations:
+        record = records.get(invocation.origin_ref)
+        if record is None or record.run.status != RunStatus.ACTIVE or record.run.current_step_run_id != record.pk:
+            continue  # the run was stopped meanwhile: the outcome is kept on the invocation only
+        _apply_outcome(record.run, record, invocation, now)
+        changed_steps.append(record)
+        record.run.updated_at = now
+        changed_runs.append(record.run)
+    update_rows(changed_steps, STEP_FIELDS, guard={"status": StepStatus.RUNNING})
+    update_rows(changed_runs, RUN_FIELDS, guard={"status": RunStatus.ACTIVE})
+    going_on = len(changed_runs)
+    if going_on:
+        transaction.on_commit(lambda: wake_runs(going_on))
+
+
+# --- pause, resume, stop ------------------------------------------------------------
+
+
+def runs_stop(*, journey: Journey, now: datetime) -> int:
+    """End the open runs of a journey (inside the caller's transaction); their unsent calls are cancelled."""
+    open_runs = JourneyRun.objects.filter(journey=journey, status__in=JourneyRun.OPEN)
+    open_steps = list(
+        StepRun.objects.filter(run__in=open_runs, status__in=[StepStatus.RUNNING, StepStatus.WAITING]).values_list(
+            "pk", flat=True
+        )
+    )
+    unsent = Invocation.objects.filter(
+        origin=Invocation.Origin.JOURNEY,
+        status=Invocation.Status.PENDING,
+        origin_ref__in=[str(pk) for pk in open_steps],
+    )
+    unsent.update(
+        status=Invocation.Status.FAILED, outcome="error", finished_at=now,
+        error="The journey was stopped before this call was sent.",
+    )  # fmt: skip
+    StepRun.objects.filter(pk__in=open_steps).update(status=StepStatus.STOPPED, finished_at=now)
+    return open_runs.update(
+        status=RunStatus.STOPPED, ended_at=now, due_at=None, claimed_until=None, current_step_run=None,
+        exclusive_key=None, error="The journey was stopped.", updated_at=now,
+    )  # fmt: skip
+
+
+def runs_resume(*, journey: Journey) -> None:
+    """After a resume: wake workers for the runs the pause held (after the commit)."""
+    count = JourneyRun.objects.filter(journey=journey, status__in=JourneyRun.OPEN, due_at__lte=timezone.now()).count()
+    if count:
+        transaction.on_commit(lambda: wake_runs(count))
+
+
+# --- sweeper ------------------------------------------------------------------------
+
+
+def journeys_sweep(*, now: datetime | None = None) -> dict[str, int]:
+    """Wake what is due and was not picked up: stored events, runs whose step or wait is due, expired leases."""
+    now = now or timezone.now()
+    grace = now - timedelta(seconds=settings.CONDUIT_SWEEP_GRACE_S)
+    events = Event.objects.filter(processed_at=None, received_at__lte=grace).count()
+    if events:
+        wake_events()
+    free = Q(claimed_until=None) | Q(claimed_until__lt=now)
+    runs = (
+        JourneyRun.objects.filter(free)
+        .filter(
+            Q(status=RunStatus.ACTIVE, due_at__lte=grace)
+            | Q(status=RunStatus.WAITING, due_at__lte=now)  # a wait is resumed on time
+            | Q(status__in=JourneyRun.OPEN, claimed_until__lt=now, due_at__lte=now)  # a worker died mid-pass
+        )
+        .exclude(journey__status=Journey.Status.PAUSED)
+        .count()
+    )
+    if runs:
+        wake_runs(runs)
+    return {"events": events, "runs": runs}

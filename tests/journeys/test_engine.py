@@ -1,0 +1,238 @@
+"""The engine in-process: events start runs, steps run, calls end, runs go on (a real receiver on loopback).
+
+The same functions the workers run are called here one after another, so each step of a run can be
+looked at; tests/journeys/test_engine_worker.py runs them through real Celery workers.
+"""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from werkzeug import Response
+
+from actions.invocations import invocations_send_due
+from actions.models import Invocation
+from journeys.engine import events_process, journeys_sweep, runs_advance
+from journeys.models import Event, Journey, JourneyRun, StepRun
+from journeys.services import events_ingest, journey_create, journey_pause, journey_publish, journey_resume, journey_stop
+from tests.actions.helpers import make_action
+
+PARAMETERS = {"account": '"a1"', "phone": "profile.phone", "text": '"Hi " + profile.first_name'}
+
+
+@pytest.fixture
+def receiver(world, httpserver, allow_loopback):
+    world.acme.allow_http = True
+    world.acme.save()
+    calls = []
+
+    def handle(request):
+        calls.append(json.loads(request.data))
+        status = 404 if calls[-1]["to"] == "+404" else 200
+        return Response(json.dumps({"id": f"m{len(calls)}"}), status=status, content_type="application/json")
+
+    httpserver.expect_request("/v1/accounts/a1/messages").respond_with_handler(handle)
+    return calls
+
+
+@pytest.fixture
+def action(world, httpserver, receiver):
+    url = httpserver.url_for("/v1/accounts/{{account}}/messages")
+    return make_action(world.acme, url=url, auth={"type": "none"}, max_retries=0)
+
+
+def live_journey(world, steps, start, reentry="after_exit", entry="cart_abandoned") -> Journey:
+    journey = journey_create(
+        organization=world.acme,
+        data={"name": "Cart", "entry_event": entry, "reentry": reentry, "steps": steps, "start": start},
+    )
+    return journey_publish(journey=journey)
+
+
+def send(world, profile="cust-1", phone="+33600000000", total=150.0, event_id=None, name="cart_abandoned"):
+    event = {"name": name, "profile_id": profile, "profile": {"phone": phone, "first_name": "Ada"}}
+    event["data"] = {"total": total}
+    if event_id:
+        event["id"] = event_id
+    events_ingest(organization=world.acme, events=[event])
+
+
+def drain(rounds: int = 6) -> None:
+    """What workers do, in order, until nothing is left to do now."""
+    for _ in range(rounds):
+        events_process()
+        runs_advance()
+        invocations_send_due()
+
+
+def path(run: JourneyRun) -> list[tuple[str, str, str]]:
+    return [(s.step_key, s.status, s.outcome) for s in run.step_runs.order_by("sequence")]
+
+
+def cart_steps(action_id: int, **sms) -> list[dict]:
+    return [
+        {"key": "check", "type": "condition",
+         "branches": [{"expression": "event.data.total > 100.0", "next": "sms"}], "else": "small"},
+        {"key": "sms", "type": "action", "action": action_id, "parameters": PARAMETERS, "next": "sent",
+         "on_error": "missing", **sms},
+        {"key": "sent", "type": "end"},
+        {"key": "missing", "type": "condition",
+         "branches": [{"expression": 'steps.sms.status == "http_404"', "next": "not_found"}], "else": "small"},
+        {"key": "not_found", "type": "end"},
+        {"key": "small", "type": "end"},
+    ]  # fmt: skip
+
+
+def test_an_event_moves_a_profile_through_condition_action_and_end(world, action, receiver):
+    live_journey(world, cart_steps(action.pk), "check")
+    send(world)
+    drain()
+    run = JourneyRun.objects.get()
+    assert run.status == "completed" and run.ended_at is not None
+    assert path(run) == [("check", "succeeded", "branches[0]"), ("sms", "succeeded", "succeeded"),
+                         ("sent", "succeeded", "")]  # fmt: skip
+    assert receiver == [{"to": "+33600000000", "text": "Hi Ada"}]
+    sms = run.step_runs.get(step_key="sms")
+    assert sms.invocation.origin == "journey" and sms.invocation.origin_ref == str(sms.pk)
+    assert run.context["sms"] == {"status": "succeeded", "response": {"id": "m1"}, "error_response": None}
+    assert Event.objects.get().processed_at is not None
+
+
+def test_a_404_is_branched_on_with_steps_status(world, action, receiver):
+    live_journey(world, cart_steps(action.pk), "check")
+    send(world, phone="+404")
+    drain()
+    run = JourneyRun.objects.get()
+    assert [key for key, _, _ in path(run)] == ["check", "sms", "missing", "not_found"]
+    assert run.step_runs.get(step_key="sms").outcome == "http_404"
+    assert run.context["sms"]["error_response"] == {"id": "m1"} and run.status == "completed"
+
+
+def test_a_failed_call_with_no_branch_ends_the_run_as_failed(world, action, receiver):
+    steps = cart_steps(action.pk)
+    del steps[1]["on_error"]
+    steps = [s for s in steps if s["key"] not in ("missing", "not_found")]
+    live_journey(world, steps, "check")
+    send(world, phone="+404")
+    drain()
+    run = JourneyRun.objects.get()
+    assert run.status == "failed" and "'sms' failed" in run.error
+
+
+def test_a_runtime_expression_error_is_recorded_and_follows_on_error(world, action, receiver):
+    steps = cart_steps(action.pk)
+    steps[1]["parameters"] = {**PARAMETERS, "phone": "profile.no_such_field"}
+    live_journey(world, steps, "check")
+    send(world)
+    drain()
+    run = JourneyRun.objects.get()
+    sms = run.step_runs.get(step_key="sms")
+    assert sms.status == "failed" and "no_such_field" in sms.error and sms.invocation is None
+    assert [key for key, _, _ in path(run)] == ["check", "sms", "missing", "small"]
+    assert receiver == []
+
+
+def test_a_wait_is_a_row_resumed_when_due(world, action, receiver):
+    steps = [{"key": "pause", "type": "wait", "duration_s": 3600, "next": "sms"}, *cart_steps(action.pk)[1:]]
+    live_journey(world, steps, "pause")
+    send(world)
+    drain()
+    run = JourneyRun.objects.get()
+    assert run.status == "waiting" and path(run) == [("pause", "waiting", "")]
+    assert run.due_at > timezone.now() + timedelta(minutes=59) and receiver == []
+    JourneyRun.objects.update(due_at=timezone.now())  # the hour has passed
+    assert journeys_sweep()["runs"] == 1
+    drain()
+    run.refresh_from_db()
+    assert run.status == "completed" and [s for s, _, _ in path(run)] == ["pause", "sms", "sent"]
+    assert run.step_runs.get(step_key="pause").status == "succeeded"
+
+
+def test_until_waits_for_the_time_an_expression_gives(world, action, receiver):
+    steps = [{"key": "pause", "type": "wait", "until": 'now + duration("2h")', "next": "done"},
+             {"key": "done", "type": "end"}]  # fmt: skip
+    live_journey(world, steps, "pause")
+    send(world)
+    drain()
+    run = JourneyRun.objects.get()
+    assert run.status == "waiting" and run.due_at > timezone.now() + timedelta(minutes=119)
+
+
+def test_pause_holds_runs_before_their_next_step_resume_continues_stop_ends(world, action, receiver):
+    journey = live_journey(world, cart_steps(action.pk), "check")
+    send(world)
+    events_process()
+    journey_pause(journey=journey)
+    send(world, profile="cust-2")
+    drain()
+    run = JourneyRun.objects.get()  # a paused journey admits no new run
+    assert run.status == "active" and path(run) == [] and receiver == []
+    journey_resume(journey=journey)
+    drain()
+    run.refresh_from_db()
+    assert run.status == "completed" and len(receiver) == 1
+
+
+def test_stop_ends_open_runs_and_cancels_their_unsent_calls(world, action, receiver):
+    journey = live_journey(world, cart_steps(action.pk), "check")
+    send(world)
+    events_process()
+    runs_advance()  # the call is enqueued, not sent
+    journey_stop(journey=journey)
+    drain()
+    run = JourneyRun.objects.get()
+    assert run.status == "stopped" and receiver == []
+    assert run.step_runs.get(step_key="sms").status == "stopped"
+    invocation = Invocation.objects.get()
+    assert invocation.status == "failed" and "stopped" in invocation.error
+    send(world, profile="cust-2")
+    drain()
+    assert JourneyRun.objects.count() == 1  # a stopped journey starts no run
+
+
+@pytest.mark.parametrize(
+    ("reentry", "runs_while_open", "runs_after_exit"),
+    [("never", 1, 1), ("after_exit", 1, 2), ("always", 2, 3)],
+)
+def test_reentry_rules(world, action, receiver, reentry, runs_while_open, runs_after_exit):
+    steps = [{"key": "pause", "type": "wait", "duration_s": 3600, "next": "done"}, {"key": "done", "type": "end"}]
+    live_journey(world, steps, "pause", reentry=reentry)
+    send(world)
+    send(world)
+    drain()
+    assert JourneyRun.objects.count() == runs_while_open
+    JourneyRun.objects.update(due_at=timezone.now())
+    drain()
+    assert not JourneyRun.objects.filter(status__in=JourneyRun.OPEN).exists()
+    send(world)
+    drain()
+    assert JourneyRun.objects.count() == runs_after_exit
+
+
+def test_the_same_event_id_twice_starts_one_run(world, action, receiver):
+    live_journey(world, cart_steps(action.pk), "check", reentry="always")
+    send(world, event_id="e-1")
+    send(world, event_id="e-1")
+    drain()
+    assert JourneyRun.objects.count() == 1 and len(receiver) == 1
+
+
+def test_a_run_claimed_by_a_worker_that_died_is_taken_over_and_its_step_runs_once(world, action, receiver):
+    live_journey(world, cart_steps(action.pk), "check")
+    send(world)
+    events_process()
+    JourneyRun.objects.update(claimed_until=timezone.now() + timedelta(minutes=1))  # a worker holds it
+    assert runs_advance() == 0
+    JourneyRun.objects.update(claimed_until=timezone.now() - timedelta(seconds=1))  # and died
+    drain()
+    run = JourneyRun.objects.get()
+    assert run.status == "completed" and StepRun.objects.filter(step_key="sms").count() == 1
+    assert len(receiver) == 1
+
+
+def test_only_the_matching_organizations_journeys_start(world, action, receiver):
+    live_journey(world, cart_steps(action.pk), "check")
+    events_ingest(organization=world.globex, events=[{"name": "cart_abandoned", "profile_id": "cust-1"}])
+    drain()
+    assert JourneyRun.objects.count() == 0
