@@ -15,7 +15,14 @@ from actions.invocations import invocations_send_due
 from actions.models import Invocation
 from journeys.engine import events_process, journeys_sweep, runs_advance
 from journeys.models import Event, Journey, JourneyRun, StepRun
-from journeys.services import events_ingest, journey_create, journey_pause, journey_publish, journey_resume, journey_stop
+from journeys.services import (
+    events_ingest,
+    journey_create,
+    journey_pause,
+    journey_publish,
+    journey_resume,
+    journey_stop,
+)
 from tests.actions.helpers import make_action
 
 PARAMETERS = {"account": '"a1"', "phone": "profile.phone", "text": '"Hi " + profile.first_name'}
