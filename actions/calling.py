@@ -37,7 +37,7 @@ def render(action: Action, values: dict[str, Any]) -> RenderedRequest:
     )  # fmt: skip
 
 
-def _shown_request(request: RenderedRequest, secrets: list[str]) -> dict:
+def shown_request(request: RenderedRequest, secrets: list[str]) -> dict:
     body = request.body.decode("utf-8", errors="replace") if request.body is not None else None
     return {
         "method": request.method,
@@ -70,7 +70,7 @@ def call_action(action: Action, rendered: RenderedRequest, *, extra_headers: lis
         except AuthError as exc:
             result = exc.result
             return CallResult(
-                outcome="error", request=_shown_request(request, secrets), error=mask(exc.message, secrets),
+                outcome="error", request=shown_request(request, secrets), error=mask(exc.message, secrets),
                 latency_ms=result.latency_ms if result else 0, auth_failed=True,
             )  # fmt: skip
         result = _send(action, request, extra)
@@ -83,7 +83,7 @@ def call_action(action: Action, rendered: RenderedRequest, *, extra_headers: lis
     except (ValueError, UnicodeDecodeError):
         parsed = None
     return CallResult(
-        outcome=result.outcome, request=_shown_request(request, secrets), status_code=result.status_code,
+        outcome=result.outcome, request=shown_request(request, secrets), status_code=result.status_code,
         response_headers=result.headers, response_body=mask(body_text, secrets), response_json=parsed,
         truncated=result.truncated or len(result.body) > RECORDED_BODY_BYTES,
         latency_ms=result.latency_ms, error=mask(result.error, secrets),

@@ -5,7 +5,7 @@ from rest_framework.routers import SimpleRouter
 
 from actions.api import ActionViewSet
 from actions.api_runtime import ActionMetricsViewSet, EndpointLimitViewSet, InvocationViewSet
-from journeys.api import EventViewSet, JourneyViewSet, ProfileViewSet
+from journeys.api import EventViewSet, JourneyViewSet, ProfileViewSet, RunViewSet
 from tenants.api import ApiKeyViewSet, MemberViewSet, OrganizationViewSet, TokenView
 from tenants.views import switch_organization
 
@@ -21,6 +21,7 @@ org_router.register("actions", ActionViewSet, basename="action")
 org_router.register("invocations", InvocationViewSet, basename="invocation")
 org_router.register("endpoint-limits", EndpointLimitViewSet, basename="endpoint-limit")
 org_router.register("journeys", JourneyViewSet, basename="journey")
+org_router.register("runs", RunViewSet, basename="run")
 
 api_v1 = [
     path("auth/token/", TokenView.as_view(), name="auth-token"),

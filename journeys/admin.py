@@ -1,6 +1,8 @@
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
 
-from journeys.models import Event, Journey, Profile
+from journeys.models import Event, Journey, JourneyRun, Profile, StepRun
 from tenants.admin_scoping import OrgScopedAdminMixin, ReadOnlyAdminMixin
 from tenants.roles import Capability
 
@@ -32,3 +34,34 @@ class JourneyAdmin(ReadOnlyAdminMixin, OrgScopedAdminMixin, admin.ModelAdmin):
     list_filter = ["status", "reentry"]
     search_fields = ["name", "entry_event"]
     fields = ["name", "version", "status", "description", "entry_event", "reentry", "start", "steps", "published_at"]
+
+
+class StepRunInline(ReadOnlyAdminMixin, OrgScopedAdminMixin, admin.TabularInline):
+    model = StepRun
+    view_capability = Capability.VIEW_JOURNEYS
+    fields = ["sequence", "step_key", "step_type", "status", "outcome", "next_step", "call", "wake_at", "error",
+              "entered_at", "finished_at"]  # fmt: skip
+    readonly_fields = fields
+    ordering = ["sequence"]
+    extra = 0
+
+    @admin.display(description="call")
+    def call(self, obj: StepRun) -> str:
+        if obj.invocation_id is None:
+            return "-"
+        url = reverse("admin:actions_invocation_change", args=[obj.invocation_id])
+        return format_html('<a href="{}">invocation</a>', url)
+
+
+@admin.register(JourneyRun)
+class JourneyRunAdmin(ReadOnlyAdminMixin, OrgScopedAdminMixin, admin.ModelAdmin):
+    """Each run with its steps in order, and a link to each call."""
+
+    view_capability = Capability.VIEW_JOURNEYS
+    list_display = ["journey", "profile", "status", "current_step", "started_at", "ended_at"]
+    # Choices come from the scoped queryset only: another organization's journeys never show.
+    list_filter = ["status", ("journey", admin.RelatedOnlyFieldListFilter), "started_at"]
+    search_fields = ["=id", "profile__external_id"]
+    list_select_related = ["journey", "profile"]
+    fields = ["journey", "profile", "event", "status", "current_step", "due_at", "error", "started_at", "ended_at"]
+    inlines = [StepRunInline]

@@ -1,5 +1,7 @@
 import json
 
+import django_filters
+from django.db.models import Prefetch
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import exceptions, mixins, serializers, status
@@ -7,7 +9,8 @@ from rest_framework.decorators import action as api_action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from journeys.models import Journey, Profile
+from actions.api_runtime import IdFilter
+from journeys.models import Journey, JourneyRun, Profile, StepRun
 from journeys.services import (
     events_ingest,
     journey_close,
@@ -16,13 +19,15 @@ from journeys.services import (
     journey_new_version,
     journey_pause,
     journey_publish,
+    journey_report,
     journey_resume,
     journey_stop,
+    journey_test,
     journey_update,
     profile_put,
 )
 from tenants.api import StrictSerializer
-from tenants.roles import Capability
+from tenants.roles import Capability, role_can
 from tenants.scoping import OrgScopedViewSet, get_object_in_org
 
 MAX_EVENTS = 1000
@@ -139,6 +144,31 @@ class JourneySerializer(StrictSerializer, serializers.ModelSerializer):
         extra_kwargs = {"start": {"required": False}, "entry_event": {"required": False, "allow_blank": True}}
 
 
+class JourneyTestSerializer(StrictSerializer):
+    profile = serializers.DictField(required=False, default=dict, help_text="The profile's attributes.")
+    event = serializers.DictField(required=False, default=dict, help_text='The event: {"name", "data"}.')
+    dry_run = serializers.BooleanField(default=True, help_text="Send no call; show the rendered requests.")
+
+
+class JourneyTestResultSerializer(serializers.Serializer):
+    dry_run = serializers.BooleanField()
+    result = serializers.CharField(help_text="completed, failed, or why the test stopped.")
+    path = serializers.ListField(child=serializers.DictField(), help_text="Each step taken: key, type, outcome, next.")
+
+
+class JourneyReportSerializer(serializers.Serializer):
+    journey = serializers.IntegerField()
+    runs = serializers.DictField(child=serializers.IntegerField(), help_text="Runs by status.")
+    steps = serializers.ListField(
+        child=inline_serializer("StepReport", {
+            "key": serializers.CharField(), "type": serializers.CharField(),
+            "entered": serializers.IntegerField(), "succeeded": serializers.IntegerField(),
+            "failed": serializers.IntegerField(), "waiting": serializers.IntegerField(),
+            "exited": serializers.IntegerField(),
+        })
+    )  # fmt: skip
+
+
 class JourneyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, OrgScopedViewSet):
     """Journeys as one JSON document each. Everyone sees them; admins, technical users and marketers edit."""
 
@@ -205,3 +235,81 @@ class JourneyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.De
         """A draft copy that replaces this version when it is published."""
         draft = journey_new_version(journey=self.get_object())
         return Response(JourneySerializer(draft).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=JourneyReportSerializer)
+    @api_action(detail=True, methods=["get"], capability=Capability.VIEW_JOURNEYS)
+    def report(self, request: Request, org_slug: str, pk: str) -> Response:
+        """Per step: entered, succeeded, failed, waiting, exited; and its runs by status."""
+        return Response(journey_report(journey=self.get_object()))
+
+    @extend_schema(request=JourneyTestSerializer, responses=JourneyTestResultSerializer)
+    @api_action(detail=True, methods=["post"], capability=Capability.EDIT_JOURNEYS)
+    def test(self, request: Request, org_slug: str, pk: str) -> Response:
+        """Run the journey now for a profile and an event, waits skipped; nothing is stored.
+
+        With `dry_run` (the default) no call is sent. Rendered requests and responses are shown to
+        admins and technical users; others see each action step's parameter values and outcome.
+        """
+        data = JourneyTestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        answer = journey_test(journey=self.get_object(), **data.validated_data)
+        if not role_can(self.role, Capability.VIEW_INVOCATION_BODIES):
+            for entry in answer["path"]:
+                entry.pop("request", None)
+                if "response" in entry:
+                    entry["response"] = {"status_code": entry["response"]["status_code"]}
+        return Response(answer)
+
+
+# --- runs ---------------------------------------------------------------------------
+
+
+class StepRunSerializer(serializers.ModelSerializer):
+    key = serializers.CharField(source="step_key")
+    type = serializers.CharField(source="step_type")
+    next = serializers.CharField(source="next_step")
+
+    class Meta:
+        model = StepRun
+        fields = [
+            "sequence", "key", "type", "status", "outcome", "next", "invocation", "wake_at", "error",
+            "entered_at", "finished_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class RunSerializer(serializers.ModelSerializer):
+    journey_name = serializers.CharField(source="journey.name")
+    journey_version = serializers.IntegerField(source="journey.version")
+    profile = serializers.CharField(source="profile.external_id", help_text="The profile's external id.")
+    event_id = serializers.CharField(source="event.client_id", default=None, help_text="The event's client id.")
+    steps = StepRunSerializer(source="step_runs", many=True, help_text="Its steps in the order they ran.")
+
+    class Meta:
+        model = JourneyRun
+        fields = [
+            "id", "journey", "journey_name", "journey_version", "profile", "event_id", "status", "current_step",
+            "due_at", "error", "started_at", "ended_at", "steps",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class RunFilter(django_filters.FilterSet):
+    journey = IdFilter(field_name="journey_id", help_text="The journey version's id.")
+    profile = django_filters.CharFilter(field_name="profile__external_id", help_text="The profile's external id.")
+    status = django_filters.ChoiceFilter(choices=JourneyRun.Status.choices)
+
+    class Meta:
+        model = JourneyRun
+        fields = ["journey", "profile", "status"]
+
+
+class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgScopedViewSet):
+    """Journey runs, newest first, each with its steps in order. Every role sees them."""
+
+    queryset = JourneyRun.objects.select_related("journey", "profile", "event").prefetch_related(
+        Prefetch("step_runs", queryset=StepRun.objects.order_by("sequence"))
+    )
+    serializer_class = RunSerializer
+    read_capability = Capability.VIEW_JOURNEYS
+    filterset_class = RunFilter

@@ -1,16 +1,24 @@
 """Writes for profiles, events and journeys (SPEC sections 4 and 5)."""
 
+import time
+import uuid
+from collections import defaultdict
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Count
 from django.utils import timezone
 
+from actions.calling import call_action, render, shown_request
 from actions.models import Action
+from actions.rendering import RenderError
+from actions.signing import signature_headers
 from config.db import update_rows
 from config.exceptions import Conflict
 from journeys import engine
-from journeys.models import Event, Journey, Profile
+from journeys.expressions import EvaluationError
+from journeys.models import Event, Journey, JourneyRun, Profile, StepRun
 from journeys.validation import check_publishable, check_shape
 from tenants.models import Organization
 
@@ -222,3 +230,122 @@ def journey_delete(*, journey: Journey) -> None:
     if journey.status != Journey.Status.DRAFT:
         raise Conflict(f"A {journey.status} journey is not deleted; stop and close it instead.")
     journey.delete()
+
+
+# --- test mode and reports ----------------------------------------------------------
+
+TEST_MAX_STEPS = 100
+
+
+def _test_call(action: Action, values: dict[str, Any], dry_run: bool) -> tuple[str, dict, dict | None]:
+    """(outcome, request shown with secrets masked, response or None) for one action step of a test."""
+    rendered = render(action, values)
+    if dry_run:
+        return "succeeded", shown_request(rendered, []), None
+    key = str(uuid.uuid4())
+    secrets = [action.signing_secret, action.previous_signing_secret]
+    headers = [("Idempotency-Key", key), *signature_headers(secrets, key, int(time.time()), rendered.body)]
+    result = call_action(action, rendered, extra_headers=headers)
+    response = {"status_code": result.status_code, "body": result.response_json, "error": result.error}
+    if result.response_json is None:
+        response["body"] = result.response_body
+    return result.outcome, result.request, response
+
+
+def journey_test(
+    *, journey: Journey, profile: dict[str, Any], event: dict[str, Any], dry_run: bool = True
+) -> dict[str, Any]:
+    """Run the journey now for this profile and event, waits skipped (SPEC section 5), and tell the path.
+
+    Nothing is stored. With `dry_run` no call is sent and each action step is taken as succeeded.
+    """
+    actions = {a.pk: a for a in Action.objects.filter(organization=journey.organization)}
+    problems = check_publishable(steps=journey.steps, start=journey.start, entry_event=journey.entry_event or "-",
+                                 actions=actions)  # fmt: skip
+    if problems:
+        raise ValidationError(problems)
+    by_key = {s["key"]: s for s in journey.steps}
+    scope = {
+        "profile": profile,
+        "event": {"name": event.get("name", journey.entry_event), "data": event.get("data") or {}},
+        "steps": {},
+        "now": timezone.now(),
+    }
+    path, key, result = [], journey.start, "completed"
+    for _ in range(TEST_MAX_STEPS):
+        step = by_key[key]
+        entry: dict[str, Any] = {"key": key, "type": step["type"]}
+        path.append(entry)
+        try:
+            if step["type"] == "end":
+                break
+            if step["type"] == "condition":
+                entry["outcome"], target = "else", step["else"]
+                for number, branch in enumerate(step["branches"]):
+                    if engine.evaluate(branch["expression"], scope) is True:
+                        entry["outcome"], target = f"branches[{number}]", branch["next"]
+                        break
+            elif step["type"] == "wait":
+                if step.get("until") is not None:
+                    engine.evaluate(step["until"], scope)  # a broken expression shows here, not in a week
+                entry["outcome"], target = "skipped", step["next"]
+            else:
+                values = {n: engine.evaluate(source, scope) for n, source in (step.get("parameters") or {}).items()}
+                entry["parameters"] = values
+                outcome, entry["request"], response = _test_call(actions[step["action"]], values, dry_run)
+                entry["outcome"] = outcome
+                if response is not None:
+                    entry["response"] = response
+                    body = response["body"]
+                    succeeded = outcome == "succeeded"
+                    scope["steps"][key] = {"status": outcome, "response": body if succeeded else None,
+                                           "error_response": None if succeeded else body}  # fmt: skip
+                else:
+                    scope["steps"][key] = {"status": "succeeded", "response": None, "error_response": None}
+                target = engine.route(step, outcome)
+                if target is None:
+                    result = "failed"
+                    break
+        except (EvaluationError, RenderError) as exc:
+            entry["outcome"], entry["error"] = "error", str(exc)
+            scope["steps"][key] = {"status": "error", "response": None, "error_response": None}
+            target = step.get("on_error")
+            if not target:
+                result = "failed"
+                break
+        entry["next"] = target
+        key = target
+    else:
+        result = f"stopped after {TEST_MAX_STEPS} steps (a loop through waits, which a test skips)"
+    return {"dry_run": dry_run, "result": result, "path": path}
+
+
+def journey_report(*, journey: Journey) -> dict[str, Any]:
+    """Per step: entered, succeeded, failed, waiting (or calling), exited (runs that ended there); runs by status."""
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    rows = StepRun.objects.filter(journey=journey).values_list("step_key", "status").annotate(n=Count("pk"))
+    for key, status, n in rows.order_by():
+        counts[key]["entered"] += n
+        counts[key][status] += n
+    exited = defaultdict(int)
+    runs = defaultdict(int)
+    ended = JourneyRun.objects.filter(journey=journey).values_list("status", "current_step").annotate(n=Count("pk"))
+    for status, key, n in ended.order_by():
+        runs[status] += n
+        if status not in JourneyRun.OPEN:
+            exited[key] += n
+    steps = [
+        {
+            "key": step.get("key"),
+            "type": step.get("type"),
+            "entered": counts[step.get("key")]["entered"],
+            "succeeded": counts[step.get("key")][StepRun.Status.SUCCEEDED],
+            "failed": counts[step.get("key")][StepRun.Status.FAILED],
+            "waiting": counts[step.get("key")][StepRun.Status.WAITING]
+            + counts[step.get("key")][StepRun.Status.RUNNING],
+            "exited": exited[step.get("key")],
+        }
+        for step in journey.steps
+        if isinstance(step, dict)
+    ]
+    return {"journey": journey.pk, "runs": {s: runs[s] for s in JourneyRun.Status.values}, "steps": steps}

@@ -340,6 +340,33 @@ ENDPOINTS = [
         201,
         has_object=True,
     ),
+    Endpoint(
+        "journeys-pause",
+        "post",
+        lambda w, o: f"/api/v1/orgs/{o}/journeys/{_acme_journey(w, live=True).pk}/pause/",
+        EDITORS,
+        200,
+        has_object=True,
+    ),
+    Endpoint(
+        "journeys-report",
+        "get",
+        lambda w, o: f"/api/v1/orgs/{o}/journeys/{_acme_journey(w, live=True).pk}/report/",
+        ALL,
+        200,
+        has_object=True,
+    ),
+    Endpoint(
+        "journeys-test",
+        "post",
+        lambda w, o: f"/api/v1/orgs/{o}/journeys/{_acme_journey(w).pk}/test/",
+        EDITORS,
+        200,
+        body=lambda w: {"profile": {"phone": "+33600000000"}, "event": {"data": {}}, "dry_run": True},
+        has_object=True,
+    ),
+    Endpoint("runs-list", "get", lambda w, o: f"/api/v1/orgs/{o}/runs/", ALL, 200),
+    Endpoint("runs-detail", "get", lambda w, o: f"/api/v1/orgs/{o}/runs/{_acme_run(w).pk}/", ALL, 200, has_object=True),
 ]
 IDS = [e.name for e in ENDPOINTS]
 
@@ -360,6 +387,13 @@ def _acme_journey(w: World, live: bool = False):
 
     journey = journey_create(organization=w.acme, data=_journey_document(w))
     return journey_publish(journey=journey) if live else journey
+
+
+def _acme_run(w: World):
+    from journeys.models import JourneyRun
+
+    journey = _acme_journey(w, live=True)
+    return JourneyRun.objects.create(organization=w.acme, journey=journey, profile=_acme_profile(w), current_step="sms")
 
 
 def _acme_profile(w: World):

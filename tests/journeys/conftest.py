@@ -1,0 +1,1 @@
+from tests.journeys.helpers import action, receiver  # noqa: F401  (fixtures)
