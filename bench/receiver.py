@@ -1,15 +1,22 @@
 """A fast HTTP/1.1 receiver for benchmarks: answers every request 200 with a small JSON body.
 
 Raw asyncio, keep-alive, several processes on one port (SO_REUSEPORT), so that the
-receiver is never what a benchmark measures.
+receiver is never what a benchmark measures. With a log path, each request's arrival time
+and body are appended there (one line each), for latency measurements.
+
+    python bench/receiver.py PORT [PROCESSES] [LOG]
 """
 
 import asyncio
 import os
 import socket
 import sys
+import time
 
 RESPONSE = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{"ok":true}'
+
+
+LOG = None
 
 
 class Http(asyncio.Protocol):
@@ -30,6 +37,9 @@ class Http(asyncio.Protocol):
             total = head_end + 4 + length
             if len(self.buffer) < total:
                 return
+            if LOG is not None:
+                LOG.write(f"{time.time():.6f} ".encode() + self.buffer[head_end + 4 : total] + b"\n")
+                LOG.flush()
             self.buffer = self.buffer[total:]
             self.transport.write(RESPONSE)
 
@@ -50,4 +60,6 @@ if __name__ == "__main__":
     for _ in range(processes - 1):
         if os.fork() == 0:
             break
+    if len(sys.argv) > 3:
+        LOG = open(sys.argv[3], "ab")  # noqa: SIM115  (open for the life of the process)
     serve(port)
