@@ -135,7 +135,7 @@ class JourneyRun(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.journey} for {self.profile_id} ({self.status})"
+        return f"{self.journey} for {self.profile.external_id} ({self.status})"
 
 
 class StepRun(models.Model):

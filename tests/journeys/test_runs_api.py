@@ -124,3 +124,23 @@ def test_another_organizations_runs_are_not_found(world, action, receiver):
     other = token_client(world.globex_admin.user)
     assert other.get(f"/api/v1/orgs/globex/runs/{run.pk}/").status_code == 404
     assert other.get("/api/v1/orgs/globex/runs/").json()["count"] == 0
+
+
+def test_the_admin_shows_a_run_with_its_steps_and_links_to_its_call(world, action, receiver, client):
+    import re
+
+    from django.urls import reverse
+
+    live_journey(world, cart_steps(action.pk), "check")
+    send(world)
+    drain()
+    run = JourneyRun.objects.get()
+    client.force_login(world.user("viewer"))
+    changelist = client.get(reverse("admin:journeys_journeyrun_changelist")).content.decode()
+    assert "cust-1" in changelist and "completed" in changelist.lower()
+    page = client.get(reverse("admin:journeys_journeyrun_change", args=[run.pk])).content.decode()
+    invocation = run.step_runs.get(step_key="sms").invocation_id
+    assert reverse("admin:actions_invocation_change", args=[invocation]) in page
+    keys = re.findall(r'field-step_key">\s*<p>(\w+)</p>', page)
+    assert keys == ["check", "sms", "sent"], keys
+    assert "Save" not in page

@@ -15,8 +15,16 @@ GLOBEX_MARKERS = ["globex", "Globex"]
 
 @pytest.fixture
 def globex_rows(world):
+    from journeys.models import Journey, JourneyRun, Profile, StepRun
+
     key, _ = api_key_create(organization=world.globex, name="Globex shop key", scopes=["read"])
-    return {"membership": world.globex_admin, "api key": key, "organization": world.globex}
+    journey = Journey.objects.create(organization=world.globex, name="Globex journey", entry_event="globex_event")
+    profile = Profile.objects.create(organization=world.globex, external_id="globex-customer")
+    run = JourneyRun.objects.create(organization=world.globex, journey=journey, profile=profile, current_step="s")
+    StepRun.objects.create(organization=world.globex, journey=journey, run=run, sequence=1, step_key="globex_step",
+                           step_type="end", status="succeeded")  # fmt: skip
+    return {"membership": world.globex_admin, "api key": key, "organization": world.globex, "journey": journey,
+            "profile": profile, "run": run}  # fmt: skip
 
 
 def _changelist_urls():
