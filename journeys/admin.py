@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
+from journeys.admin_builder import JourneyAdmin
 from journeys.models import Event, Journey, JourneyRun, Profile, StepRun
 from tenants.admin_scoping import OrgScopedAdminMixin, ReadOnlyAdminMixin
 from tenants.roles import Capability
@@ -25,15 +26,7 @@ class EventAdmin(ReadOnlyAdminMixin, OrgScopedAdminMixin, admin.ModelAdmin):
     fields = ["name", "client_id", "profile", "data", "occurred_at", "received_at", "processed_at"]
 
 
-@admin.register(Journey)
-class JourneyAdmin(ReadOnlyAdminMixin, OrgScopedAdminMixin, admin.ModelAdmin):
-    """Visible and scoped; the builder for marketers comes with the admin journey editor."""
-
-    view_capability = Capability.VIEW_JOURNEYS
-    list_display = ["name", "version", "status", "entry_event", "reentry", "updated_at"]
-    list_filter = ["status", "reentry"]
-    search_fields = ["name", "entry_event"]
-    fields = ["name", "version", "status", "description", "entry_event", "reentry", "start", "steps", "published_at"]
+admin.site.register(Journey, JourneyAdmin)
 
 
 class StepRunInline(ReadOnlyAdminMixin, OrgScopedAdminMixin, admin.TabularInline):

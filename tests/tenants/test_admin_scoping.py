@@ -60,7 +60,7 @@ def test_globex_object_urls_do_not_open(world, globex_rows, client, role):
         for view in ("change", "delete", "history"):
             url = reverse(f"admin:{meta.app_label}_{meta.model_name}_{view}", args=[obj.pk])
             response = client.get(url, follow=True)
-            assert response.status_code in (200, 403)
+            assert response.status_code in (200, 403, 404)  # 200: redirected away with a message
             if response.status_code == 200:
                 assert response.redirect_chain, f"{url} opened for {role}"
                 _assert_no_globex(response.content, url)

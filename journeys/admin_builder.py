@@ -1,0 +1,285 @@
+"""The journey builder in the admin (SPEC section 7): marketers compose, check, publish and follow
+journeys through forms, a diagram and buttons, never JSON. Every write goes through the services."""
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Prefetch, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.safestring import mark_safe
+
+from actions.models import Action
+from config.exceptions import Conflict
+from journeys import services
+from journeys.diagram import journey_svg, links
+from journeys.forms import JourneySettingsForm, JourneyTestForm, NewStepForm, StepForm
+from journeys.models import Journey, JourneyRun, StepRun
+from journeys.validation import check_publishable
+from tenants.admin_scoping import OrgScopedAdminMixin
+from tenants.middleware import active_organization, active_role
+from tenants.roles import Capability, role_can
+
+SKELETONS = {
+    "action": {"parameters": {}},
+    "condition": {"branches": []},
+    "wait": {"duration_s": 3600},
+    "end": {},
+}
+TRANSITIONS = {
+    "publish": (services.journey_publish, "published: it is live", (Journey.Status.DRAFT,)),
+    "pause": (services.journey_pause, "paused: its runs are held", (Journey.Status.LIVE,)),
+    "resume": (services.journey_resume, "resumed", (Journey.Status.PAUSED,)),
+    "stop": (services.journey_stop, "stopped: its runs ended", (Journey.Status.LIVE, Journey.Status.PAUSED)),
+    "close": (services.journey_close, "closed", (Journey.Status.DRAFT, Journey.Status.STOPPED)),
+    "new-version": (
+        services.journey_new_version, "copied into a new draft version",
+        (Journey.Status.LIVE, Journey.Status.PAUSED, Journey.Status.STOPPED),
+    ),
+}  # fmt: skip
+
+
+def _problems(exc: ValidationError | Conflict) -> dict[str, list[str]]:
+    if isinstance(exc, Conflict):
+        return {"journey": [exc.message]}
+    if hasattr(exc, "error_dict"):
+        return {k: [str(m) for e in v for m in e.messages] for k, v in exc.error_dict.items()}
+    return {"journey": exc.messages}
+
+
+class JourneyAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
+    """Journeys: the list, and for each one a page with its settings, steps, diagram and buttons."""
+
+    view_capability = Capability.VIEW_JOURNEYS
+    change_capability = Capability.EDIT_JOURNEYS
+    list_display = ["name", "version", "status", "entry_event", "reentry", "updated_at"]
+    list_filter = ["status", "reentry"]
+    search_fields = ["name", "entry_event"]
+    actions = None
+
+    # --- helpers ------------------------------------------------------------------------
+    def _journey(self, request: HttpRequest, object_id: str) -> Journey:
+        journey = self.get_object(request, unquote(object_id))
+        if journey is None:
+            raise Http404("No such journey in your organization.")
+        return journey
+
+    def _require_edit(self, request: HttpRequest) -> None:
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+
+    def _url(self, view: str, journey: Journey, *args: Any) -> str:
+        return reverse(f"admin:journeys_journey_{view}", args=[journey.pk, *args])
+
+    def _actions(self, request: HttpRequest, journey: Journey) -> list[Action]:
+        return list(Action.objects.filter(organization=journey.organization, status=Action.Status.ACTIVE))
+
+    def _names(self, journey: Journey) -> dict[int, str]:
+        return dict(Action.objects.filter(organization=journey.organization).values_list("pk", "name"))
+
+    def _render(self, request: HttpRequest, template: str, journey: Journey | None, title: str, **context: Any):
+        return TemplateResponse(
+            request,
+            f"admin/journeys/journey/{template}",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.opts, "title": title, "journey": journey,
+                "can_edit": self.has_change_permission(request),
+                "sees_requests": request.user.is_superuser
+                or role_can(active_role(request), Capability.VIEW_INVOCATION_BODIES),
+                **context,
+            },
+        )  # fmt: skip
+
+    def _save(self, request: HttpRequest, journey: Journey, data: dict) -> dict[str, list[str]]:
+        try:
+            services.journey_update(journey=journey, data=data)
+        except (ValidationError, Conflict) as exc:
+            return _problems(exc)
+        return {}
+
+    # --- Django admin entry points ------------------------------------------------------
+    def has_delete_permission(self, request: HttpRequest, obj: Journey | None = None) -> bool:
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or obj.status == Journey.Status.DRAFT)
+
+    def delete_model(self, request: HttpRequest, obj: Journey) -> None:
+        services.journey_delete(journey=obj)
+
+    def get_urls(self) -> list:
+        wrap = self.admin_site.admin_view
+        return [
+            path("<path:object_id>/steps/new/", wrap(self.new_step_view), name="journeys_journey_new_step"),
+            path("<path:object_id>/steps/<str:key>/", wrap(self.step_view), name="journeys_journey_step"),
+            path("<path:object_id>/do/<str:verb>/", wrap(self.transition_view), name="journeys_journey_transition"),
+            path("<path:object_id>/test/", wrap(self.test_view), name="journeys_journey_test"),
+            path("<path:object_id>/report/", wrap(self.report_view), name="journeys_journey_report"),
+            *super().get_urls(),
+        ]
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context: Any = None) -> HttpResponse:
+        self._require_edit(request)
+        organization = active_organization(request)
+        form = JourneySettingsForm(request.POST or None, initial={"reentry": Journey.Reentry.AFTER_EXIT})
+        if request.method == "POST" and form.is_valid():
+            if organization is None:
+                form.add_error(None, "Choose an organization first (the switcher at the top).")
+            else:
+                data = {k: v for k, v in form.cleaned_data.items() if k != "start"}
+                try:
+                    journey = services.journey_create(organization=organization, data=data)
+                except ValidationError as exc:
+                    for field, problems in _problems(exc).items():
+                        form.add_error(field if field in form.fields else None, problems)
+                else:
+                    messages.success(request, f"Journey “{journey.name}” created. Now add its steps.")
+                    return HttpResponseRedirect(self._url("new_step", journey))
+        return self._render(request, "add.html", None, "New journey", form=form)
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None):
+        journey = self._journey(request, object_id)
+        keys = [s["key"] for s in journey.steps]
+        editable = journey.status == Journey.Status.DRAFT and self.has_change_permission(request)
+        initial = {f: getattr(journey, f) for f in ("name", "description", "entry_event", "reentry", "start")}
+        form = JourneySettingsForm(request.POST if editable and request.method == "POST" else None,
+                                   initial=initial, step_keys=keys)  # fmt: skip
+        if not editable:
+            for field in form.fields.values():
+                field.disabled = True
+        if editable and request.method == "POST" and form.is_valid():
+            problems = self._save(request, journey, form.cleaned_data)
+            if not problems:
+                messages.success(request, "Saved.")
+                return HttpResponseRedirect(self._url("change", journey))
+            for field, found in problems.items():
+                form.add_error(field if field in form.fields else None, found)
+        names = self._names(journey)
+        publishing = {}
+        if journey.status == Journey.Status.DRAFT:
+            actions = {a.pk: a for a in Action.objects.filter(organization=journey.organization)}
+            publishing = check_publishable(steps=journey.steps, start=journey.start,
+                                           entry_event=journey.entry_event, actions=actions)  # fmt: skip
+        steps = [
+            {"key": s["key"], "type": s["type"], "summary": self._summary(s, names),
+             "links": links(s), "url": self._url("step", journey, s["key"])}
+            for s in journey.steps
+        ]  # fmt: skip
+        buttons = [
+            verb for verb, (_, _, allowed) in TRANSITIONS.items() if journey.status in allowed
+        ] if self.has_change_permission(request) else []  # fmt: skip
+        return self._render(
+            request, "page.html", journey, str(journey), form=form, editable=editable, steps=steps,
+            publishing=sorted(publishing.items()), buttons=buttons,
+            diagram=mark_safe(journey_svg(journey.steps, journey.start, names)),  # noqa: S308  (escaped inside)
+        )  # fmt: skip
+
+    @staticmethod
+    def _summary(step: dict, names: dict[int, str]) -> str:
+        if step["type"] == "action":
+            return names.get(step.get("action"), "no action chosen yet")
+        if step["type"] == "wait":
+            return f"until {step['until']}" if step.get("until") is not None else f"{step.get('duration_s', 0)} s"
+        if step["type"] == "condition":
+            return f"{len(step.get('branches') or [])} branch(es) and else"
+        return ""
+
+    def new_step_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        self._require_edit(request)
+        journey = self._journey(request, object_id)
+        form = NewStepForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            key, kind = form.cleaned_data["key"], form.cleaned_data["type"]
+            if any(s["key"] == key for s in journey.steps):
+                form.add_error("key", "Another step of this journey has this name.")
+            else:
+                data = {"steps": [*journey.steps, {"key": key, "type": kind, **SKELETONS[kind]}]}
+                if not journey.start:
+                    data["start"] = key
+                problems = self._save(request, journey, data)
+                if not problems:
+                    return HttpResponseRedirect(self._url("step", journey, key))
+                form.add_error(None, [f"{k}: {', '.join(v)}" for k, v in problems.items()])
+        return self._render(request, "new_step.html", journey, f"New step in {journey}", form=form)
+
+    def step_view(self, request: HttpRequest, object_id: str, key: str) -> HttpResponse:
+        journey = self._journey(request, object_id)
+        step = next((s for s in journey.steps if s["key"] == key), None)
+        if step is None:
+            raise Http404("No such step in this journey.")
+        editable = journey.status == Journey.Status.DRAFT and self.has_change_permission(request)
+        keys = [s["key"] for s in journey.steps]
+        actions = self._actions(request, journey)
+        if request.method == "POST" and not editable:
+            raise PermissionDenied
+        if request.method == "POST" and "_delete" in request.POST:
+            remaining = [s for s in journey.steps if s["key"] != key]
+            data = {"steps": remaining, **({"start": ""} if journey.start == key else {})}
+            problems = self._save(request, journey, data)
+            if not problems:
+                messages.success(request, f"Step {key} deleted. Steps that led to it now lead nowhere: fix them.")
+                return HttpResponseRedirect(self._url("change", journey))
+            messages.error(request, "; ".join(f"{k}: {', '.join(v)}" for k, v in problems.items()))
+        bound = request.method == "POST" and "_delete" not in request.POST
+        form = StepForm(request.POST if bound else None, step=step, keys=keys, actions=actions)
+        if not editable:
+            for field in form.fields.values():
+                field.disabled = True
+        if bound and "_choose_action" not in request.POST and form.is_valid():
+            new = form.to_step()
+            problems = self._save(request, journey, {"steps": [new if s["key"] == key else s for s in journey.steps]})
+            if not problems:
+                messages.success(request, f"Step {key} saved.")
+                return HttpResponseRedirect(self._url("change", journey))
+            form.attach(problems)
+        parameters = getattr(form, "parameters", [])
+        return self._render(
+            request, "step.html", journey, f"Step {key} ({step['type']})", form=form, step=step,
+            editable=editable, parameters=parameters,
+        )  # fmt: skip
+
+    def transition_view(self, request: HttpRequest, object_id: str, verb: str) -> HttpResponse:
+        self._require_edit(request)
+        if request.method != "POST" or verb not in TRANSITIONS:
+            raise Http404
+        journey = self._journey(request, object_id)
+        service, done, _ = TRANSITIONS[verb]
+        try:
+            result = service(journey=journey)
+        except (ValidationError, Conflict) as exc:
+            lines = [f"{where}: {m}" if where != "journey" else m for where, ms in _problems(exc).items() for m in ms]
+            messages.error(request, f"Not {verb.replace('-', ' ')}ed: " + " · ".join(lines))
+            return HttpResponseRedirect(self._url("change", journey))
+        messages.success(request, f"{journey} {done}.")
+        return HttpResponseRedirect(self._url("change", result))
+
+    def test_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        self._require_edit(request)
+        journey = self._journey(request, object_id)
+        form = JourneyTestForm(request.POST or None)
+        answer, problems = None, []
+        if request.method == "POST" and form.is_valid():
+            try:
+                answer = services.journey_test(journey=journey, **form.cleaned_data)
+            except ValidationError as exc:
+                problems = [f"{k}: {m}" for k, ms in _problems(exc).items() for m in ms]
+        return self._render(request, "test.html", journey, f"Test {journey}", form=form, answer=answer,
+                            problems=problems)  # fmt: skip
+
+    def report_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        journey = self._journey(request, object_id)
+        report = services.journey_report(journey=journey)
+        counts = {s["key"]: s for s in report["steps"]}
+        runs: QuerySet[JourneyRun] = (
+            JourneyRun.objects.filter(journey=journey, organization=journey.organization)
+            .select_related("profile")
+            .prefetch_related(Prefetch("step_runs", queryset=StepRun.objects.order_by("sequence")))
+            .order_by("-started_at")[:25]
+        )
+        names = self._names(journey)
+        return self._render(
+            request, "report.html", journey, f"Report: {journey}", report=report, runs=runs,
+            diagram=mark_safe(journey_svg(journey.steps, journey.start, names, counts)),  # noqa: S308
+        )  # fmt: skip

@@ -1,0 +1,206 @@
+"""Forms of the journey builder: a marketer edits steps field by field, never JSON.
+
+Each form turns its fields into one step of the journey document and back; the services
+check and save, and their problems (`steps[sms].parameters.phone`) come back next to the
+field they name.
+"""
+
+import json
+import re
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from actions.models import Action
+from journeys.models import Journey
+
+STEP_TYPES = [
+    ("action", "Action: call one of your actions"),
+    ("condition", "Condition: choose a path by an expression"),
+    ("wait", "Wait: pause for a time"),
+    ("end", "End: the run is over"),
+]
+EXPRESSION_HELP = 'An expression, e.g. profile.first_name or "Hi " + profile.first_name (text goes in quotes).'
+BRANCHES = 4
+
+
+def expression_field(label: str, required: bool = False, help_text: str = EXPRESSION_HELP) -> forms.CharField:
+    return forms.CharField(
+        label=label, required=required, help_text=help_text,
+        widget=forms.TextInput(attrs={"class": "vTextField", "spellcheck": "false"}),
+    )  # fmt: skip
+
+
+class JourneySettingsForm(forms.Form):
+    name = forms.CharField(max_length=200, widget=forms.TextInput(attrs={"class": "vTextField"}))
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 60}))
+    entry_event = forms.CharField(
+        max_length=200, required=False, help_text="The name of the event that starts a run, e.g. cart_abandoned.",
+        widget=forms.TextInput(attrs={"class": "vTextField"}),
+    )  # fmt: skip
+    reentry = forms.ChoiceField(
+        choices=Journey.Reentry.choices, help_text="Whether a customer may go through the journey again."
+    )
+    start = forms.ChoiceField(required=False, help_text="The first step of every run.")
+
+    def __init__(self, *args: Any, step_keys: list[str] = (), **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["start"].choices = [("", "---------"), *[(k, k) for k in step_keys]]
+
+
+class NewStepForm(forms.Form):
+    key = forms.RegexField(
+        regex=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$", max_length=64,
+        help_text="A short name for the step: letters, digits and _, e.g. send_sms. Expressions use it.",
+        error_messages={"invalid": "Use letters, digits and _ only, starting with a letter."},
+    )  # fmt: skip
+    type = forms.ChoiceField(choices=STEP_TYPES, widget=forms.RadioSelect)
+
+
+def _target(label: str, keys: list[str], required: bool, help_text: str) -> forms.ChoiceField:
+    blank = "--------- (none)" if not required else "---------"
+    return forms.ChoiceField(
+        label=label, required=False, help_text=help_text, choices=[("", blank), *[(k, k) for k in keys]]
+    )
+
+
+class StepForm(forms.Form):
+    """The fields of one step, by its type. `actions` are the organization's active actions."""
+
+    def __init__(self, *args: Any, step: dict, keys: list[str], actions: list[Action], **kwargs: Any):
+        self.step, self.kind = step, step["type"]
+        super().__init__(*args, initial=self._initial(step), **kwargs)
+        others = [k for k in keys if k != step["key"]]
+        if self.kind == "action":
+            self.fields["action"] = forms.ModelChoiceField(
+                queryset=Action.objects.filter(pk__in=[a.pk for a in actions]), required=False,
+                help_text="Only active actions of your organization are listed.",
+            )  # fmt: skip
+            chosen = self._chosen_action(actions)
+            self.parameters = chosen.parameters if chosen else []
+            for parameter in self.parameters:
+                needed = (
+                    "required" if parameter.get("required", True) and parameter.get("default") is None else "optional"
+                )
+                help_text = (parameter.get("description") or "") + f" ({parameter.get('type', 'string')}, {needed})"
+                self.fields[f"param__{parameter['name']}"] = expression_field(parameter["name"], help_text=help_text)
+            self.fields["next"] = _target("then go to", others, True, "The step after a successful call.")
+            self.fields["on_error"] = _target("on error go to", others, False, "When the call fails.")
+            self.fields["on_timeout"] = _target(
+                "on timeout go to", others, False, "When the call times out (else the error path)."
+            )
+        elif self.kind == "condition":
+            for number in range(BRANCHES):
+                word = "If" if number == 0 else "Else if"
+                self.fields[f"branch{number}_expression"] = expression_field(
+                    f"{word}", help_text='An expression that is true or false, e.g. event.data.total > 100.0'
+                    if number == 0 else "",
+                )  # fmt: skip
+                self.fields[f"branch{number}_next"] = _target("go to", others, False, "")
+            self.fields["else"] = _target("otherwise go to", others, True, "When no branch above is true.")
+            self.fields["on_error"] = _target("on error go to", others, False, "When an expression fails.")
+        elif self.kind == "wait":
+            self.fields["duration_s"] = forms.IntegerField(
+                required=False, min_value=0, label="wait (seconds)", help_text="e.g. 3600 for an hour."
+            )
+            self.fields["until"] = expression_field(
+                "or wait until", help_text='Instead of seconds: a time, e.g. now + duration("24h").'
+            )
+            self.fields["next"] = _target("then go to", others, True, "The step after the wait.")
+            self.fields["on_error"] = _target("on error go to", others, False, "When the until expression fails.")
+
+    @staticmethod
+    def _initial(step: dict) -> dict:
+        initial = {k: v for k, v in step.items() if k in ("next", "on_error", "on_timeout", "else", "duration_s")}
+        if step.get("until") is not None:
+            initial["until"] = step["until"]
+        if step.get("action") is not None:
+            initial["action"] = step["action"]
+        for name, source in (step.get("parameters") or {}).items():
+            initial[f"param__{name}"] = source
+        for number, branch in enumerate(step.get("branches") or []):
+            initial[f"branch{number}_expression"] = branch.get("expression", "")
+            initial[f"branch{number}_next"] = branch.get("next", "")
+        return initial
+
+    def _chosen_action(self, actions: list[Action]) -> Action | None:
+        wanted = self.data.get(self.add_prefix("action")) if self.is_bound else self.initial.get("action")
+        try:
+            wanted = int(wanted)
+        except (TypeError, ValueError):
+            return None
+        return next((a for a in actions if a.pk == wanted), None)
+
+    def to_step(self) -> dict:
+        """The step as the journey document holds it."""
+        data, step = self.cleaned_data, {"key": self.step["key"], "type": self.kind}
+        if self.kind == "action":
+            step["action"] = data["action"].pk if data.get("action") else None
+            step["parameters"] = {
+                name[len("param__") :]: value for name, value in data.items() if name.startswith("param__") and value
+            }
+        elif self.kind == "condition":
+            step["branches"] = [
+                {"expression": data[f"branch{n}_expression"], "next": data[f"branch{n}_next"]}
+                for n in range(BRANCHES)
+                if data.get(f"branch{n}_expression") or data.get(f"branch{n}_next")
+            ]
+        elif self.kind == "wait":
+            if data.get("until"):
+                step["until"] = data["until"]
+            else:
+                step["duration_s"] = data.get("duration_s") if data.get("duration_s") is not None else 0
+        for link in ("next", "else", "on_error", "on_timeout"):
+            if data.get(link):
+                step[link] = data[link]
+        return step
+
+    def attach(self, problems: dict[str, list[str]]) -> None:
+        """Put each problem the service named next to its field; the rest above the form."""
+        prefix = f"steps[{self.step['key']}]"
+        for where, messages in problems.items():
+            field = None
+            if where.startswith(prefix):
+                rest = where[len(prefix) :].lstrip(".")
+                branch = re.match(r"branches\[(\d+)\]\.(expression|next)$", rest)
+                if rest.startswith("parameters."):
+                    field = f"param__{rest[len('parameters.') :]}"
+                elif branch:
+                    field = f"branch{branch.group(1)}_{branch.group(2)}"
+                elif rest in self.fields:
+                    field = rest
+            for message in messages if isinstance(messages, list) else [messages]:
+                if field in self.fields:
+                    self.add_error(field, str(message))
+                else:
+                    self.add_error(None, f"{where}: {message}" if not where.startswith(prefix) or field else message)
+
+
+class JourneyTestForm(forms.Form):
+    profile = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 60, "spellcheck": "false"}), initial="{}",
+        help_text='The customer\'s attributes as JSON, e.g. {"first_name": "Ada", "phone": "+33600000000"}.',
+    )  # fmt: skip
+    event = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 60, "spellcheck": "false"}), initial='{"data": {}}',
+        help_text='The event as JSON, e.g. {"data": {"total": 120.5}}.',
+    )  # fmt: skip
+    dry_run = forms.BooleanField(
+        required=False, initial=True, help_text="Send nothing: show what each action would send."
+    )
+
+    def _object(self, name: str) -> dict:
+        try:
+            value = json.loads(self.cleaned_data[name])
+        except ValueError as exc:
+            raise ValidationError(f"This is not valid JSON: {exc}") from None
+        if not isinstance(value, dict):
+            raise ValidationError('Give a JSON object, in braces: {"name": "value"}.')
+        return value
+
+    def clean_profile(self) -> dict:
+        return self._object("profile")
+
+    def clean_event(self) -> dict:
+        return self._object("event")
