@@ -26,15 +26,17 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	print('FIELD_ENCRYPTION_KEYS=' + Fernet.generate_key().decode())" > $@
 	@echo "Wrote .env with a development FIELD_ENCRYPTION_KEYS."
 
-# Web server, Celery worker and beat together on SQLite and the filesystem broker.
+# Web server, Celery worker, beat and the demo receiver together on SQLite and the filesystem broker;
+# the demo action may call loopback (127.0.0.1) in development only.
 # Ctrl-C stops all three.
 run: $(VENV)/.installed-run .env
 	@mkdir -p var
 	DEBUG=true $(BIN)/python manage.py migrate --noinput
 	DEBUG=true $(BIN)/python manage.py createcachetable
-	DEBUG=true $(BIN)/python manage.py seed_demo
+	DEBUG=true $(BIN)/python manage.py seed_demo --base-url http://$(HOST):$(PORT)
 	@echo "Admin: http://$(HOST):$(PORT)/admin/   API docs: http://$(HOST):$(PORT)/api/v1/docs/"
 	DEBUG=true HOST=$(HOST) PORT=$(PORT) PATH="$(CURDIR)/$(BIN):$$PATH" \
+		CONDUIT_ALLOWED_PRIVATE_NETWORKS=127.0.0.1/32 \
 		$(BIN)/honcho -f Procfile.dev start
 
 test: $(VENV)/.installed-dev

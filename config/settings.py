@@ -211,6 +211,8 @@ FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 # Outbound safety (SPEC section 2): private networks actions may call, and the response body cap.
 CONDUIT_ALLOWED_PRIVATE_NETWORKS = env.list("CONDUIT_ALLOWED_PRIVATE_NETWORKS", default=[])
 CONDUIT_MAX_RESPONSE_BYTES = 1024 * 1024
+CONDUIT_DEMO_KEY_FILE = BASE_DIR / "var" / "demo-api-key"  # seed_demo keeps the demo API key here (development)
+CONDUIT_DEMO_RECEIVER_PORT = env.int("CONDUIT_DEMO_RECEIVER_PORT", default=8025)  # make run: the demo action calls it
 
 # Invocations (SPEC sections 2, 3, 8). Seconds unless named otherwise.
 CONDUIT_RETRY_BASE_S = env.float("CONDUIT_RETRY_BASE_S", default=1.0)  # first backoff; doubles per attempt

@@ -21,7 +21,13 @@ def demo_password(username: str) -> str:
 
 
 class Command(BaseCommand):
-    help = "Load demo data (idempotent): organizations acme and globex and a user of each role."
+    help = (
+        "Load demo data (idempotent): organizations acme and globex, a user of each role, and in acme a demo "
+        "SMS action, a live journey that uses it and an API key to send events with."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--base-url", default="", help="Where the web server listens, for the printed commands.")
 
     @transaction.atomic
     def handle(self, **options) -> None:
@@ -37,3 +43,16 @@ class Command(BaseCommand):
             user.save()
             Membership.objects.update_or_create(organization=organizations[slug], user=user, defaults={"role": role})
             self.stdout.write(f"  {username:<14} {demo_password(username):<24} {role} in {slug}")
+        from journeys.demo import seed_demo_journey
+
+        raw_key = seed_demo_journey(organizations["acme"])
+        host = options.get("base_url") or "http://127.0.0.1:8000"
+        self.stdout.write(
+            "\nDemo: a live 'Abandoned cart' journey in acme texts customers whose cart is over 50.\n"
+            "Send it an event (the demo API key is in var/demo-api-key):\n\n"
+            f"  curl -s -X POST {host}/api/v1/orgs/acme/events/ -H 'Authorization: Bearer {raw_key}' \\\n"
+            '       -H \'Content-Type: application/json\' -d \'{"name": "cart_abandoned", "profile_id": '
+            '"cust-42", "profile": {"first_name": "Ada", "phone": "+33600000000"}, '
+            '"data": {"total": 120.5}}\'\n\n'
+            f"Then watch the run (about 5 s later the receiver prints the call): {host}/admin/journeys/journeyrun/\n"
+        )

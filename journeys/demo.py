@@ -1,0 +1,76 @@
+"""Demo content for `make run` (through `seed_demo`): an SMS action that calls the demo receiver on
+loopback, a live "Abandoned cart" journey that uses it, and an API key to send events with."""
+
+from pathlib import Path
+
+from django.conf import settings
+
+from actions.models import Action
+from actions.services import action_create, action_update
+from journeys.models import Journey
+from journeys.services import journey_create, journey_publish
+from tenants.models import ApiKey, Organization, hash_api_key
+from tenants.services import api_key_create, api_key_revoke
+
+ACTION_NAME = "Send SMS (demo)"
+JOURNEY_NAME = "Abandoned cart"
+KEY_NAME = "Demo shop"
+
+
+def demo_action_data() -> dict:
+    return {
+        "name": ACTION_NAME,
+        "description": "Sends a text message to a customer's phone (the demo receiver stands in for the provider).",
+        "status": "active",
+        "method": "POST",
+        "url": f"http://127.0.0.1:{settings.CONDUIT_DEMO_RECEIVER_PORT}/v1/messages",
+        "body": {"to": "{{phone}}", "text": "{{text}}"},
+        "parameters": [
+            {"name": "phone", "type": "string", "required": True, "description": "The phone number, e.g. +33600000000"},
+            {"name": "text", "type": "string", "required": True, "description": "The message"},
+        ],
+        "auth": {"type": "bearer", "token": "demo-provider-token"},
+    }
+
+
+def demo_steps(action_id: int) -> list[dict]:
+    return [
+        {"key": "big_cart", "type": "condition", "else": "done",
+         "branches": [{"expression": "event.data.total > 50.0", "next": "wait_a_bit"}]},
+        {"key": "wait_a_bit", "type": "wait", "duration_s": 5, "next": "send_sms"},
+        {"key": "send_sms", "type": "action", "action": action_id, "next": "done", "on_error": "done",
+         "parameters": {"phone": "profile.phone",
+                        "text": '"Hi " + profile.first_name + ", your cart is waiting for you."'}},
+        {"key": "done", "type": "end"},
+    ]  # fmt: skip
+
+
+def seed_demo_journey(organization: Organization) -> str:
+    """Create what is missing (idempotent); returns the demo API key."""
+    if not organization.allow_http:
+        organization.allow_http = True  # the demo receiver speaks plain HTTP on loopback
+        organization.save(update_fields=["allow_http"])
+    action = Action.objects.filter(organization=organization, name=ACTION_NAME).first()
+    if action is None:
+        action = action_create(organization=organization, data=demo_action_data())
+    elif action.url != demo_action_data()["url"]:
+        action = action_update(action=action, data={"url": demo_action_data()["url"]})
+    if not Journey.objects.filter(organization=organization, name=JOURNEY_NAME).exists():
+        journey = journey_create(
+            organization=organization,
+            data={"name": JOURNEY_NAME, "entry_event": "cart_abandoned", "reentry": "always",
+                  "description": "A customer who leaves a cart over 50 gets a text message a few seconds later.",
+                  "steps": demo_steps(action.pk), "start": "big_cart"},
+        )  # fmt: skip
+        journey_publish(journey=journey)
+    key_file = Path(settings.CONDUIT_DEMO_KEY_FILE)
+    raw = key_file.read_text().strip() if key_file.exists() else ""
+    live = ApiKey.objects.filter(organization=organization, name=KEY_NAME, revoked_at=None)
+    if not raw or not live.filter(key_hash=hash_api_key(raw)).exists():
+        for lost in live:  # its raw key is gone with the file: nobody can use it
+            api_key_revoke(api_key=lost)
+        _, raw = api_key_create(organization=organization, name=KEY_NAME, scopes=["events:write", "read"])
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(raw + "\n")
+        key_file.chmod(0o600)
+    return raw
