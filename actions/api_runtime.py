@@ -4,6 +4,8 @@ Thin, as `actions.api`: validate, call `actions.observability`, serialize. Reque
 response bodies are shown only to roles that may see them (admin, technical).
 """
 
+from typing import Any
+
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -25,7 +27,14 @@ from tenants.scoping import OrgScopedViewSet, get_object_in_org
 
 @extend_schema_field(OpenApiTypes.INT)
 class IdFilter(django_filters.NumberFilter):
+    """A row id: a whole number the database can hold (fuzzing found 500s for 2**65)."""
+
     field_class = forms.IntegerField
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", 2**63 - 1)
+        super().__init__(*args, **kwargs)
 
 
 class InvocationFilter(django_filters.FilterSet):

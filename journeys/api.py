@@ -119,7 +119,11 @@ class ProfileViewSet(OrgScopedViewSet):
         profile = get_object_in_org(Profile.objects.all(), self.organization, external_id=external_id)
         return Response(ProfileSerializer(profile).data)
 
-    @extend_schema(parameters=[EXTERNAL_ID], request=ProfilePutSerializer, responses={200: ProfileSerializer})
+    @extend_schema(
+        parameters=[EXTERNAL_ID],
+        request=ProfilePutSerializer,
+        responses={200: ProfileSerializer, 201: ProfileSerializer},
+    )
     def update(self, request: Request, org_slug: str, external_id: str) -> Response:
         data = ProfilePutSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -170,3 +170,23 @@ def test_sqlite_is_set_for_concurrent_writers(db, sql):
     # In-memory test databases cannot use WAL; the file database of `make run` does.
     expected = {"PRAGMA journal_mode": ("wal", "memory"), "PRAGMA busy_timeout": (30000,)}[sql]
     assert value in expected
+
+
+def test_fuzzing_findings_stay_fixed(world):
+    """OPTIONS answered 500 where a view has no serializer; a 65-bit id in a filter overflowed the database."""
+    from tests.conftest import token_client
+
+    client = token_client(world.user("admin"))
+    assert client.options("/api/v1/orgs/acme/events/").status_code == 405
+    response = client.get("/api/v1/orgs/acme/invocations/", {"action": 2**65})
+    assert response.status_code == 400 and "action" in response.json()["errors"]
+    assert client.get("/api/v1/orgs/acme/runs/", {"journey": -(10**19)}).status_code == 400
+
+
+def test_every_operation_documents_its_error_answers():
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            assert {"400", "401", "403", "404"} <= set(operation["responses"]), (method, path)
