@@ -40,6 +40,7 @@ run: $(VENV)/.installed-run .env
 		$(BIN)/honcho -f Procfile.dev start
 
 test: $(VENV)/.installed-dev
+	@bash .ci/system-packages.sh || echo "Could not install redis-server and chromium: browser tests will fail."
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest

@@ -158,8 +158,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PARSER_CLASSES": ["config.parsers.StrictJSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "config.pagination.Pagination",
     # OPTIONS answers 405: the schema documents every operation (fuzzing found 500s from DRF's metadata).
     "DEFAULT_METADATA_CLASS": None,
     "PAGE_SIZE": 50,

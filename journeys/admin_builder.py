@@ -168,7 +168,8 @@ class JourneyAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
             for s in journey.steps
         ]  # fmt: skip
         buttons = [
-            verb for verb, (_, _, allowed) in TRANSITIONS.items() if journey.status in allowed
+            (verb, verb.replace("-", " ").capitalize()) for verb, (_, _, allowed) in TRANSITIONS.items()
+            if journey.status in allowed
         ] if self.has_change_permission(request) else []  # fmt: skip
         return self._render(
             request, "page.html", journey, str(journey), form=form, editable=editable, steps=steps,

@@ -7,7 +7,7 @@ from collections import deque
 from html import escape
 from typing import Any
 
-BOX_W, BOX_H, COL_W, ROW_H, MARGIN = 170, 58, 240, 96, 20
+BOX_W, BOX_H, COL_W, ROW_H, MARGIN = 170, 58, 300, 96, 20
 EMPTY = '<svg xmlns="http://www.w3.org/2000/svg" width="300" height="40"><text x="10" y="25">No steps yet.</text></svg>'
 TYPE_COLOURS = {"action": "#e8f1fb", "condition": "#fdf3e1", "wait": "#eef7ec", "end": "#f1f1f1"}
 
@@ -106,7 +106,7 @@ def journey_svg(
                 f'<path d="{path}" fill="none" stroke="{colour}" stroke-width="1.4" marker-end="url(#arrow)" '
                 f'data-from="{escape(step["key"])}" data-to="{escape(target)}" data-label="{escape(label)}"/>'
             )
-            shown = label if len(label) <= 30 else label[:29] + "…"
+            shown = label if len(label) <= 22 else label[:21] + "…"
             parts.append(
                 f'<text x="{lx:.0f}" y="{ly:.0f}" text-anchor="middle" fill="{colour}" class="link-label">'
                 f"<title>{escape(label)}</title>{escape(shown)}</text>"

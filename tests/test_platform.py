@@ -190,3 +190,18 @@ def test_every_operation_documents_its_error_answers():
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
             assert {"400", "401", "403", "404"} <= set(operation["responses"]), (method, path)
+
+
+def test_nul_characters_and_far_timezones_get_a_400_not_a_500(world):
+    """PostgreSQL stores neither \\u0000 nor offsets past 15:59; fuzzing sent both."""
+    from tests.conftest import token_client
+
+    client = token_client(world.user("admin"))
+    response = client.put("/api/v1/orgs/acme/profiles/p1/", '{"attributes": {"a": "x\\u0000y"}}',
+                          content_type="application/json")  # fmt: skip
+    assert response.status_code == 400 and "NUL" in response.json()["detail"]
+    unescaped = client.put("/api/v1/orgs/acme/profiles/p2/", {"attributes": {"a": "\\\\u0000"}}, format="json")
+    assert unescaped.status_code == 201  # a backslash and "u0000" is ordinary text
+    response = client.get("/api/v1/orgs/acme/invocations/", {"since": "5025-12-07T04:37:42+23:35"})
+    assert response.status_code == 200
+    assert client.get("/api/v1/orgs/acme/actions/", {"limit": 10**20, "offset": 2**70}).status_code == 200

@@ -88,7 +88,7 @@ def test_a_viewer_sees_the_journey_and_its_report_but_no_button_that_changes_any
     client.force_login(world.user("viewer"))
     page = client.get(url("change", journey.pk)).content.decode()
     assert "Report and runs" in page
-    for word in ("Pause", "Stop", "New-version", ">Test<", "Add a step", "Save"):
+    for word in ("Pause", "Stop", "New version", ">Test<", "Add a step", "Save"):
         assert word not in page, word
     assert client.get(url("report", journey.pk)).status_code == 200
     assert client.post(url("transition", journey.pk, "pause")).status_code == 403
@@ -101,7 +101,7 @@ def test_a_viewer_sees_the_journey_and_its_report_but_no_button_that_changes_any
 def test_live_journey_buttons_for_an_editor(world, marketer, action):
     journey = live_journey(world, cart_steps(action.pk), "check")
     page = marketer.get(url("change", journey.pk)).content.decode()
-    assert 'value="Pause"' in page and 'value="Stop"' in page and 'value="New-version"' in page
+    assert 'value="Pause"' in page and 'value="Stop"' in page and 'value="New version"' in page
     assert 'value="Publish"' not in page and "Add a step" not in page
     post_ok(marketer, url("transition", journey.pk, "pause"), {})
     journey.refresh_from_db()
