@@ -205,3 +205,19 @@ def test_nul_characters_and_far_timezones_get_a_400_not_a_500(world):
     response = client.get("/api/v1/orgs/acme/invocations/", {"since": "5025-12-07T04:37:42+23:35"})
     assert response.status_code == 200
     assert client.get("/api/v1/orgs/acme/actions/", {"limit": 10**20, "offset": 2**70}).status_code == 200
+
+
+def test_the_compose_file_sets_only_variables_the_settings_read_and_the_readme_documents():
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parent.parent
+    compose = yaml.safe_load((root / "docker-compose.yml").read_text())
+    settings_text = (root / "config" / "settings.py").read_text()
+    readme = (root / "README.md").read_text()
+    for service in ("web", "worker", "beat", "migrate"):
+        for name in compose["services"][service]["environment"]:
+            assert f'"{name}"' in settings_text, f"{name} is not read by the settings"
+            assert f"`{name}`" in readme, f"{name} is not in the README"
+    assert "--beat" not in str(compose["services"]["worker"]["command"])  # one beat, its own service
