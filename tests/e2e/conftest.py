@@ -13,10 +13,6 @@ import pytest
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
-# Playwright's sync API runs an event loop in this thread; the test's own database calls are
-# still synchronous and sequential, which is what Django's async guard is there to protect.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
@@ -31,10 +27,14 @@ def browser():
 
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian's chromium is needed for the browser tests: apt-get install chromium (.ci/run does).")
+    # Playwright's sync API runs an event loop in this thread; the tests' own database calls stay
+    # synchronous and sequential, which is what Django's async guard protects.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         yield browser
         browser.close()
+    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
 @pytest.fixture
