@@ -221,9 +221,17 @@ class _Batch:
         finished = [i for i in changed if i.status in Invocation.FINAL]
         if finished:
             invocations_finished.send(sender=Invocation, invocations=finished)
+        # One message per BATCH_SIZE rows due within the same tenth of a second, sent for the last
+        # of them: a worker takes a batch of due rows per message.
+        due: dict[int, list[Invocation]] = defaultdict(list)
         for invocation in self.wake:
             if invocation.pk in owned_ids:
-                transaction.on_commit(lambda i=invocation: wake(i.pk, i.next_attempt_at))
+                due[int(invocation.next_attempt_at.timestamp() * 10)].append(invocation)
+        for group in due.values():
+            for start in range(0, len(group), BATCH_SIZE):
+                chunk = group[start : start + BATCH_SIZE]
+                last = max(i.next_attempt_at for i in chunk)
+                transaction.on_commit(lambda first=chunk[0].pk, last=last: wake(first, last))
 
 
 def _admit(batch: _Batch, invocations: list[Invocation], now: datetime) -> list[tuple[Invocation, bool]]:
@@ -253,10 +261,26 @@ def _admit(batch: _Batch, invocations: list[Invocation], now: datetime) -> list[
     return admitted
 
 
+def _hold_back(batch: _Batch, invocation: Invocation, trial: bool, retry_at: float | None, now: datetime) -> None:
+    """A call the limits did not let through: rejected or delayed, as its action says."""
+    if trial:  # the trial never ran: free the slot so that the next call tries the host
+        circuit_release_trial(organization_id=invocation.organization_id, host=_host(invocation))
+    if invocation.action.on_rate_limit == Action.OnRateLimit.REJECT:
+        batch.finish(invocation, Status.RATE_LIMITED, "rate_limited", now, "The rate limit was reached.")
+    else:
+        batch.reschedule(invocation, datetime.fromtimestamp(retry_at or time.time() + 1, tz=UTC))
+
+
 def _within_limits(
     batch: _Batch, admitted: list[tuple[Invocation, bool]], now: datetime
-) -> list[tuple[Invocation, bool]]:
-    """Take rate-limit capacity for each group of calls at once; delay or reject the rest."""
+) -> list[tuple[Invocation, bool, list[ratelimit.Limit]]]:
+    """The calls to send, each with the limits to take just before it is sent.
+
+    Limits set by people (the action's, a host's) are taken one call at a time, right before the
+    call: taken for a whole batch, calls sent seconds later would reach the provider in a later
+    window than the one they were counted in (the soak test saw 262 calls in a second for 200).
+    Only the default host cap, whose margin is seconds wide, is taken for the batch at once.
+    """
     pairs = {(i.organization_id, _host(i)) for i, _ in admitted}
     configured = {}
     if pairs:
@@ -276,15 +300,13 @@ def _within_limits(
         endpoint = configured.get((organization_id, host))
         calls, period = (endpoint.calls, endpoint.period_s) if endpoint else settings.CONDUIT_DEFAULT_HOST_LIMIT
         limits.append(ratelimit.Limit(f"host:{organization_id}:{host}", calls, period))
+        if action.rate_limit_calls or endpoint:
+            allowed += [(invocation, trial, limits) for invocation, trial in group]
+            continue
         granted, retry_at = ratelimit.acquire(limits, time.time(), len(group))
-        allowed += group[:granted]
+        allowed += [(invocation, trial, []) for invocation, trial in group[:granted]]
         for invocation, trial in group[granted:]:
-            if trial:  # the trial never ran: free the slot so that the next call tries the host
-                circuit_release_trial(organization_id=organization_id, host=host)
-            if action.on_rate_limit == Action.OnRateLimit.REJECT:
-                batch.finish(invocation, Status.RATE_LIMITED, "rate_limited", now, "The rate limit was reached.")
-            else:
-                batch.reschedule(invocation, datetime.fromtimestamp(retry_at, tz=UTC))
+            _hold_back(batch, invocation, trial, retry_at, now)
     return allowed
 
 
@@ -359,10 +381,23 @@ def invocations_send_due(*, first_id: Any = None) -> int:
             batch.finish(invocation, Status.FAILED, "error", now, reason)
         else:
             sendable.append(invocation)
-    for invocation, trial in _within_limits(batch, _admit(batch, sendable, now), now):
+    exhausted: dict[tuple[str, ...], float | None] = {}
+    for invocation, trial, limits in _within_limits(batch, _admit(batch, sendable, now), now):
         if time.monotonic() - started > settings.CONDUIT_BATCH_BUDGET_S:
+            if trial:
+                circuit_release_trial(organization_id=invocation.organization_id, host=_host(invocation))
             batch.reschedule(invocation, timezone.now())  # out of time: another worker takes it now
             continue
+        if limits:
+            keys = tuple(limit.key for limit in limits)
+            if keys in exhausted:  # these limits just refused: no need to ask again in this batch
+                _hold_back(batch, invocation, trial, exhausted[keys], timezone.now())
+                continue
+            granted, retry_at = ratelimit.acquire(limits, time.time(), 1)
+            if not granted:
+                exhausted[keys] = retry_at
+                _hold_back(batch, invocation, trial, retry_at, timezone.now())
+                continue
         try:
             _send_one(batch, invocation, trial)
         except Exception:  # one bad call must not hold back the batch

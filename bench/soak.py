@@ -56,9 +56,12 @@ class Stack:
 
     def redis(self) -> None:
         port = self.env["SOAK_REDIS_PORT"]
-        self.others["redis"] = self._spawn(
-            "redis", ["redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        )
+        # Persistent, as production must run it (README): the rate-limit counters live here.
+        (self.work / "redis").mkdir(exist_ok=True)
+        self.others["redis"] = self._spawn("redis", [
+            "redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
+            "--appendfsync", "everysec", "--dir", str(self.work / "redis"),
+        ])  # fmt: skip
         for _ in range(100):
             if subprocess.run(["redis-cli", "-p", port, "ping"], capture_output=True).returncode == 0:
                 return
@@ -90,7 +93,14 @@ class Stack:
         process.wait()
 
     def restart(self, name: str) -> None:
-        self.kill(self.others[name])
+        """Stop (SIGTERM: Redis writes its file, gunicorn finishes its requests) and start again."""
+        process = self.others[name]
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.kill(process)
         getattr(self, name)()
 
     def stop(self) -> None:
@@ -291,6 +301,10 @@ def main() -> None:
                 unprocessed = Event.objects.filter(processed_at=None).count()
                 if open_runs == 0 and unprocessed == 0 and redis_restarted and web_restarted:
                     break
+            if int(now - started) % 10 == 0:
+                open_now = JourneyRun.objects.filter(status__in=JourneyRun.OPEN).count()
+                print(f"{now - started:6.1f} s  {len(outcomes)}/{len(clients)} clients done, {open_now} runs open",
+                      flush=True)  # fmt: skip
             if now - started > args.timeout:
                 failures.append(f"gave up after {args.timeout:.0f} s")
                 break

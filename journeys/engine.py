@@ -32,7 +32,7 @@ RunStatus, StepStatus = JourneyRun.Status, StepRun.Status
 BATCH_SIZE = 100
 EVENT_BATCH_SIZE = 500
 MAX_STEPS_PER_PASS = 50  # a safety net: publishing already refuses loops without a wait
-RUN_LEASE_S = 60
+RUN_LEASE_S = 10  # a pass is computation and one write: seconds at most; a dead worker's runs wait this long
 
 
 # --- what a journey version needs at run time, compiled once --------------------------
