@@ -83,7 +83,7 @@ class Stack:
     def worker(self) -> None:
         self.count += 1
         self.workers.append(self._spawn(f"worker{self.count}", [
-            sys.executable, "-m", "celery", "-A", "config", "worker", "--concurrency=2", "--loglevel=WARNING",
+            sys.executable, "-m", "celery", "-A", "config", "worker", "--concurrency=4", "--loglevel=WARNING",
             "--without-gossip", "--without-mingle", "--without-heartbeat", "--hostname", f"soak{self.count}@%h",
         ]))  # fmt: skip
 
