@@ -77,7 +77,8 @@ def call_action(action: Action, rendered: RenderedRequest, *, extra_headers: lis
         # A cached token may have been revoked early: fetch a new one once (SPEC section 2).
         if not (result.status_code == 401 and action.auth_type in TOKEN_TYPES and attempt == "first"):
             break
-    body_text = result.body[:RECORDED_BODY_BYTES].decode("utf-8", errors="replace")
+    # PostgreSQL stores no NUL in text: a provider's NUL would make the result unwritable.
+    body_text = result.body[:RECORDED_BODY_BYTES].decode("utf-8", errors="replace").replace("\x00", "\ufffd")
     try:
         parsed = json.loads(result.body) if result.body and not result.truncated else None
     except (ValueError, UnicodeDecodeError):

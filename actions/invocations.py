@@ -74,7 +74,7 @@ def invocations_enqueue(
         invocation.idempotency_key = invocation.id
         try:
             invocation.request = _request_record(render(action, values))
-        except RenderError as exc:
+        except (RenderError, TypeError, ValueError) as exc:  # e.g. a value JSON cannot hold
             invocation.status, invocation.outcome, invocation.error = Status.FAILED, "error", str(exc)
             invocation.finished_at = now
         invocations.append(invocation)

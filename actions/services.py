@@ -212,6 +212,12 @@ def action_finish_signing_rotation(*, action: Action) -> Action:
 
 
 def action_delete(*, action: Action) -> None:
+    """A journey that is live or paused still calls it (and its runs wait on its calls): a 409."""
+    live = [u for u in action_usage(action=action) if u["status"] in IN_USE]
+    if live:
+        names = ", ".join(f"{u['name']} (v{u['version']})" for u in live)
+        raise Conflict(f"The journeys {names} use this action: stop them first, or archive it later.",
+                       {"action": [f"Used by journeys: {names}."]})  # fmt: skip
     action.delete()
 
 

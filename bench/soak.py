@@ -250,7 +250,7 @@ def main() -> None:
              "next": "done", "on_error": "done"},
             {"key": "done", "type": "end"},
         ]  # fmt: skip
-        journey = journey_publish(journey=journey_create(organization=organization, data={
+        journey_publish(journey=journey_create(organization=organization, data={
             "name": "Soak", "entry_event": "soak", "reentry": "always", "steps": steps, "start": "check"}))  # fmt: skip
         _, raw_key = api_key_create(organization=organization, name="soak", scopes=["events:write"])
         connection.close()
@@ -273,6 +273,7 @@ def main() -> None:
         for process in clients:
             process.start()
         kills, redis_restarted, web_restarted, last_kill = 0, False, False, time.time()
+        sent_at = None
         outcomes = []
         while True:
             now = time.time()
@@ -294,7 +295,7 @@ def main() -> None:
                 web_restarted = True
                 print(f"{now - started:6.1f} s  restarted the web server", flush=True)
             if not sending and len(outcomes) == len(clients):
-                if "sent_at" not in locals():
+                if sent_at is None:
                     sent_at = time.time()
                     print(f"{sent_at - started:6.1f} s  all events accepted", flush=True)
                 open_runs = JourneyRun.objects.filter(status__in=JourneyRun.OPEN).count()
@@ -369,7 +370,8 @@ def main() -> None:
         for _, _, _, status in invocations:
             statuses[status] += 1
         print(f"invocations: {len(invocations)} {dict(statuses)}")
-        print(f"throughput: {len(accepted) / (sent_at - started):.0f} events/s accepted, "
+        sending_s = (sent_at or finished) - started
+        print(f"throughput: {len(accepted) / sending_s:.0f} events/s accepted, "
               f"{runs.count() / (finished - started):.0f} runs/s to the end; API p50 "
               f"{statistics.median(latencies) * 1000:.0f} ms, p95 {p95:.0f} ms")  # fmt: skip
         print("checks: " + ("all passed" if not failures else "FAILED\n  " + "\n  ".join(failures)))

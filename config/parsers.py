@@ -5,14 +5,25 @@ from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
 
-def _has_nul(value: Any) -> bool:
+def has_nul(value: Any) -> bool:
     if isinstance(value, str):
         return "\x00" in value
     if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
     if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
+        return any(has_nul(v) for v in value)
     return False
+
+
+def without_nul(value: Any) -> Any:
+    """The same data with NUL characters replaced, for storage in PostgreSQL."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_nul(v) for v in value]
+    return value
 
 
 class StrictJSONParser(JSONParser):
@@ -23,6 +34,6 @@ class StrictJSONParser(JSONParser):
         raw = stream.read() if stream is not None else b""
         data = super().parse(io.BytesIO(raw), media_type, parser_context)
         # JSON can only carry NUL escaped: look through the data only when the escape is there.
-        if b"\\u0000" in raw and _has_nul(data):
+        if b"\\u0000" in raw and has_nul(data):
             raise ParseError("Text may not contain the NUL character (\\u0000).")
         return data

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -24,6 +24,7 @@ from django.utils.dateparse import parse_datetime
 from actions.invocations import invocations_enqueue
 from actions.models import Action, Invocation
 from config.db import update_rows
+from config.parsers import has_nul, without_nul
 from journeys.expressions import EvaluationError, ExpressionError, compile_expression
 from journeys.models import Event, Journey, JourneyRun, Profile, StepRun
 
@@ -45,35 +46,38 @@ class CompiledJourney:
     actions: dict[int, Action]
 
 
-_compiled: dict[tuple[int, Any], CompiledJourney] = {}
-_compiled_lock = threading.Lock()
+_steps: dict[tuple[int, Any], dict[str, dict]] = {}
+_steps_lock = threading.Lock()
+
+
+def steps_of(journey: Journey) -> dict[str, dict]:
+    """Steps by key; a published version's steps never change, so they are cached per (id, published_at)."""
+    cached = _steps.get((journey.pk, journey.published_at))
+    if cached is not None and journey.published_at is not None:
+        return cached
+    steps = {s["key"]: s for s in journey.steps if isinstance(s, dict) and isinstance(s.get("key"), str)}
+    if journey.published_at is not None:
+        with _steps_lock:
+            if len(_steps) > 1000:
+                _steps.clear()
+            _steps[(journey.pk, journey.published_at)] = steps
+    return steps
 
 
 def compiled(journeys: list[Journey]) -> dict[int, CompiledJourney]:
-    """Per journey id; a published version's steps never change, so the cache key is (id, published_at)."""
-    found, missing = {}, []
-    for journey in journeys:
-        entry = _compiled.get((journey.pk, journey.published_at))
-        if entry is None or journey.published_at is None:
-            missing.append(journey)
-        else:
-            found[journey.pk] = entry
-    if missing:
-        ids = {s.get("action") for j in missing for s in j.steps if s.get("type") == "action"}
-        actions = {a.pk: a for a in Action.objects.select_related("organization").filter(pk__in=ids)}
-        for journey in missing:
-            entry = CompiledJourney(
-                journey=journey,
-                steps={s["key"]: s for s in journey.steps},
-                actions={pk: a for pk, a in actions.items() if a.organization_id == journey.organization_id},
-            )
-            found[journey.pk] = entry
-            if journey.published_at is not None:
-                with _compiled_lock:
-                    if len(_compiled) > 1000:
-                        _compiled.clear()
-                    _compiled[(journey.pk, journey.published_at)] = entry
-    return found
+    """Per journey id: its steps (cached) and its actions as they are now (one query: an action
+    edited or archived since is seen at once, never a stale copy)."""
+    steps = {journey.pk: steps_of(journey) for journey in journeys}
+    ids = {s.get("action") for by_key in steps.values() for s in by_key.values() if s.get("type") == "action"}
+    actions = {a.pk: a for a in Action.objects.select_related("organization").filter(pk__in=ids)}
+    return {
+        journey.pk: CompiledJourney(
+            journey=journey,
+            steps=steps[journey.pk],
+            actions={pk: a for pk, a in actions.items() if a.organization_id == journey.organization_id},
+        )  # fmt: skip
+        for journey in journeys
+    }
 
 
 def evaluate(source: str, scope: dict[str, Any]) -> Any:
@@ -84,9 +88,13 @@ def evaluate(source: str, scope: dict[str, Any]) -> Any:
         raise EvaluationError(str(exc)) from None
 
 
-def _wake_time(value: Any) -> datetime:
+def wake_time(value: Any) -> datetime:
+    """The datetime an `until` expression gave; EvaluationError for anything else (a bad date too)."""
     if isinstance(value, str):
-        parsed = parse_datetime(value)
+        try:
+            parsed = parse_datetime(value)
+        except ValueError:
+            parsed = None
         if parsed is None:
             raise EvaluationError(f"until gave {value!r}, not a date and time")
         value = parsed
@@ -101,6 +109,7 @@ def outcome_entry(invocation: Invocation) -> dict[str, Any]:
         body = json.loads(invocation.response_body) if invocation.response_body else None
     except ValueError:
         body = invocation.response_body
+    body = without_nul(body)  # a provider's \u0000 cannot be stored in PostgreSQL's JSON
     succeeded = invocation.outcome == "succeeded"
     return {
         "status": invocation.outcome or invocation.status,
@@ -252,6 +261,9 @@ def _step_run(run: JourneyRun, step: dict, status: str, now: datetime) -> StepRu
 def _advance(work: _Pass, run: JourneyRun, plan: CompiledJourney, scope: dict[str, Any]) -> None:
     """Run steps of one run until it must wait (a wait, a call) or ends."""
     now = work.now
+    if run.journey.status == Journey.Status.STOPPED:  # started as the journey was being stopped
+        _end(run, RunStatus.STOPPED, now, "The journey was stopped.")
+        return
     if run.status == RunStatus.WAITING:  # the wait is over
         open_step = run.current_step_run
         if open_step is not None:
@@ -278,13 +290,13 @@ def _advance(work: _Pass, run: JourneyRun, plan: CompiledJourney, scope: dict[st
                 record.outcome, record.next_step = "else", step.get("else") or ""
                 for number, branch in enumerate(step.get("branches") or []):
                     if evaluate(branch["expression"], scope) is True:
-                        record.outcome, record.next_step = f"branches[{number}]", branch["next"]
+                        record.outcome, record.next_step = f"branches[{number}]", branch.get("next") or ""
                         break
                 record.finished_at = now
                 _follow(run, record.next_step, now)
             elif kind == "wait":
                 if step.get("until") is not None:
-                    wake_at = _wake_time(evaluate(step["until"], scope))
+                    wake_at = wake_time(evaluate(step["until"], scope))
                 else:
                     wake_at = now + timedelta(seconds=step["duration_s"])
                 record.wake_at, record.next_step = wake_at, step.get("next") or ""
@@ -300,7 +312,11 @@ def _advance(work: _Pass, run: JourneyRun, plan: CompiledJourney, scope: dict[st
                 action = plan.actions.get(step.get("action"))
                 if action is None:
                     raise EvaluationError("the action of this step no longer exists")
+                if action.status != Action.Status.ACTIVE:
+                    raise EvaluationError(f"the action {action.name!r} is {action.status}, not active")
                 values = {name: evaluate(source, scope) for name, source in (step.get("parameters") or {}).items()}
+                if has_nul(values):
+                    raise EvaluationError("a parameter value contains the NUL character, which no request can carry")
                 record.status = StepStatus.RUNNING
                 run.due_at, run.current_step_run = None, record
                 work.calls[action.pk].append((record, values))
@@ -350,8 +366,42 @@ def runs_advance() -> int:
         except Exception:  # one broken run must not hold back the batch
             logger.exception("Journey run %s failed in the engine.", run.pk)
             _end(run, RunStatus.FAILED, now, "Conduit could not run this step.")
-    _save_pass(work, runs, claims, plans)
+    try:
+        _save_pass(work, runs, claims, plans)
+    except DatabaseError:
+        # One run's write must not hold back its batch, nor the batch come back failing forever.
+        logger.exception("A batch of journey runs could not be written; writing them one by one.")
+        for run in runs:
+            try:
+                _save_pass(_only(work, run), [run], {run.pk: claims[run.pk]}, plans)
+            except DatabaseError:
+                logger.exception("Journey run %s could not be written; it ends as failed.", run.pk)
+                _fail_alone(run, claims[run.pk])
     return len(runs)
+
+
+def _only(work: _Pass, run: JourneyRun) -> _Pass:
+    """The part of a pass that concerns one run."""
+    part = _Pass(now=work.now)
+    part.new_steps = [s for s in work.new_steps if s.run_id == run.pk]
+    part.closed_steps = [s for s in work.closed_steps if s.run_id == run.pk]
+    for action_id, calls in work.calls.items():
+        mine = [(record, values) for record, values in calls if record.run_id == run.pk]
+        if mine:
+            part.calls[action_id] = mine
+    part.wake_now = int(run.status == RunStatus.ACTIVE and run.due_at is not None)
+    part.wake_later = [run.due_at] if run.status == RunStatus.WAITING and run.due_at else []
+    return part
+
+
+def _fail_alone(run: JourneyRun, claim: datetime) -> None:
+    fields = {
+        "status": RunStatus.FAILED, "ended_at": timezone.now(), "claimed_until": None, "due_at": None,
+        "current_step_run": None, "error": "Conduit could not record this run's next step (see the worker log).",
+    }  # fmt: skip
+    if run.journey.reentry == Journey.Reentry.AFTER_EXIT:
+        fields["exclusive_key"] = None
+    JourneyRun.objects.filter(pk=run.pk, claimed_until=claim, status__in=JourneyRun.OPEN).update(**fields)
 
 
 @transaction.atomic
@@ -401,7 +451,7 @@ def _save_pass(
 
 
 def _apply_outcome(run: JourneyRun, record: StepRun, invocation: Invocation, now: datetime) -> None:
-    step = compiled([run.journey])[run.journey_id].steps.get(record.step_key, {})
+    step = steps_of(run.journey).get(record.step_key, {})
     entry = outcome_entry(invocation)
     run.context = {**run.context, record.step_key: entry}
     succeeded = entry["status"] == "succeeded"
@@ -443,7 +493,14 @@ def on_invocations_finished(sender: Any, invocations: list[Invocation], **kwargs
 
 def runs_stop(*, journey: Journey, now: datetime) -> int:
     """End the open runs of a journey (inside the caller's transaction); their unsent calls are cancelled."""
-    open_runs = JourneyRun.objects.filter(journey=journey, status__in=JourneyRun.OPEN)
+    # Locked first: a worker's pass writing these runs either commits before (its steps are seen
+    # here) or finds them stopped and writes nothing.
+    locked = list(
+        JourneyRun.objects.select_for_update()
+        .filter(journey=journey, status__in=JourneyRun.OPEN)
+        .values_list("pk", flat=True)
+    )
+    open_runs = JourneyRun.objects.filter(pk__in=locked, status__in=JourneyRun.OPEN)
     open_steps = list(
         StepRun.objects.filter(run__in=open_runs, status__in=[StepStatus.RUNNING, StepStatus.WAITING]).values_list(
             "pk", flat=True

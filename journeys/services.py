@@ -114,7 +114,9 @@ def _journey_errors(journey: Journey) -> dict[str, list[str]]:
             Action.objects.filter(organization=journey.organization, pk__in=wanted).values_list("pk", flat=True)
         )
         for index, step in action_steps:
-            if step["action"] not in known:  # another organization's action is simply unknown here
+            if (
+                isinstance(step["action"], int) and step["action"] not in known
+            ):  # another organization's action is simply unknown here
                 where = f"steps[{step.get('key', index)}].action"
                 errors.setdefault(where, []).append("choose an action of this organization")
     return errors
@@ -286,8 +288,8 @@ def journey_test(
                         entry["outcome"], target = f"branches[{number}]", branch["next"]
                         break
             elif step["type"] == "wait":
-                if step.get("until") is not None:
-                    engine.evaluate(step["until"], scope)  # a broken expression shows here, not in a week
+                if step.get("until") is not None:  # a broken expression or date shows here, not in a week
+                    engine.wake_time(engine.evaluate(step["until"], scope))
                 entry["outcome"], target = "skipped", step["next"]
             else:
                 values = {n: engine.evaluate(source, scope) for n, source in (step.get("parameters") or {}).items()}
@@ -303,10 +305,10 @@ def journey_test(
                 else:
                     scope["steps"][key] = {"status": "succeeded", "response": None, "error_response": None}
                 target = engine.route(step, outcome)
-                if target is None:
+                if not target:
                     result = "failed"
                     break
-        except (EvaluationError, RenderError) as exc:
+        except (EvaluationError, RenderError, TypeError, ValueError) as exc:
             entry["outcome"], entry["error"] = "error", str(exc)
             scope["steps"][key] = {"status": "error", "response": None, "error_response": None}
             target = step.get("on_error")

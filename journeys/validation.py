@@ -61,6 +61,9 @@ def check_shape(steps: Any, start: Any) -> dict[str, list[str]]:
             if link in step and step[link] is not None and not isinstance(step[link], str):
                 problems.setdefault(f"{where}.{link}", []).append("must be a step key")
         if kind == "action":
+            chosen = step.get("action")
+            if chosen is not None and (not isinstance(chosen, int) or isinstance(chosen, bool)):
+                problems.setdefault(f"{where}.action", []).append("must be an action's id")
             if not isinstance(step.get("parameters", {}), dict):
                 problems.setdefault(f"{where}.parameters", []).append("must map parameter names to expressions")
             else:
@@ -75,6 +78,8 @@ def check_shape(steps: Any, start: Any) -> dict[str, list[str]]:
                 if not isinstance(branch, dict) or set(branch) - {"expression", "next"}:
                     problems.setdefault(f"{where}.branches[{number}]", []).append("must be {expression, next}")
                     continue
+                if branch.get("next") is not None and not isinstance(branch["next"], str):
+                    problems.setdefault(f"{where}.branches[{number}].next", []).append("must be a step key")
                 _expression(problems, f"{where}.branches[{number}].expression", branch.get("expression"), None)
         elif kind == "wait":
             duration, until = step.get("duration_s"), step.get("until")
@@ -127,6 +132,11 @@ def check_publishable(
             problems.setdefault(f"{where}.else", []).append("say where to go when no branch matches")
         if kind == "condition" and not step.get("branches"):
             problems.setdefault(f"{where}.branches", []).append("a condition needs at least one branch")
+        for number, branch in enumerate(step.get("branches") or []):
+            if not branch.get("next"):
+                problems.setdefault(f"{where}.branches[{number}].next", []).append(
+                    "say which step this branch leads to"
+                )
         keys = set(by_key)
         for name, source in (step.get("parameters") or {}).items():
             _expression(problems, f"{where}.parameters.{name}", source, keys)

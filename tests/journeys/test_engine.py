@@ -9,10 +9,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from actions.models import Invocation
+from actions.models import Action, Invocation
 from journeys.engine import events_process, journeys_sweep, runs_advance
-from journeys.models import Event, JourneyRun, StepRun
+from journeys.models import Event, Journey, JourneyRun, StepRun
 from journeys.services import events_ingest, journey_pause, journey_resume, journey_stop
+from tests.actions.helpers import make_action
 from tests.journeys.helpers import PARAMETERS, cart_steps, drain, live_journey, path, send
 
 
@@ -168,3 +169,99 @@ def test_only_the_matching_organizations_journeys_start(world, action, receiver)
     events_ingest(organization=world.globex, events=[{"name": "cart_abandoned", "profile_id": "cust-1"}])
     drain()
     assert JourneyRun.objects.count() == 0
+
+
+# --- what a review found ------------------------------------------------------------
+
+
+def test_a_value_json_cannot_hold_fails_its_step_and_the_batch_goes_on(world, httpserver, allow_loopback, receiver):
+    """A CEL duration inside an object parameter cannot become JSON: that step fails, not the batch."""
+    from tests.actions.helpers import SMS_ACTION
+
+    parameters = [*SMS_ACTION["parameters"], {"name": "meta", "type": "object", "required": False}]
+    action = make_action(world.acme, url=httpserver.url_for("/v1/accounts/{{account}}/messages"),
+                         auth={"type": "none"}, max_retries=0, parameters=parameters,
+                         body={"to": "{{phone}}", "text": "{{text}}", "meta": "{{meta}}"})  # fmt: skip
+    steps = cart_steps(action.pk)
+    steps[1]["parameters"] = {**PARAMETERS, "meta": 'profile.first_name == "Bad" ? {"d": duration("1h")} : {}'}
+    live_journey(world, steps, "check")
+    send(world, profile="bad", phone="+1")
+    events_ingest(organization=world.acme, events=[{"name": "cart_abandoned", "profile_id": "bad2",
+                  "profile": {"phone": "+9", "first_name": "Bad"}, "data": {"total": 500.0}}])  # fmt: skip
+    drain()
+    runs = {r.profile.external_id: r for r in JourneyRun.objects.select_related("profile")}
+    failed = runs["bad2"].step_runs.get(step_key="sms")
+    assert failed.status == "failed" and "serializable" in failed.invocation.error
+    assert runs["bad"].status == "completed" and runs["bad"].step_runs.get(step_key="sms").status == "succeeded"
+    assert [call["to"] for call in receiver] == ["+1"]
+
+
+def test_a_nul_value_fails_the_step_along_on_error_and_other_runs_of_the_batch_complete(world, action, receiver):
+    steps = cart_steps(action.pk)
+    steps[1]["parameters"] = {**PARAMETERS, "text": "profile.first_name + profile.suffix"}
+    live_journey(world, steps, "check")
+    events_ingest(organization=world.acme, events=[
+        {"name": "cart_abandoned", "profile_id": "bad", "data": {"total": 500.0},
+         "profile": {"phone": "+1", "first_name": "A", "suffix": "\x00"}},
+        {"name": "cart_abandoned", "profile_id": "good", "data": {"total": 500.0},
+         "profile": {"phone": "+2", "first_name": "B", "suffix": "!"}},
+    ])  # fmt: skip
+    drain()
+    runs = {r.profile.external_id: r for r in JourneyRun.objects.select_related("profile")}
+    bad = runs["bad"].step_runs.get(step_key="sms")
+    assert bad.status == "failed" and "NUL" in bad.error and runs["bad"].status == "completed"
+    assert runs["good"].status == "completed" and receiver == [{"to": "+2", "text": "B!"}]
+
+
+def test_a_provider_answer_with_nul_is_stored_and_the_run_goes_on(world, httpserver, allow_loopback):
+    world.acme.allow_http = True
+    world.acme.save()
+    httpserver.expect_request("/v1/accounts/a1/messages").respond_with_data(
+        '{"id": "x\\u0000y"}', content_type="application/json"
+    )
+    action = make_action(world.acme, url=httpserver.url_for("/v1/accounts/{{account}}/messages"),
+                         auth={"type": "none"}, max_retries=0)  # fmt: skip
+    live_journey(world, cart_steps(action.pk), "check")
+    send(world)
+    drain()
+    run = JourneyRun.objects.get()
+    assert run.status == "completed" and run.context["sms"]["response"] == {"id": "x\ufffdy"}
+
+
+def test_an_archived_action_fails_its_step_along_on_error(world, action, receiver):
+    live_journey(world, cart_steps(action.pk), "check")
+    Action.objects.filter(pk=action.pk).update(status="archived")
+    send(world)
+    drain()
+    run = JourneyRun.objects.get()
+    assert "archived" in run.step_runs.get(step_key="sms").error and receiver == []
+    assert [key for key, _, _ in path(run)] == ["check", "sms", "missing", "small"]
+
+
+def test_a_run_started_as_its_journey_stopped_ends_without_calling(world, action, receiver):
+    journey = live_journey(world, cart_steps(action.pk), "check")
+    send(world)
+    events_process()
+    Journey.objects.filter(pk=journey.pk).update(status="stopped")  # stopped between start and first step
+    drain()
+    run = JourneyRun.objects.get()
+    assert run.status == "stopped" and receiver == []
+
+
+def test_an_until_that_is_no_date_follows_on_error(world, action, receiver):
+    steps = [{"key": "pause", "type": "wait", "until": '"2024-02-30T10:00:00"', "next": "done", "on_error": "oops"},
+             {"key": "done", "type": "end"}, {"key": "oops", "type": "end"}]  # fmt: skip
+    live_journey(world, steps, "pause")
+    send(world)
+    drain()
+    assert [key for key, _, _ in path(JourneyRun.objects.get())] == ["pause", "oops"]
+
+
+def test_an_action_in_use_by_a_live_journey_is_not_deleted(world, action):
+    from actions.services import action_delete
+    from config.exceptions import Conflict
+
+    live_journey(world, cart_steps(action.pk), "check")
+    with pytest.raises(Conflict):
+        action_delete(action=action)
+    assert Action.objects.filter(pk=action.pk).exists()

@@ -133,3 +133,20 @@ def test_viewers_read_journeys_but_cannot_change_them(world, marketer, action):
     viewer = token_client(world.user("viewer"))
     assert viewer.get(f"{JOURNEYS}{journey['id']}/").status_code == 200
     assert viewer.post(f"{JOURNEYS}{journey['id']}/publish/").status_code == 403
+
+
+def test_branch_targets_and_action_ids_of_the_wrong_kind_are_named_not_a_500(marketer, action):
+    body = document(action.pk)
+    body["steps"][0]["branches"][0]["next"] = ["wait1"]
+    body["steps"][2]["action"] = [action.pk]
+    response = marketer.post(JOURNEYS, body, format="json")
+    assert response.status_code == 400
+    assert {"steps[check].branches[0].next", "steps[sms].action"} <= set(response.json()["errors"])
+
+
+def test_a_branch_without_a_target_cannot_be_published(marketer, action):
+    body = document(action.pk)
+    del body["steps"][0]["branches"][0]["next"]
+    journey = _create(marketer, body)
+    response = marketer.post(f"{JOURNEYS}{journey['id']}/publish/")
+    assert response.status_code == 400 and "steps[check].branches[0].next" in response.json()["errors"]
