@@ -269,3 +269,33 @@ def test_an_action_in_use_by_a_live_journey_is_not_deleted(world, action):
     with pytest.raises(Conflict):
         action_delete(action=action)
     assert Action.objects.filter(pk=action.pk).exists()
+
+
+def test_a_batch_that_cannot_be_written_is_written_run_by_run_and_only_the_culprit_fails(
+    world, action, receiver, monkeypatch
+):
+    from django.db import DatabaseError
+
+    from journeys.models import Profile
+
+    live_journey(world, cart_steps(action.pk), "check")
+    send(world, profile="good")
+    send(world, profile="bad")
+    events_process()
+    bad = Profile.objects.get(external_id="bad").pk
+    original = StepRun.objects.bulk_create
+
+    def refuse_the_bad_run(rows, *args, **kwargs):  # stands in for a row the database refuses
+        if any(row.run.profile_id == bad for row in rows):
+            raise DatabaseError("value refused")
+        return original(rows, *args, **kwargs)
+
+    monkeypatch.setattr(StepRun.objects, "bulk_create", refuse_the_bad_run)
+    assert runs_advance() == 2
+    runs = {r.profile.external_id: r for r in JourneyRun.objects.select_related("profile")}
+    assert runs["bad"].status == "failed" and "could not record" in runs["bad"].error
+    assert runs["good"].status == "active" and runs["good"].step_runs.get(step_key="sms").invocation_id
+    monkeypatch.undo()
+    drain()
+    runs["good"].refresh_from_db()
+    assert runs["good"].status == "completed" and len(receiver) == 1
