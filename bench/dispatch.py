@@ -49,13 +49,9 @@ def bare_rate(url: str, n: int, processes: int) -> float:
     return (n // processes * processes) / (time.perf_counter() - started)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-n", type=int, default=5000, help="calls (default 5000)")
-    parser.add_argument("-p", "--processes", type=int, default=2, help="worker and client processes (default 2)")
-    args = parser.parse_args()
-
-    work = Path(tempfile.mkdtemp(prefix="conduit-bench-"))
+def bench_env(work: Path) -> dict:
+    """The environment of a benchmark run (also set in this process): SQLite and the filesystem
+    broker unless DATABASE_URL and CELERY_BROKER_URL point elsewhere."""
     env = os.environ.copy()
     env.setdefault("DATABASE_URL", f"sqlite:///{work / 'bench.sqlite3'}")
     env.setdefault("CELERY_BROKER_URL", "filesystem://")
@@ -65,6 +61,46 @@ def main() -> None:
         AXES_ENABLED="false", LOG_LEVEL="WARNING",
     )  # fmt: skip
     os.environ.update(env)
+    return env
+
+
+def prepare_database() -> None:
+    """Django set up, the schema migrated, and an empty broker queue."""
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from config.celery import app
+
+    call_command("migrate", verbosity=0)
+    call_command("createcachetable", verbosity=0)
+    # Messages left in a shared broker by an earlier run (countdowns held by workers) slowed
+    # a measured run sevenfold: start from an empty queue.
+    app.control.purge()
+
+
+def start_workers(env: dict, work: Path, processes: int) -> list[subprocess.Popen]:
+    """P Celery worker processes (prefork, concurrency 1 each), logging into the work folder."""
+    workers = []
+    for index in range(processes):
+        log = open(work / f"worker{index}.log", "w")  # noqa: SIM115
+        command = [
+            sys.executable, "-m", "celery", "-A", "config", "worker", "--concurrency=1", "--loglevel=WARNING",
+            "--without-gossip", "--without-mingle", "--without-heartbeat", "--hostname", f"bench{index}@%h",
+        ]  # fmt: skip
+        workers.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
+    return workers
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-n", type=int, default=5000, help="calls (default 5000)")
+    parser.add_argument("-p", "--processes", type=int, default=2, help="worker and client processes (default 2)")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="conduit-bench-"))
+    env = bench_env(work)
     port = free_port()
     receiver = subprocess.Popen(
         [sys.executable, str(ROOT / "bench" / "receiver.py"), str(port), "2"],
@@ -72,19 +108,9 @@ def main() -> None:
     )  # fmt: skip
     workers: list[subprocess.Popen] = []
     try:
-        import django
-
-        django.setup()
-        from django.core.management import call_command
+        prepare_database()
         from django.db import connection, transaction
 
-        call_command("migrate", verbosity=0)
-        call_command("createcachetable", verbosity=0)
-        from config.celery import app
-
-        # Messages left in a shared broker by an earlier run (countdowns held by workers) slowed
-        # a measured run sevenfold: start from an empty queue.
-        app.control.purge()
         from actions.invocations import invocations_enqueue
         from actions.models import Action, Invocation
         from actions.services import action_create
@@ -107,31 +133,7 @@ def main() -> None:
                 "parameters": [{"name": "phone", "type": "string"}, {"name": "text", "type": "string"}],
             },
         )  # fmt: skip
-        for index in range(args.processes):
-            log = open(work / f"worker{index}.log", "w")  # noqa: SIM115
-            workers.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "celery",
-                        "-A",
-                        "config",
-                        "worker",
-                        "--concurrency=1",
-                        "--loglevel=WARNING",
-                        "--without-gossip",
-                        "--without-mingle",
-                        "--without-heartbeat",
-                        "--hostname",
-                        f"bench{index}@%h",
-                    ],
-                    cwd=ROOT,
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )  # fmt: skip
-            )
+        workers = start_workers(env, work, args.processes)
         time.sleep(6)  # workers ready
         connection.close()
         values = {"phone": "+33600000000", "text": "hello"}

@@ -24,7 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.dispatch import KEY, bare_rate, free_port  # noqa: E402
+from bench.dispatch import bare_rate, bench_env, free_port, prepare_database, start_workers  # noqa: E402
 
 
 def received(log: Path) -> dict[str, float]:
@@ -51,18 +51,6 @@ def wait_for_calls(log: Path, wanted: set[str], timeout: float) -> dict[str, flo
     raise RuntimeError(f"{missing} of {len(wanted)} calls never arrived within {timeout:.0f} s")
 
 
-def start_workers(env: dict, work: Path, processes: int) -> list[subprocess.Popen]:
-    workers = []
-    for index in range(processes):
-        log = open(work / f"worker{index}.log", "w")  # noqa: SIM115
-        command = [
-            sys.executable, "-m", "celery", "-A", "config", "worker", "--concurrency=1", "--loglevel=WARNING",
-            "--without-gossip", "--without-mingle", "--without-heartbeat", "--hostname", f"bench{index}@%h",
-        ]  # fmt: skip
-        workers.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
-    return workers
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", type=int, default=5000, help="profiles for the throughput phase (default 5000)")
@@ -72,15 +60,7 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="conduit-bench-"))
-    env = os.environ.copy()
-    env.setdefault("DATABASE_URL", f"sqlite:///{work / 'bench.sqlite3'}")
-    env.setdefault("CELERY_BROKER_URL", "filesystem://")
-    env.update(
-        CELERY_BROKER_FOLDER=str(work / "broker"), FIELD_ENCRYPTION_KEYS=KEY,
-        CONDUIT_ALLOWED_PRIVATE_NETWORKS="127.0.0.0/8", DJANGO_SETTINGS_MODULE="config.settings",
-        AXES_ENABLED="false", LOG_LEVEL="WARNING",
-    )  # fmt: skip
-    os.environ.update(env)
+    env = bench_env(work)
     port, log = free_port(), work / "calls.log"
     receiver = subprocess.Popen(
         [sys.executable, str(ROOT / "bench" / "receiver.py"), str(port), "2", str(log)],
@@ -88,19 +68,9 @@ def main() -> None:
     )  # fmt: skip
     workers: list[subprocess.Popen] = []
     try:
-        import django
-
-        django.setup()
-        from django.core.management import call_command
+        prepare_database()
         from django.db import connection
 
-        call_command("migrate", verbosity=0)
-        call_command("createcachetable", verbosity=0)
-        from config.celery import app
-
-        # Messages left in a shared broker by an earlier run (countdowns held by workers) slowed
-        # a measured run sevenfold: start from an empty queue.
-        app.control.purge()
         from actions.models import Action, Invocation
         from actions.services import action_create
         from journeys.models import Event, Journey, JourneyRun, Profile

@@ -44,14 +44,17 @@ class Http(asyncio.Protocol):
             self.transport.write(RESPONSE)
 
 
-def serve(port: int) -> None:
+def serve(port: int, protocol: type[asyncio.Protocol] = Http, *background) -> None:
+    """Serve `protocol` on loopback; several processes may share the port (SO_REUSEPORT)."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind(("127.0.0.1", port))
     sock.listen(1024)
     loop = asyncio.new_event_loop()
-    server = loop.run_until_complete(loop.create_server(Http, sock=sock))
+    server = loop.run_until_complete(loop.create_server(protocol, sock=sock))
+    for coroutine in background:
+        loop.create_task(coroutine)
     loop.run_until_complete(server.serve_forever())
 
 

@@ -9,9 +9,12 @@ import asyncio
 import json
 import os
 import random
-import socket
 import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.receiver import serve  # noqa: E402
 
 
 def answer(status: int, extra: str = "") -> bytes:
@@ -63,22 +66,10 @@ class Provider(asyncio.Protocol):
             self.transport.write(data)
 
 
-def serve(port: int) -> None:
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind(("127.0.0.1", port))
-    sock.listen(1024)
-    loop = asyncio.new_event_loop()
-    server = loop.run_until_complete(loop.create_server(Provider, sock=sock))
-
-    async def flush():
-        while True:
-            await asyncio.sleep(0.2)
-            Provider.log.flush()
-
-    loop.create_task(flush())
-    loop.run_until_complete(server.serve_forever())
+async def flush_log() -> None:
+    while True:
+        await asyncio.sleep(0.2)
+        Provider.log.flush()
 
 
 if __name__ == "__main__":
@@ -90,4 +81,4 @@ if __name__ == "__main__":
             break
     Provider.slow_s = slow
     Provider.log = open(f"{prefix}.{index}", "ab", buffering=1 << 16)  # noqa: SIM115
-    serve(port)
+    serve(port, Provider, flush_log())
