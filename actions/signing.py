@@ -3,6 +3,8 @@
 import base64
 import hashlib
 import hmac
+import time
+from typing import Any
 
 
 def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
@@ -22,3 +24,9 @@ def signature_headers(secrets: list[str], message_id: str, timestamp: int, body:
         ("webhook-timestamp", str(timestamp)),
         ("webhook-signature", signatures),
     ]
+
+
+def delivery_headers(action: Any, key: str, body: bytes | None) -> list[tuple[str, str]]:
+    """What every call of an action carries: its Idempotency-Key and, with a signing secret, the signature."""
+    secrets = [action.signing_secret, action.previous_signing_secret]
+    return [("Idempotency-Key", key), *signature_headers(secrets, key, int(time.time()), body)]

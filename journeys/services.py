@@ -1,6 +1,5 @@
 """Writes for profiles, events and journeys (SPEC sections 4 and 5)."""
 
-import time
 import uuid
 from collections import defaultdict
 from typing import Any
@@ -13,7 +12,7 @@ from django.utils import timezone
 from actions.calling import call_action, render, shown_request
 from actions.models import Action
 from actions.rendering import RenderError
-from actions.signing import signature_headers
+from actions.signing import delivery_headers
 from config.db import update_rows
 from config.exceptions import Conflict
 from journeys import engine
@@ -244,9 +243,7 @@ def _test_call(action: Action, values: dict[str, Any], dry_run: bool) -> tuple[s
     rendered = render(action, values)
     if dry_run:
         return "succeeded", shown_request(rendered, []), None
-    key = str(uuid.uuid4())
-    secrets = [action.signing_secret, action.previous_signing_secret]
-    headers = [("Idempotency-Key", key), *signature_headers(secrets, key, int(time.time()), rendered.body)]
+    headers = delivery_headers(action, str(uuid.uuid4()), rendered.body)
     result = call_action(action, rendered, extra_headers=headers)
     response = {"status_code": result.status_code, "body": result.response_json, "error": result.error}
     if result.response_json is None:
