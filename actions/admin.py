@@ -28,7 +28,13 @@ from actions.models import Action, PaletteAction
 from actions.rendering import PLACEHOLDER
 from actions.selectors import action_usage
 from config.exceptions import Conflict
-from tenants.admin_scoping import OrgScopedAdminMixin, ReadOnlyAdminMixin, adopt_saved_row
+from tenants.admin_scoping import (
+    OrgScopedAdminMixin,
+    ReadOnlyAdminMixin,
+    adopt_saved_row,
+    messages_by_field,
+    problem_lines,
+)
 from tenants.middleware import active_organization
 from tenants.models import Organization
 from tenants.roles import Capability
@@ -133,20 +139,6 @@ class WriteOnlyTextarea(forms.Textarea):
 
 def _secret_input() -> forms.PasswordInput:
     return forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
-
-
-def _messages_by_field(exc: ValidationError) -> dict[str, list[str]]:
-    if hasattr(exc, "error_dict"):
-        return {field: [m for e in errors for m in e.messages] for field, errors in exc.error_dict.items()}
-    return {forms.forms.NON_FIELD_ERRORS: exc.messages}
-
-
-def _problem_lines(problems: dict[str, list[str]]) -> list[str]:
-    return [
-        message if key == forms.forms.NON_FIELD_ERRORS else f"{key}: {message}"
-        for key, messages_ in problems.items()
-        for message in messages_
-    ]
 
 
 def _host(url: str) -> str:
@@ -539,7 +531,7 @@ class ParameterValuesForm(forms.Form):
         return {name: value for name, value in self.cleaned_data.items() if value not in (None, "")}
 
     def attach(self, exc: ValidationError) -> None:
-        for message in [m for messages_ in _messages_by_field(exc).values() for m in messages_]:
+        for message in [m for messages_ in messages_by_field(exc).values() for m in messages_]:
             found = re.match(r"^parameter (\w+):", message)
             name = found.group(1) if found else None
             self.add_error(name if name in self.fields else None, message)
@@ -718,7 +710,7 @@ class ActionAdmin(_ActionDisplay, OrgScopedAdminMixin, admin.ModelAdmin):
             else:
                 saved = services.action_create(organization=form.organization, data=form.action_data, user=request.user)
         except ValidationError as exc:
-            raise _Refused(_messages_by_field(exc)) from exc
+            raise _Refused(messages_by_field(exc)) from exc
         except Conflict as exc:
             problems = {k: v if isinstance(v, list) else [str(v)] for k, v in exc.errors.items()}
             raise _Refused(problems or {forms.forms.NON_FIELD_ERRORS: [exc.message]}) from exc
@@ -843,7 +835,7 @@ class ActionAdmin(_ActionDisplay, OrgScopedAdminMixin, admin.ModelAdmin):
                         user=request.user,
                     )
                 except ValidationError as exc:
-                    for line in _problem_lines(_messages_by_field(exc)):
+                    for line in problem_lines(messages_by_field(exc)):
                         form.add_error(None, line)
                 else:
                     self.log_addition(request, imported, "Imported from JSON.")
@@ -874,7 +866,7 @@ class ActionAdmin(_ActionDisplay, OrgScopedAdminMixin, admin.ModelAdmin):
                     services.body_from_sample(sample, [])
                     fields = services.sample_fields(sample)
                 except ValidationError as exc:
-                    form.add_error("sample", _problem_lines(_messages_by_field(exc)))
+                    form.add_error("sample", problem_lines(messages_by_field(exc)))
             if step == "create" and form.is_valid():
                 created = self._create_from_sample(request, form, chosen)
                 if created is not None:
@@ -912,7 +904,7 @@ class ActionAdmin(_ActionDisplay, OrgScopedAdminMixin, admin.ModelAdmin):
             )
         except ValidationError as exc:
             where = {"body": "sample", "response_schema": "sample_response", "name": "name", "url": "url"}
-            for key, messages_ in _messages_by_field(exc).items():
+            for key, messages_ in messages_by_field(exc).items():
                 field = where.get(key, key if key in form.fields and key != "parameters" else None)
                 for message in messages_:
                     form.add_error(field, message if field else f"{key}: {message}")

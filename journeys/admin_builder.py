@@ -5,7 +5,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -19,7 +19,7 @@ from journeys.diagram import journey_svg, links
 from journeys.forms import JourneySettingsForm, JourneyTestForm, NewStepForm, StepForm
 from journeys.models import Journey, JourneyRun, StepRun
 from journeys.validation import check_publishable
-from tenants.admin_scoping import OrgScopedAdminMixin
+from tenants.admin_scoping import OrgScopedAdminMixin, messages_by_field, problem_lines
 from tenants.middleware import active_organization, active_role
 from tenants.roles import Capability, role_can
 
@@ -44,10 +44,8 @@ TRANSITIONS = {
 
 def _problems(exc: ValidationError | Conflict) -> dict[str, list[str]]:
     if isinstance(exc, Conflict):
-        return {"journey": [exc.message]}
-    if hasattr(exc, "error_dict"):
-        return {k: [str(m) for e in v for m in e.messages] for k, v in exc.error_dict.items()}
-    return {"journey": exc.messages}
+        return {NON_FIELD_ERRORS: [exc.message]}
+    return messages_by_field(exc)
 
 
 class JourneyAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
@@ -202,7 +200,7 @@ class JourneyAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
                 problems = self._save(request, journey, data)
                 if not problems:
                     return HttpResponseRedirect(self._url("step", journey, key))
-                form.add_error(None, [f"{k}: {', '.join(v)}" for k, v in problems.items()])
+                form.add_error(None, problem_lines(problems))
         return self._render(request, "new_step.html", journey, f"New step in {journey}", form=form)
 
     def step_view(self, request: HttpRequest, object_id: str, key: str) -> HttpResponse:
@@ -222,7 +220,7 @@ class JourneyAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
             if not problems:
                 messages.success(request, f"Step {key} deleted. Steps that led to it now lead nowhere: fix them.")
                 return HttpResponseRedirect(self._url("change", journey))
-            messages.error(request, "; ".join(f"{k}: {', '.join(v)}" for k, v in problems.items()))
+            messages.error(request, "; ".join(problem_lines(problems)))
         bound = request.method == "POST" and "_delete" not in request.POST
         form = StepForm(request.POST if bound else None, step=step, keys=keys, actions=actions)
         if not editable:
@@ -250,7 +248,7 @@ class JourneyAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
         try:
             result = service(journey=journey)
         except (ValidationError, Conflict) as exc:
-            lines = [f"{where}: {m}" if where != "journey" else m for where, ms in _problems(exc).items() for m in ms]
+            lines = problem_lines(_problems(exc))
             messages.error(request, f"Not {verb.replace('-', ' ')}ed: " + " · ".join(lines))
             return HttpResponseRedirect(self._url("change", journey))
         messages.success(request, f"{journey} {done}.")
@@ -265,7 +263,7 @@ class JourneyAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
             try:
                 answer = services.journey_test(journey=journey, **form.cleaned_data)
             except ValidationError as exc:
-                problems = [f"{k}: {m}" for k, ms in _problems(exc).items() for m in ms]
+                problems = problem_lines(_problems(exc))
         return self._render(request, "test.html", journey, f"Test {journey}", form=form, answer=answer,
                             problems=problems)  # fmt: skip
 

@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from django import forms
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from actions.models import Action
 from journeys.models import Journey
@@ -173,8 +173,10 @@ class StepForm(forms.Form):
             for message in messages if isinstance(messages, list) else [messages]:
                 if field in self.fields:
                     self.add_error(field, str(message))
+                elif where == NON_FIELD_ERRORS or (where.startswith(prefix) and not field):
+                    self.add_error(None, str(message))
                 else:
-                    self.add_error(None, f"{where}: {message}" if not where.startswith(prefix) or field else message)
+                    self.add_error(None, f"{where}: {message}")
 
 
 class JourneyTestForm(forms.Form):

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models
 from django.http import HttpRequest
 
@@ -114,3 +115,19 @@ def adopt_saved_row(obj: models.Model, saved: models.Model) -> None:
     for field in type(saved)._meta.concrete_fields:
         setattr(obj, field.attname, getattr(saved, field.attname))
     obj._state.adding = False
+
+
+def messages_by_field(exc: ValidationError) -> dict[str, list[str]]:
+    """A service's ValidationError as {field: [messages]}; one without fields under NON_FIELD_ERRORS."""
+    if hasattr(exc, "error_dict"):
+        return {field: [m for e in errors for m in e.messages] for field, errors in exc.error_dict.items()}
+    return {NON_FIELD_ERRORS: exc.messages}
+
+
+def problem_lines(problems: dict[str, list[str]]) -> list[str]:
+    """One line per problem, named by its field unless it has none."""
+    return [
+        message if key == NON_FIELD_ERRORS else f"{key}: {message}"
+        for key, messages in problems.items()
+        for message in messages
+    ]
