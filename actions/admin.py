@@ -16,13 +16,13 @@ from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.forms.fields import InvalidJSONInput, JSONString
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator, slugify
 
-from actions import services
+from actions import catalogue, services
 from actions.auth import _get as auth_value
 from actions.models import Action, PaletteAction
 from actions.rendering import PLACEHOLDER
@@ -41,6 +41,7 @@ from tenants.roles import Capability
 
 NOT_USED = "Not used by any journey yet."
 CODE_ATTRS = {"class": "vLargeTextField conduit-code", "spellcheck": "false", "autocomplete": "off"}
+TEXT_ATTRS = {"class": "vLargeTextField"}
 SECRET_KEPT = "Set. Leave blank to keep it; type a new value to replace it."
 SECRET_MISSING = "Not set yet."
 
@@ -66,7 +67,13 @@ AUTH_FIELDS: dict[str, dict[str, str]] = {
         "inject": "token_inject_as",
         "inject.name": "token_inject_name",
     },
+    "google_service_account": {
+        "service_account_json": "google_service_account_json",
+        "scopes": "google_scopes",
+    },
 }
+# The email action's templates, by key of Action.email.
+EMAIL_FIELDS = {key: f"email_{key}" for key in ("to", "cc", "reply_to", "from", "subject", "text", "html")}
 SIGNING_FIELDS = [
     "signing_secret_status",
     "signing_secret",
@@ -80,6 +87,7 @@ SECRET_FIELDS = {  # form field -> the secret's path in Action.auth_secrets, for
     "bearer_token": ("bearer", "token"),
     "api_key_value": ("api_key", "value"),
     "oauth2_client_secret": ("oauth2_client_credentials", "client_secret"),
+    "google_service_account_json": ("google_service_account", "service_account_json"),
 }
 # Where a problem the service reports under a key is shown; keys not here are non-field errors.
 FORM_FIELD_OF = {
@@ -89,6 +97,8 @@ FORM_FIELD_OF = {
     "clear_signing_secret": "clear_signing_secret",
     "clear_client_certificate": "clear_client_certificate",
     "auth_type": "auth_type",
+    "kind": "kind",
+    "body_type": "body_type",
     "auth_config": "auth_type",
     "auth_secrets": "auth_type",
     "organization": "organization",
@@ -283,6 +293,37 @@ class ActionForm(forms.ModelForm):
         label="Header or query name (token endpoint)",
         help_text="Needed when the token goes in a header or a query parameter.",
     )
+    google_service_account_json = forms.CharField(
+        required=False,
+        strip=False,
+        label="Service account key (Google)",
+        widget=WriteOnlyTextarea(attrs={**CODE_ATTRS, "rows": 4}),
+        help_text="The key file's JSON, as Google gives it (Firebase: Project settings, Service accounts).",
+    )
+    google_scopes = forms.CharField(
+        required=False,
+        label="Scopes (Google)",
+        help_text="Separated by spaces; empty for https://www.googleapis.com/auth/cloud-platform. "
+        "Firebase Cloud Messaging: https://www.googleapis.com/auth/firebase.messaging.",
+    )
+
+    email_to = forms.CharField(required=False, label="To", help_text="e.g. {{email}}; several separated by commas.")
+    email_cc = forms.CharField(required=False, label="Cc", help_text="Optional.")
+    email_reply_to = forms.CharField(required=False, label="Reply-To", help_text="Optional.")
+    email_from = forms.CharField(
+        required=False, label="From", help_text="Optional: the organization's default sender when empty."
+    )
+    email_subject = forms.CharField(required=False, label="Subject", help_text="e.g. Your cart, {{first_name}}")
+    email_text = forms.CharField(
+        required=False, strip=False, label="Plain text", widget=forms.Textarea(attrs={"rows": 6, **TEXT_ATTRS})
+    )
+    email_html = forms.CharField(
+        required=False,
+        strip=False,
+        label="HTML",
+        widget=forms.Textarea(attrs={**CODE_ATTRS, "rows": 6}),
+        help_text="Optional. Parameter values are HTML-escaped where they are put in.",
+    )
 
     signing_secret = forms.CharField(
         required=False,
@@ -314,8 +355,8 @@ class ActionForm(forms.ModelForm):
     class Meta:
         model = Action
         fields = [
-            "organization", "name", "description", "status", "method", "url", "query", "headers", "body",
-            "parameters", "auth_type", "response_schema", "timeout_ms", "max_retries", "rate_limit_calls",
+            "organization", "name", "description", "status", "kind", "method", "url", "query", "headers", "body",
+            "body_type", "parameters", "auth_type", "response_schema", "timeout_ms", "max_retries", "rate_limit_calls",
             "rate_limit_period_s", "on_rate_limit", "client_certificate", "client_key",
         ]  # fmt: skip
         labels = {
@@ -326,11 +367,15 @@ class ActionForm(forms.ModelForm):
             "rate_limit_calls": "Rate limit: calls",
             "rate_limit_period_s": "Rate limit: per seconds",
             "on_rate_limit": "Beyond the rate limit",
+            "body_type": "Body as",
         }
         help_texts = {
             "name": "What marketers see in the palette, e.g. Send SMS.",
             "description": "What the action does, in words a marketer reads.",
             "status": "Only active actions appear in the palette; a draft can be tested first.",
+            "kind": "An HTTP request to a service, or an email through the organization's SMTP settings.",
+            "body_type": "JSON, or a form (application/x-www-form-urlencoded) as Twilio and others take: "
+            "then the body is an object of field names to values.",
             "url": "The address called, starting with https://. The path may hold placeholders filled "
             "from parameters, e.g. https://api.example.com/v2/users/{{user_id}}/messages.",
             "auth_type": "How Conduit proves to the service who it is; fill in the fields of that type.",
@@ -356,6 +401,9 @@ class ActionForm(forms.ModelForm):
             self.initial.pop(write_only, None)  # never an initial value, so never in the page
         if "method" in self.fields:
             self.fields["method"].choices = [(method, method) for method in Action.Method.values]
+        for name in ("kind", "body_type"):  # older forms and scripts post neither: the defaults apply
+            if name in self.fields:
+                self.fields[name].required = False
         action = self.instance
         stored_type = action.auth_type if action.pk else None
         stored_secrets = (action.auth_secrets or {}) if action.pk else {}
@@ -376,6 +424,9 @@ class ActionForm(forms.ModelForm):
                     f" Its {' and '.join(kept)} {'are' if len(kept) > 1 else 'is'} set; leave "
                     f"{'them' if len(kept) > 1 else 'it'} out to keep {'them' if len(kept) > 1 else 'it'}."
                 )
+        for key, name in EMAIL_FIELDS.items():
+            if action.pk and action.email and isinstance(action.email.get(key), str):
+                self.initial.setdefault(name, action.email[key])
         if "client_key" in self.fields:
             self.fields["client_key"].help_text += " " + (
                 SECRET_KEPT if action.pk and action.client_key else SECRET_MISSING
@@ -400,8 +451,15 @@ class ActionForm(forms.ModelForm):
     def _action_data(self) -> dict[str, Any]:
         cleaned = self.cleaned_data
         data = {name: cleaned[name] for name in services.EDITABLE_FIELDS if name in cleaned}
+        for name, default in (("kind", Action.Kind.HTTP), ("body_type", Action.BodyType.JSON)):
+            if name in data and not data[name]:
+                data[name] = self.instance.pk and getattr(self.instance, name) or default
         if "auth_type" in cleaned:
             data["auth"] = self._auth_data()
+        if cleaned.get("kind") == Action.Kind.EMAIL:
+            data["email"] = {key: cleaned[name] for key, name in EMAIL_FIELDS.items() if cleaned.get(name)}
+        elif "kind" in cleaned:
+            data["email"] = None
         if cleaned.get("signing_secret"):
             data["signing_secret"] = cleaned["signing_secret"]
         if cleaned.get("generate_signing_secret"):
@@ -430,6 +488,8 @@ class ActionForm(forms.ModelForm):
             if path == "type":
                 return "auth_type"
             return fields.get(path) or fields.get(path.split(".")[0]) or "auth_type"
+        if key == "email":
+            return EMAIL_FIELDS.get(message.split(":", 1)[0].strip(), "email_to")
         return FORM_FIELD_OF.get(key)
 
     def attach_problems(self, problems: dict[str, list[str]]) -> None:
@@ -607,6 +667,52 @@ class ImportForm(forms.Form):
         return cleaned
 
 
+class FromTemplateForm(forms.Form):
+    """A template's credentials, and the new action's name and status."""
+
+    name = forms.CharField(max_length=200, help_text="What marketers see in the palette.")
+    status = forms.ChoiceField(
+        choices=[(Action.Status.DRAFT, "Draft: test it first"), (Action.Status.ACTIVE, "Active: in the palette now")],
+        initial=Action.Status.DRAFT,
+    )
+
+    def __init__(self, template: catalogue.Template, *args: Any, with_organization: bool = False, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.template = template
+        self.fields["name"].initial = template.name
+        if with_organization:
+            self.fields["organization"] = _organization_choice()
+        for credential in template.credentials:
+            if credential.secret:
+                widget = (
+                    WriteOnlyTextarea(attrs={**CODE_ATTRS, "rows": 6}) if credential.multiline
+                    else forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
+                )  # fmt: skip
+            else:
+                widget = forms.TextInput(attrs={"class": "vLargeTextField"})
+            help_text = credential.help + (" Stored encrypted, never shown again." if credential.secret else "")
+            self.fields[f"credential_{credential.name}"] = forms.CharField(
+                label=credential.label, required=credential.required, strip=not credential.secret,
+                widget=widget, help_text=help_text.strip(),
+            )  # fmt: skip
+
+    def credentials(self) -> dict[str, str]:
+        return {
+            c.name: self.cleaned_data.get(f"credential_{c.name}") or ""
+            for c in self.template.credentials
+            if self.cleaned_data.get(f"credential_{c.name}")
+        }
+
+    def attach(self, exc: ValidationError) -> None:
+        for key, problems in messages_by_field(exc).items():
+            field = f"credential_{key.removeprefix('credentials.')}" if key.startswith("credentials.") else key
+            for problem in problems:
+                if field in self.fields:
+                    self.add_error(field, problem)
+                else:
+                    self.add_error(None, problem if key == forms.forms.NON_FIELD_ERRORS else f"{key}: {problem}")
+
+
 # --- the admins -----------------------------------------------------------------------
 
 
@@ -646,7 +752,7 @@ class ActionAdmin(_ActionDisplay, OrgScopedAdminMixin, admin.ModelAdmin):
         return readonly + (["organization"] if obj is not None and request.user.is_superuser else [])
 
     def get_fieldsets(self, request: HttpRequest, obj: Action | None = None) -> list:
-        first = ["name", "description", "status"]
+        first = ["name", "description", "status", "kind"]
         if request.user.is_superuser:
             first = ["organization", *first]
         fieldsets = [
@@ -654,8 +760,20 @@ class ActionAdmin(_ActionDisplay, OrgScopedAdminMixin, admin.ModelAdmin):
             (
                 "Request",
                 {
-                    "fields": ["method", "url", "query", "headers", "body"],
-                    "description": "Placeholders such as {{phone}} are filled from the parameters at each call.",
+                    "fields": ["method", "url", "query", "headers", "body_type", "body"],
+                    "classes": ["conduit-kind-http"],
+                    "description": "For an HTTP action. Placeholders such as {{phone}} are filled from the "
+                    "parameters at each call; {{secrets.NAME}} puts in one of the organization's secret values "
+                    "when the call is sent, never shown.",
+                },
+            ),
+            (
+                "Email",
+                {
+                    "fields": list(EMAIL_FIELDS.values()),
+                    "classes": ["conduit-kind-email"],
+                    "description": "For an email action, sent through the organization's email settings. "
+                    "Placeholders such as {{first_name}} are filled from the parameters.",
                 },
             ),
             ("Parameters", {"fields": ["parameters"]}),
@@ -731,6 +849,8 @@ class ActionAdmin(_ActionDisplay, OrgScopedAdminMixin, admin.ModelAdmin):
         wrap = self.admin_site.admin_view
         return [
             path("infer/", wrap(self.infer_view), name=name("infer")),
+            path("from-template/", wrap(self.templates_view), name=name("templates")),
+            path("from-template/<slug:key>/", wrap(self.from_template_view), name=name("from_template")),
             path("import/", wrap(self.import_view), name=name("import")),
             path("<path:object_id>/test/", wrap(self.test_view), name=name("test")),
             path("<path:object_id>/duplicate/", wrap(self.duplicate_view), name=name("duplicate")),
@@ -846,6 +966,39 @@ class ActionAdmin(_ActionDisplay, OrgScopedAdminMixin, admin.ModelAdmin):
                     )
                     return HttpResponseRedirect(self._change_url(imported))
         return self._page(request, "import.html", "Import an action from JSON", form=form)
+
+    def templates_view(self, request: HttpRequest) -> HttpResponse:
+        self._require_manage(request)
+        return self._page(
+            request, "templates.html", "New action from a template", templates=list(catalogue.TEMPLATES.values())
+        )
+
+    def from_template_view(self, request: HttpRequest, key: str) -> HttpResponse:
+        self._require_manage(request)
+        template = catalogue.TEMPLATES.get(key)
+        if template is None:
+            raise Http404("No such action template.")
+        with_organization = request.user.is_superuser
+        form = FromTemplateForm(template, request.POST or None, with_organization=with_organization)
+        if request.method == "POST" and form.is_valid():
+            try:
+                action = catalogue.action_from_template(
+                    organization=self._new_action_organization(request, form), key=key,
+                    credentials=form.credentials(), name=form.cleaned_data["name"],
+                    status=form.cleaned_data["status"], user=request.user,
+                )  # fmt: skip
+            except ValidationError as exc:
+                form.attach(exc)
+            else:
+                self.log_addition(request, action, f"Created from the template {template.name}.")
+                self.message_user(
+                    request,
+                    f"Created “{action.name}” from the {template.provider} template. Send a test request to check "
+                    "the credentials; every field stays editable below.",
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(self._change_url(action))
+        return self._page(request, "from_template.html", f"New action: {template.name}", form=form, template=template)
 
     def infer_view(self, request: HttpRequest) -> HttpResponse:
         self._require_manage(request)
@@ -1010,4 +1163,5 @@ class PaletteActionAdmin(_ActionDisplay, ReadOnlyAdminMixin, OrgScopedAdminMixin
         )
 
 
-from actions import admin_runtime  # noqa: E402, F401  (invocations, endpoint limits, circuits, metrics)
+# The other admin pages of the app register when this module is imported.
+from actions import admin_org, admin_runtime  # noqa: E402, F401

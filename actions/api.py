@@ -34,6 +34,11 @@ class ActionSerializer(StrictSerializer, serializers.ModelSerializer):
     query = serializers.JSONField(required=False)
     headers = serializers.JSONField(required=False)
     body = serializers.JSONField(required=False, allow_null=True)
+    email = serializers.JSONField(
+        required=False, allow_null=True,
+        help_text='For kind "email": templates {"to", "cc", "reply_to", "from", "subject", "text", "html"}; '
+        "placeholders as in a body ({{name}}), values escaped in html.",
+    )  # fmt: skip
     parameters = serializers.JSONField(required=False)
     response_schema = serializers.JSONField(required=False, allow_null=True)
     auth = serializers.JSONField(
@@ -57,8 +62,8 @@ class ActionSerializer(StrictSerializer, serializers.ModelSerializer):
     class Meta:
         model = Action
         fields = [
-            "id", "name", "description", "status", "method", "url", "query", "headers", "body",
-            "parameters", "auth", "signing_secret", "clear_signing_secret", "signing_secret_set",
+            "id", "name", "description", "status", "kind", "method", "url", "query", "headers", "body",
+            "body_type", "email", "parameters", "auth", "signing_secret", "clear_signing_secret", "signing_secret_set",
             "response_schema", "timeout_ms", "max_retries", "rate_limit_calls", "rate_limit_period_s",
             "on_rate_limit", "client_certificate", "client_key", "clear_client_certificate", "client_key_set",
             "used_in", "created_at", "updated_at",

@@ -8,14 +8,18 @@ import base64
 import copy
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, quote_plus, urlencode, urlsplit
 
+import jwt
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from django.core.cache import cache
 
 from actions import transport
 from actions.rendering import HEADER_NAME, RESERVED_HEADERS, RenderedRequest, encode_json, validate_url
+from actions.secret_values import PATH_SAFE
 
 
 @dataclass(frozen=True)
@@ -43,8 +47,11 @@ AUTH_SPECS: dict[str, AuthSpec] = {
         optional=("expires_in_path", "cache_seconds"),
         optional_secrets=("request.headers", "request.body"),
     ),
+    "google_service_account": AuthSpec(optional=("scopes",), secrets=("service_account_json",)),
 }
-TOKEN_TYPES = {"oauth2_client_credentials", "token_endpoint"}
+TOKEN_TYPES = {"oauth2_client_credentials", "token_endpoint", "google_service_account"}
+GOOGLE_DEFAULT_SCOPES = "https://www.googleapis.com/auth/cloud-platform"
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 MASK = "********"
 
 
@@ -144,6 +151,11 @@ def validate_auth(auth: Any, *, allow_http: bool, stored_type: str | None, store
             problems.append(f"name: {name!r} is not a header that may be set")
     if kind == "oauth2_client_credentials" and auth.get("token_url"):
         problems += [f"token_url: {p}" for p in validate_url(auth["token_url"], allow_http=allow_http, declared=set())]
+    if kind == "google_service_account":
+        if "scopes" in auth and not isinstance(auth["scopes"], str):
+            problems.append("scopes: must be text: scope URLs separated by spaces")
+        if isinstance(auth.get("service_account_json"), str) and auth["service_account_json"]:
+            problems += service_account_problems(auth["service_account_json"], allow_http=allow_http)
     if kind == "token_endpoint":
         if auth.get("request") is not None:
             problems += _check_token_request(auth["request"], allow_http)
@@ -159,6 +171,44 @@ def validate_auth(auth: Any, *, allow_http: bool, stored_type: str | None, store
             elif inject["as"] != "bearer" and not (isinstance(inject.get("name"), str) and inject["name"]):
                 problems.append(f"inject.name: required to inject the token as a {inject['as']}")
     return problems
+
+
+def service_account_problems(text: str, *, allow_http: bool) -> list[str]:
+    """What is wrong with a pasted Google service-account key file."""
+    where = "service_account_json"
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return [f"{where}: not JSON; paste the whole key file Google gave (it starts with {{)"]
+    if not isinstance(data, dict) or data.get("type") != "service_account":
+        return [f'{where}: not a service-account key file (its "type" must be "service_account")']
+    problems = [f"{where}: the key file has no {key}" for key in ("client_email", "private_key", "token_uri")
+                if not isinstance(data.get(key), str) or not data[key]]  # fmt: skip
+    if not problems:
+        try:
+            load_pem_private_key(data["private_key"].encode(), password=None)
+        except (ValueError, TypeError):
+            problems.append(f"{where}: its private_key is not a PEM private key")
+        problems += [f"{where}: token_uri {p}" for p in validate_url(data["token_uri"], allow_http=allow_http,
+                                                                      declared=set())]  # fmt: skip
+    return problems
+
+
+def service_account_project(auth_secrets: dict) -> str:
+    """The project_id of a stored service-account key, or ""."""
+    try:
+        return str(json.loads(auth_secrets.get("service_account_json") or "{}").get("project_id") or "")
+    except (ValueError, AttributeError):
+        return ""
+
+
+def _google_assertion(key_file: dict, scopes: str) -> str:
+    """The signed JWT a service account exchanges for an access token (RFC 7523, Google's form)."""
+    now = int(time.time())
+    claims = {"iss": key_file["client_email"], "scope": scopes, "aud": key_file["token_uri"], "iat": now,
+              "exp": now + 3600}  # fmt: skip
+    headers = {"kid": key_file["private_key_id"]} if key_file.get("private_key_id") else None
+    return jwt.encode(claims, key_file["private_key"], algorithm="RS256", headers=headers)
 
 
 def split_auth(auth: dict, *, stored_type: str | None, stored_secrets: dict) -> tuple[str, dict, dict]:
@@ -229,7 +279,13 @@ def _parse_json(result: "transport.TransportResult") -> Any:
 def _fetch_token(action: Any, timeout_s: float) -> tuple[str, int]:
     """Ask the token endpoint; return (token, seconds to cache it)."""
     auth = full_auth(action.auth_type, action.auth_config, action.auth_secrets)
-    if action.auth_type == "oauth2_client_credentials":
+    if action.auth_type == "google_service_account":
+        key_file = json.loads(auth["service_account_json"])
+        assertion = _google_assertion(key_file, auth.get("scopes") or GOOGLE_DEFAULT_SCOPES)
+        url, method, token_path, expires_path, fixed = key_file["token_uri"], "POST", "access_token", "expires_in", None
+        headers = [("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json")]
+        body = urlencode({"grant_type": JWT_BEARER, "assertion": assertion}).encode()
+    elif action.auth_type == "oauth2_client_credentials":
         form = {
             "grant_type": "client_credentials",
             "client_id": auth["client_id"],
@@ -331,9 +387,23 @@ def apply_auth(action: Any, request: RenderedRequest, *, refresh: bool = False) 
     return to_mask
 
 
+def _in_json(secret: str) -> str:
+    return json.dumps(secret, ensure_ascii=False)[1:-1]
+
+
 def mask(text: str, secrets: list[str]) -> str:
     """Replace each secret, as given and as it looks URL-encoded in a query, with ********."""
-    forms = {form for secret in secrets for form in (secret, quote_plus(secret), quote(secret, safe=""))}
+    forms = {
+        form
+        for secret in secrets
+        for form in (
+            secret,
+            quote_plus(secret),
+            quote(secret, safe=""),
+            quote(secret, safe=PATH_SAFE),
+            _in_json(secret),
+        )  # noqa: E501
+    }
     for secret in sorted(forms, key=len, reverse=True):
         text = text.replace(secret, MASK)
     return text

@@ -11,6 +11,7 @@ from actions import transport
 from actions.auth import TOKEN_TYPES, AuthError, apply_auth, mask
 from actions.models import Action
 from actions.rendering import RenderedRequest, render_request
+from actions.secret_values import SecretMissing, readable, unseal
 
 USER_AGENT = "Conduit/0.1"
 RECORDED_BODY_BYTES = 64 * 1024
@@ -31,20 +32,27 @@ class CallResult:
 
 
 def render(action: Action, values: dict[str, Any]) -> RenderedRequest:
+    """The request (or, for an email action, the email) for these values. Raises RenderError."""
+    if action.kind == Action.Kind.EMAIL:
+        from actions.emailing import render_email
+
+        return render_email(action, values)
     return render_request(
         method=action.method, url=action.url, query=action.query, headers=action.headers,
-        body=action.body, parameters=action.parameters, values=values,
+        body=action.body, parameters=action.parameters, values=values, body_type=action.body_type,
+        organization_id=action.organization_id,
     )  # fmt: skip
 
 
 def shown_request(request: RenderedRequest, secrets: list[str]) -> dict:
+    """The request as people see it: secrets masked, secret values as {{secrets.NAME}}."""
     body = request.body.decode("utf-8", errors="replace") if request.body is not None else None
-    return {
+    return readable({
         "method": request.method,
         "url": mask(request.url, secrets),
         "headers": [[name, mask(value, secrets)] for name, value in request.headers],
         "body": mask(body, secrets) if body is not None else None,
-    }
+    })  # fmt: skip
 
 
 def _send(action: Action, request: RenderedRequest, extra_headers: list[tuple[str, str]]) -> transport.TransportResult:
@@ -61,12 +69,23 @@ def _send(action: Action, request: RenderedRequest, extra_headers: list[tuple[st
 
 def call_action(action: Action, rendered: RenderedRequest, *, extra_headers: list[tuple[str, str]] = ()) -> CallResult:
     """Send an already rendered request with the action's auth. Never raises for the network."""
+    if action.kind == Action.Kind.EMAIL:
+        from actions.emailing import send_email
+
+        key = next((value for name, value in extra_headers if name == "Idempotency-Key"), None)
+        return send_email(action, rendered, key, shown_request(rendered, []))
     extra = [("User-Agent", USER_AGENT), *extra_headers]
-    secrets: list[str] = []
+    try:
+        url, headers, body, secrets = unseal(
+            organization_id=action.organization_id, url=rendered.url, headers=list(rendered.headers),
+            body=rendered.body, content_type=rendered.header("Content-Type") or "",
+        )  # fmt: skip
+    except SecretMissing as exc:
+        return CallResult(outcome="error", request=shown_request(rendered, []), error=str(exc))
     for attempt in ("first", "refresh"):
-        request = RenderedRequest(rendered.method, rendered.url, list(rendered.headers), rendered.body)
+        request = RenderedRequest(rendered.method, url, list(headers), body)
         try:
-            secrets = apply_auth(action, request, refresh=attempt == "refresh")
+            secrets = [*secrets, *apply_auth(action, request, refresh=attempt == "refresh")]
         except AuthError as exc:
             result = exc.result
             return CallResult(

@@ -1,11 +1,15 @@
-"""A small HTTP receiver on loopback for the demo (`make run`): it stands in for an SMS provider,
-prints each call it gets and answers 200 with a message id."""
+"""Small receivers on loopback for the demo (`make run`): an HTTP one stands in for an SMS provider,
+an SMTP one for the mail server. Each prints what it gets; the HTTP one answers 200 with a message id."""
 
+import email
+import email.policy
 import itertools
 import json
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TextIO
+from typing import Any, TextIO
+
+from aiosmtpd.controller import Controller
 
 _ids = itertools.count(1)
 
@@ -30,3 +34,25 @@ def make_server(host: str, port: int, out: TextIO = sys.stdout) -> ThreadingHTTP
             pass
 
     return ThreadingHTTPServer((host, port), Handler)
+
+
+class _PrintingHandler:
+    """aiosmtpd handler: prints each email's envelope, subject and plain-text part."""
+
+    def __init__(self, out: TextIO):
+        self.out = out
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802  (aiosmtpd's name)
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        text = message.get_body(preferencelist=("plain",))
+        self.out.write(
+            f"demo SMTP: from {envelope.mail_from} to {', '.join(envelope.rcpt_tos)} "
+            f"subject {message['Subject']!r}\n{text.get_content() if text else ''}\n"
+        )
+        self.out.flush()
+        return "250 OK: queued"
+
+
+def make_smtp_server(host: str, port: int, out: TextIO = sys.stdout) -> Controller:
+    """An SMTP server on loopback; `start()` runs it in a thread of its own."""
+    return Controller(_PrintingHandler(out), hostname=host, port=port)

@@ -142,6 +142,8 @@ def _backoff(attempt: int) -> float:
 
 
 def _is_retried(result: CallResult) -> bool:
+    if result.outcome.startswith("smtp_"):  # an SMTP server's 4xx is temporary, its 5xx final
+        return result.outcome.startswith("smtp_4")
     if result.status_code is not None:
         return result.status_code in RETRIED_STATUSES or result.status_code >= 500
     return result.outcome in ("timedout", "error")  # never "refused": a blocked destination stays blocked
@@ -368,7 +370,9 @@ def _unsendable(invocation: Invocation) -> str:
     if not url:
         return "This invocation has no rendered request to send."
     # Credentials are read at send time: never send them to a host the action no longer calls.
-    if _host(invocation) != (urlsplit(invocation.action.url).hostname or ""):
+    # An email goes through the organization's SMTP settings as they are when it is sent.
+    is_email = invocation.action.kind == Action.Kind.EMAIL
+    if not is_email and _host(invocation) != (urlsplit(invocation.action.url).hostname or ""):
         return "The action now calls another host; this call, made for the old one, was not sent."
     return ""
 

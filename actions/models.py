@@ -32,6 +32,15 @@ class Action(models.Model):
         API_KEY = "api_key", "API key (header or query)"
         OAUTH2_CLIENT_CREDENTIALS = "oauth2_client_credentials", "OAuth2 client credentials"
         TOKEN_ENDPOINT = "token_endpoint", "Token endpoint (any other token flow)"
+        GOOGLE_SERVICE_ACCOUNT = "google_service_account", "Google service account (Firebase, Google APIs)"
+
+    class Kind(models.TextChoices):
+        HTTP = "http", "HTTP request (REST/JSON)"
+        EMAIL = "email", "Email (the organization's SMTP server)"
+
+    class BodyType(models.TextChoices):
+        JSON = "json", "JSON"
+        FORM = "form", "Form (application/x-www-form-urlencoded)"
 
     class OnRateLimit(models.TextChoices):
         DELAY = "delay", "Delay until capacity frees (throttle)"
@@ -42,9 +51,11 @@ class Action(models.Model):
     description = models.TextField(blank=True, help_text="What the action does, in words a marketer reads.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
 
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.HTTP)
     method = models.CharField(max_length=6, choices=Method.choices, default=Method.POST)
     url = models.CharField(
         max_length=2000,
+        blank=True,
         help_text="Absolute https:// URL; the path may hold placeholders such as {{user_id}}.",
     )
     query = models.JSONField(default=list, blank=True, help_text='List of {"name": ..., "value": ...}.')
@@ -54,9 +65,12 @@ class Action(models.Model):
         blank=True,
         help_text='JSON object or array; "{{amount}}" alone keeps the parameter\'s type.',
     )
+    body_type = models.CharField(max_length=10, choices=BodyType.choices, default=BodyType.JSON)
     parameters = models.JSONField(
         default=list, blank=True, help_text="List of {name, type, required, default, description}."
     )
+    # An email action's templates: to, cc, reply_to, from, subject, text, html.
+    email = models.JSONField(null=True, blank=True)
 
     auth_type = models.CharField(max_length=30, choices=AuthType.choices, default=AuthType.NONE)
     auth_config = models.JSONField(default=dict, blank=True)  # the non-secret auth fields
@@ -230,3 +244,51 @@ class RateLimitCounter(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class SecretValue(models.Model):
+    """A named, encrypted constant of an organization, used in templates as {{secrets.NAME}}."""
+
+    organization = models.ForeignKey("tenants.Organization", on_delete=models.CASCADE, related_name="secret_values")
+    name = models.CharField(max_length=64, help_text="Letters, digits and _, e.g. SLACK_WEBHOOK.")
+    value = EncryptedTextField()
+    description = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["organization", "name"], name="unique_secret_name_per_org")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class EmailSettings(models.Model):
+    """An organization's SMTP connection, used by every email action of the organization."""
+
+    class Security(models.TextChoices):
+        STARTTLS = "starttls", "STARTTLS (usually port 587)"
+        SSL = "ssl", "TLS from the start (usually port 465)"
+        NONE = "none", "None (only for a server on a private network)"
+
+    organization = models.OneToOneField("tenants.Organization", on_delete=models.CASCADE, related_name="email_settings")
+    host = models.CharField(max_length=255, help_text="The SMTP server, e.g. smtp.sendgrid.net.")
+    port = models.PositiveIntegerField(default=587, validators=[MinValueValidator(1), MaxValueValidator(65_535)])
+    security = models.CharField(max_length=10, choices=Security.choices, default=Security.STARTTLS)
+    username = models.CharField(max_length=255, blank=True, default="")
+    password = EncryptedTextField(blank=True, default="")
+    default_from = models.CharField(
+        max_length=320, help_text='The sender when an action names none, e.g. "Acme <hello@acme.test>".'
+    )
+    timeout_s = models.PositiveSmallIntegerField(
+        default=10, validators=[MinValueValidator(1), MaxValueValidator(60)], help_text="Seconds."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "email settings"
+        verbose_name_plural = "email settings"
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"

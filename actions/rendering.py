@@ -15,6 +15,8 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from django.utils.dateparse import parse_date, parse_datetime
 
+from actions.secret_values import REFERENCE, seal
+
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 # Anything that looks like a placeholder, to catch typos such as {{ first name }}.
 ANY_BRACES = re.compile(r"\{\{(.*?)\}\}")
@@ -28,6 +30,8 @@ RESERVED_HEADERS = {
     "te", "trailer", "proxy-authorization", "proxy-connection",
 }  # fmt: skip
 METHODS = ("POST", "PUT", "PATCH", "GET", "DELETE")
+BODY_TYPES = ("json", "form")
+FORM = "application/x-www-form-urlencoded"
 
 
 class RenderError(ValueError):
@@ -208,12 +212,24 @@ def normalize_parameters(parameters: list[dict]) -> list[dict]:
     ]
 
 
-def _placeholder_problems(text: str, declared: set[str], where: str) -> list[str]:
+def _placeholder_problems(text: str, declared: set[str], where: str, secrets: set[str] | None = None) -> list[str]:
+    """`secrets`: the organization's secret value names, or None where {{secrets.NAME}} may not stand."""
     problems = []
     for match in ANY_BRACES.finditer(text):
         inner = match.group(0)
         found = PLACEHOLDER.fullmatch(inner)
-        if found is None:
+        secret = REFERENCE.fullmatch(inner)
+        if secret is not None and secrets is None:
+            problems.append(
+                f"{where}: {inner}: secret values may stand only in an HTTP action's URL path, query, headers or body"
+            )
+        elif secret is not None and secret.group(1) not in secrets:
+            problems.append(
+                f"{where}: {inner} names no secret value of this organization; add it under Secret values first"
+            )
+        elif secret is not None:
+            continue
+        elif found is None:
             problems.append(f"{where}: {inner} is not a valid placeholder (use {{{{name}}}})")
         elif found.group(1) not in declared:
             problems.append(f"{where}: placeholder {inner} names no declared parameter")
@@ -231,12 +247,12 @@ def _walk_strings(value: Any, path: str):
             yield from _walk_strings(item, f"{path}[{index}]")
 
 
-def validate_url(url: Any, *, allow_http: bool, declared: set[str]) -> list[str]:
+def validate_url(url: Any, *, allow_http: bool, declared: set[str], secrets: set[str] | None = None) -> list[str]:
     if not isinstance(url, str) or not url.strip():
         return ["an absolute URL is required"]
-    problems = _placeholder_problems(url, declared, "url")
+    problems = _placeholder_problems(url, declared, "url", secrets)
     # Placeholders may only stand in the path: fill them to check the rest.
-    probe = PLACEHOLDER.sub("x", url)
+    probe = PLACEHOLDER.sub("x", REFERENCE.sub("x", url))
     try:
         parts = urlsplit(probe)
         parts.port  # noqa: B018  (raises on a bad port)
@@ -254,12 +270,12 @@ def validate_url(url: Any, *, allow_http: bool, declared: set[str]) -> list[str]
         problems.append("must not hold credentials; use the auth settings instead")
     if parts.fragment:
         problems.append("must not have a #fragment")
-    if PLACEHOLDER.search(urlsplit(url).netloc or ""):
+    if PLACEHOLDER.search(urlsplit(url).netloc or "") or REFERENCE.search(urlsplit(url).netloc or ""):
         problems.append("placeholders may stand only in the path, not in the host")
     return problems
 
 
-def validate_pairs(pairs: Any, *, kind: str, declared: set[str]) -> list[str]:
+def validate_pairs(pairs: Any, *, kind: str, declared: set[str], secrets: set[str] | None = None) -> list[str]:
     """Query parameters or headers: a list of {name, value}."""
     if pairs in (None, ""):
         return []
@@ -285,18 +301,35 @@ def validate_pairs(pairs: Any, *, kind: str, declared: set[str]) -> list[str]:
                 problems.append(f"header {name}: set by Conduit itself, it cannot be templated")
             if "\r" in value or "\n" in value:
                 problems.append(f"header {name}: value must be on one line")
-        problems += _placeholder_problems(value, declared, f"{kind} {name}")
+        problems += _placeholder_problems(value, declared, f"{kind} {name}", secrets)
     return problems
 
 
-def validate_body(body: Any, *, declared: set[str]) -> list[str]:
+def _is_form_value(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+def validate_body(
+    body: Any, *, declared: set[str], body_type: str = "json", secrets: set[str] | None = None
+) -> list[str]:
     if body is None:
         return []
+    if body_type not in BODY_TYPES:
+        return []  # body_type names its own problem
+    if body_type == "form":
+        if not isinstance(body, dict):
+            return ['a form body must be a JSON object of field names to values, e.g. {"To": "{{phone}}"}']
+        bad = [
+            key for key, value in body.items()
+            if not (_is_form_value(value) or (isinstance(value, list) and all(map(_is_form_value, value))))
+        ]  # fmt: skip
+        if bad:
+            return [f"body.{bad[0]}: a form field holds text, a number, true/false or a list of them"]
     if not isinstance(body, dict | list):
         return ["must be a JSON object or array"]
     problems = []
     for path, text in _walk_strings(body, "body"):
-        problems += _placeholder_problems(text, declared, path)
+        problems += _placeholder_problems(text, declared, path, secrets)
     return problems
 
 
@@ -366,12 +399,37 @@ def encode_json(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def encode_form(value: dict) -> bytes:
+    """A rendered form body: lists repeat their field, null leaves it out, true/false as words."""
+    pairs = []
+    for key, item in value.items():
+        for one in item if isinstance(item, list) else [item]:
+            if one is not None:
+                pairs.append((key, to_text(one)))
+    return urlencode(pairs).encode()
+
+
+def _seal_all(value: Any, organization_id: int) -> Any:
+    if isinstance(value, str):
+        return seal(value, organization_id)
+    if isinstance(value, dict):
+        return {key: _seal_all(item, organization_id) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_seal_all(item, organization_id) for item in value]
+    return value
+
+
 def render_request(
     *, method: str, url: str, query: list, headers: list, body: Any,
-    parameters: list[dict], values: dict[str, Any],
+    parameters: list[dict], values: dict[str, Any], body_type: str = "json", organization_id: int | None = None,
 ) -> RenderedRequest:  # fmt: skip
-    """The concrete request for these parameter values. Raises RenderError."""
+    """The concrete request for these parameter values. Raises RenderError.
+
+    With `organization_id`, {{secrets.NAME}} becomes a sealed reference, filled in at send time.
+    """
     resolved = resolve_values(parameters, values)
+    if organization_id is not None:
+        url, query, headers, body = _seal_all([url, query or [], headers or [], body], organization_id)
     rendered_url = _interpolate(url, resolved, encode=lambda s: quote(s, safe=""))
     pairs = [(p["name"], _interpolate(p["value"], resolved)) for p in query or []]
     if pairs:
@@ -384,7 +442,9 @@ def render_request(
         rendered_headers.append((header["name"], value))
     payload = None
     if body is not None and method != "GET":
-        payload = encode_json(_render_body(body, resolved))
+        rendered_body = _render_body(body, resolved)
+        form = body_type == "form" and isinstance(rendered_body, dict)
+        payload = encode_form(rendered_body) if form else encode_json(rendered_body)
         if not any(name.lower() == "content-type" for name, _ in rendered_headers):
-            rendered_headers.append(("Content-Type", "application/json"))
+            rendered_headers.append(("Content-Type", FORM if form else "application/json"))
     return RenderedRequest(method=method, url=rendered_url, headers=rendered_headers, body=payload)

@@ -3,6 +3,7 @@
 import base64
 import binascii
 import copy
+import json
 import re
 from typing import Any
 
@@ -13,18 +14,21 @@ from django.db import IntegrityError, transaction
 from django.utils.dateparse import parse_date, parse_datetime
 
 from actions import auth as auth_module
-from actions import rendering
+from actions import emailing, rendering, secret_values
 from actions.calling import CallResult, call_action, render
-from actions.models import Action, generate_signing_secret
+from actions.models import Action, EmailSettings, SecretValue, generate_signing_secret
 from actions.selectors import IN_USE, action_usage, parameter_changes_that_break
 from config.exceptions import Conflict
 from tenants.models import Organization
 
 EDITABLE_FIELDS = [
-    "name", "description", "status", "method", "url", "query", "headers", "body", "parameters",
+    "name", "description", "status", "kind", "method", "url", "query", "headers", "body", "body_type", "email",
+    "parameters",
     "response_schema", "timeout_ms", "max_retries", "rate_limit_calls", "rate_limit_period_s",
     "on_rate_limit", "client_certificate",
 ]  # fmt: skip
+# Checked above with messages of their own; full_clean would repeat them in its words.
+JSON_CHECKED_FIELDS = ["query", "headers", "body", "parameters", "url", "name", "kind", "body_type", "email"]
 SIGNING_SECRET = re.compile(r"^whsec_[A-Za-z0-9+/=]+$")
 
 
@@ -103,6 +107,39 @@ def _apply(action: Action, data: dict[str, Any]) -> dict[str, list[str]]:
     return errors
 
 
+def _validate_http_action(action: Action, declared: set[str], errors: dict) -> None:
+    secrets = set(SecretValue.objects.filter(organization=action.organization).values_list("name", flat=True))
+    allow_http = action.organization.allow_http
+    _add(errors, "url", rendering.validate_url(action.url, allow_http=allow_http, declared=declared, secrets=secrets))
+    _add(errors, "query", rendering.validate_pairs(action.query, kind="query", declared=declared, secrets=secrets))
+    _add(errors, "headers", rendering.validate_pairs(action.headers, kind="header", declared=declared, secrets=secrets))
+    if action.body_type not in rendering.BODY_TYPES:
+        _add(errors, "body_type", 'must be "json" or "form"')
+    body_problems = rendering.validate_body(action.body, declared=declared, body_type=action.body_type, secrets=secrets)
+    _add(errors, "body", body_problems)
+    if action.method == "GET" and action.body is not None:
+        _add(errors, "body", "a GET request has no body; use query parameters")
+    if action.email is not None:
+        _add(errors, "email", 'only an email action has email templates; set kind to "email" or leave email out')
+
+
+def _validate_email_action(action: Action, declared: set[str], errors: dict) -> None:
+    """An email action has templates instead of a request, and no auth, signing or certificate of its own."""
+    for field in ("url", "query", "headers", "body", "client_certificate"):
+        if getattr(action, field) not in ("", None, []):
+            _add(errors, field, "an email action sends through the organization's SMTP settings: leave it empty")
+    if action.auth_type != Action.AuthType.NONE:
+        _add(errors, "auth", "type: an email action uses the organization's SMTP login; choose none")
+    if action.signing_secret:
+        _add(errors, "signing_secret", "an email is not signed; remove the signing secret")
+    _add(errors, "email", emailing.validate_email_templates(action.email, declared=declared))
+    if (
+        action.status == Action.Status.ACTIVE
+        and not EmailSettings.objects.filter(organization=action.organization).exists()
+    ):
+        _add(errors, "status", "set the organization's email (SMTP) settings before making an email action active")
+
+
 def validate_action(action: Action) -> dict[str, list[str]]:
     """Every problem with an action as it would be saved, by field."""
     errors: dict[str, list[str]] = {}
@@ -110,7 +147,8 @@ def validate_action(action: Action) -> dict[str, list[str]]:
         _add(errors, "name", "an action needs a name")
     if action.method not in rendering.METHODS:
         _add(errors, "method", f"must be one of {', '.join(rendering.METHODS)}")
-    for field in ("name", "description", "url", "method", "status", "client_certificate", "on_rate_limit"):
+    for field in ("name", "description", "url", "method", "status", "client_certificate", "on_rate_limit", "kind",
+                  "body_type"):  # fmt: skip
         if not isinstance(getattr(action, field), str):
             _add(errors, field, "must be text")
             setattr(action, field, "")
@@ -118,16 +156,12 @@ def validate_action(action: Action) -> dict[str, list[str]]:
     _add(errors, "parameters", parameter_problems)
     parameters = action.parameters if isinstance(action.parameters, list) else []
     declared = {p["name"] for p in parameters if isinstance(p, dict) and isinstance(p.get("name"), str)}
-    _add(
-        errors,
-        "url",
-        rendering.validate_url(action.url, allow_http=action.organization.allow_http, declared=declared),
-    )
-    _add(errors, "query", rendering.validate_pairs(action.query, kind="query", declared=declared))
-    _add(errors, "headers", rendering.validate_pairs(action.headers, kind="header", declared=declared))
-    _add(errors, "body", rendering.validate_body(action.body, declared=declared))
-    if action.method == "GET" and action.body is not None:
-        _add(errors, "body", "a GET request has no body; use query parameters")
+    if action.kind == Action.Kind.EMAIL:
+        _validate_email_action(action, declared, errors)
+    elif action.kind == Action.Kind.HTTP:
+        _validate_http_action(action, declared, errors)
+    else:
+        _add(errors, "kind", f"must be one of {', '.join(Action.Kind.values)}")
     if action.response_schema is not None and not isinstance(action.response_schema, dict):
         _add(errors, "response_schema", "must be a JSON Schema object")
     if (action.rate_limit_calls is None) != (action.rate_limit_period_s is None):
@@ -141,7 +175,7 @@ def validate_action(action: Action) -> dict[str, list[str]]:
             if auth_module._get(action.auth_secrets or {}, path) in (None, ""):
                 _add(errors, "auth", f"{path}: required before the action can be active")
     try:
-        action.full_clean(exclude=["organization", "query", "headers", "body", "parameters", "url", "name"])
+        action.full_clean(exclude=["organization", *JSON_CHECKED_FIELDS])
     except ValidationError as exc:
         for field, messages in exc.message_dict.items():
             _add(errors, field, messages)
@@ -221,7 +255,7 @@ def action_delete(*, action: Action) -> None:
     action.delete()
 
 
-def _free_name(organization: Organization, name: str) -> str:
+def free_action_name(organization: Organization, name: str) -> str:
     candidate, n = name, 1
     while Action.objects.filter(organization=organization, name=candidate).exists():
         n += 1
@@ -246,7 +280,7 @@ def action_import(*, organization: Organization, data: dict[str, Any], user: Any
     if unknown:
         raise ValidationError({name: ["unknown field"] for name in unknown})
     fields = {k: v for k, v in data.items() if k in EDITABLE_FIELDS and k != "status"}
-    fields["name"] = _free_name(organization, str(fields.get("name") or "Imported action"))
+    fields["name"] = free_action_name(organization, str(fields.get("name") or "Imported action"))
     action = Action(organization=organization, status=Action.Status.DRAFT, created_by=user)
     errors = _apply(action, fields)
     auth = data.get("auth") or {"type": "none"}
@@ -271,7 +305,7 @@ def action_duplicate(*, action: Action, user: Any = None) -> Action:
     """A draft copy with the same configuration and secrets, under a free name."""
     copy_ = Action.objects.get(pk=action.pk)
     copy_.pk = None
-    copy_.name = _free_name(action.organization, f"{action.name} (copy)")
+    copy_.name = free_action_name(action.organization, f"{action.name} (copy)")
     copy_.status = Action.Status.DRAFT
     copy_.created_by = user if getattr(user, "pk", None) else None
     copy_.save()
@@ -371,3 +405,117 @@ def schema_from_sample(sample: Any) -> dict[str, Any]:
     if kind == "date":
         return {"type": "string", "format": "date"}
     return {"type": "string"}
+
+
+# --- secret values and email settings -----------------------------------------------
+
+SECRET_VALUE_MAX = 8192
+
+
+def secret_value_usage(*, organization: Organization, name: str) -> list[str]:
+    """Names of the organization's actions whose templates reference {{secrets.NAME}}."""
+    used = []
+    for action in Action.objects.filter(organization=organization, kind=Action.Kind.HTTP):
+        texts = json.dumps([action.url, action.query, action.headers, action.body])
+        if name in secret_values.names_in(texts):
+            used.append(action.name)
+    return used
+
+
+def secret_value_problems(
+    *, organization: Organization, data: dict[str, Any], instance: SecretValue | None
+) -> dict[str, list[str]]:
+    """What saving `data` would refuse, by field."""
+    errors: dict[str, list[str]] = {}
+    name = data.get("name", instance.name if instance else None)
+    if not isinstance(name, str) or not secret_values.NAME.match(name):
+        _add(errors, "name", "letters, digits and _ (not starting with a digit), at most 64, e.g. SLACK_WEBHOOK")
+    value = data.get("value")
+    if instance is None or "value" in data:
+        if not isinstance(value, str) or not value:
+            _add(errors, "value", "the secret's value is required")
+        elif len(value) > SECRET_VALUE_MAX or "\x00" in value:
+            _add(errors, "value", f"at most {SECRET_VALUE_MAX} characters of text")
+    if not isinstance(data.get("description", ""), str) or len(data.get("description", "")) > 200:
+        _add(errors, "description", "at most 200 characters of text")
+    taken = SecretValue.objects.filter(organization=organization, name=name).exclude(pk=getattr(instance, "pk", None))
+    if isinstance(name, str) and taken.exists():
+        _add(errors, "name", f"this organization already has a secret value named {name}")
+    return errors
+
+
+@transaction.atomic
+def secret_value_save(
+    *, organization: Organization, data: dict[str, Any], instance: SecretValue | None = None
+) -> SecretValue:
+    """Create, or update (a value left out keeps the stored one). Renaming a used secret is refused."""
+    errors = secret_value_problems(organization=organization, data=data, instance=instance)
+    if errors:
+        raise ValidationError(errors)
+    secret = instance or SecretValue(organization=organization)
+    if instance is not None and data.get("name", instance.name) != instance.name:
+        used = secret_value_usage(organization=organization, name=instance.name)
+        if used:
+            raise Conflict(f"The actions {', '.join(used)} use {{{{secrets.{instance.name}}}}}: change them first.",
+                           {"name": [f"Used by actions: {', '.join(used)}."]})  # fmt: skip
+    for field in ("name", "value", "description"):
+        if field in data:
+            setattr(secret, field, data[field])
+    try:
+        with transaction.atomic():
+            secret.save()
+    except IntegrityError:
+        raise ValidationError({"name": [f"this organization already has a secret value named {secret.name}"]}) from None
+    return secret
+
+
+def secret_value_delete(*, secret: SecretValue) -> None:
+    used = secret_value_usage(organization=secret.organization, name=secret.name)
+    if used:
+        raise Conflict(f"The actions {', '.join(used)} use {{{{secrets.{secret.name}}}}}: change them first.",
+                       {"secret": [f"Used by actions: {', '.join(used)}."]})  # fmt: skip
+    secret.delete()
+
+
+LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
+HOST_NAME = re.compile(rf"^(?=.{{1,253}}$){LABEL}(\.{LABEL})*$")
+
+
+def _email_settings_apply(settings_: EmailSettings, data: dict[str, Any]) -> dict[str, list[str]]:
+    """Copy `data` onto the settings; return every problem, by field."""
+    for field in ("host", "port", "security", "username", "default_from", "timeout_s"):
+        if field in data:
+            setattr(settings_, field, data[field])
+    if data.get("password"):
+        settings_.password = data["password"]
+    if data.get("clear_password"):
+        settings_.password = ""
+    errors: dict[str, list[str]] = {}
+    if not isinstance(settings_.host, str) or not HOST_NAME.match(settings_.host):
+        _add(errors, "host", "a host name or IP address, without scheme or port, e.g. smtp.example.com")
+    for field, problems in emailing.default_from_problems(settings_.default_from).items():
+        _add(errors, field, problems)
+    try:
+        settings_.full_clean(exclude=["organization", "host", "default_from"])
+    except ValidationError as exc:
+        for field, messages in exc.message_dict.items():
+            _add(errors, field, messages)
+    return errors
+
+
+def email_settings_problems(*, organization: Organization, data: dict[str, Any]) -> dict[str, list[str]]:
+    """What saving `data` would refuse, by field (the admin form asks before saving)."""
+    current = EmailSettings.objects.filter(organization=organization).first()
+    return _email_settings_apply(copy.deepcopy(current) if current else EmailSettings(organization=organization), data)
+
+
+@transaction.atomic
+def email_settings_save(*, organization: Organization, data: dict[str, Any]) -> EmailSettings:
+    """Set the organization's SMTP connection; a password left out keeps the stored one."""
+    settings_ = EmailSettings.objects.select_for_update().filter(organization=organization).first()
+    settings_ = settings_ or EmailSettings(organization=organization)
+    errors = _email_settings_apply(settings_, data)
+    if errors:
+        raise ValidationError(errors)
+    settings_.save()
+    return settings_

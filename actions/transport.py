@@ -181,6 +181,51 @@ def _host_and_port(ip: str, port: int) -> str:
     return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
 
 
+class ConnectFailed(OSError):
+    """Every allowed address failed; `peer` is the last one tried, `error` why."""
+
+    def __init__(self, peer: str, error: OSError) -> None:
+        super().__init__(str(error))
+        self.peer, self.error = peer, error
+
+
+def connect_allowed(
+    host: str, port: int, *, timeout: Any = None, family: int = 0, options: Any = (), source_address: Any = None
+) -> socket.socket:
+    """Resolve `host`, check every candidate IP, connect to the first allowed one that answers.
+
+    Raises socket.gaierror, DestinationRefused (nothing allowed to try) or ConnectFailed. HTTP
+    calls and the SMTP connection of email actions both connect through here.
+    """
+    candidates = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM)
+    refusal: DestinationRefused | None = None
+    failure: ConnectFailed | None = None
+    for af, socktype, proto, _canonname, sockaddr in candidates:
+        ip = str(sockaddr[0])
+        try:
+            check_destination_ip(ip)
+        except DestinationRefused as exc:
+            refusal = refusal or exc
+            continue
+        sock = socket.socket(af, socktype, proto)
+        try:
+            for option in options or ():
+                sock.setsockopt(*option)
+            if timeout is not None:
+                sock.settimeout(timeout)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(sockaddr)
+        except OSError as exc:
+            sock.close()
+            failure = ConnectFailed(_host_and_port(ip, port), exc)
+            continue
+        return sock
+    if failure is None:
+        raise refusal or DestinationRefused(f"Refused: {host} resolved to no address.")
+    raise failure
+
+
 class _GuardedConnectionMixin:
     """Resolve, check every candidate IP, then connect to an allowed one.
 
@@ -191,39 +236,16 @@ class _GuardedConnectionMixin:
     def _new_conn(self) -> socket.socket:
         conn: Any = self
         host = conn._dns_host.strip("[]")
+        timeout = None if conn.timeout is _DEFAULT_TIMEOUT else conn.timeout
         try:
-            candidates = socket.getaddrinfo(host, conn.port, allowed_gai_family(), socket.SOCK_STREAM)
+            return connect_allowed(
+                host, conn.port, timeout=timeout, family=allowed_gai_family(), options=conn.socket_options,
+                source_address=conn.source_address,
+            )  # fmt: skip
         except socket.gaierror as exc:
             raise NameResolutionError(conn.host, conn, exc) from exc
-
-        refusal: DestinationRefused | None = None
-        last_error: OSError | None = None
-        last_peer = ""
-        for family, socktype, proto, _canonname, sockaddr in candidates:
-            ip = str(sockaddr[0])
-            try:
-                check_destination_ip(ip)
-            except DestinationRefused as exc:
-                refusal = refusal or exc
-                continue
-            sock = socket.socket(family, socktype, proto)
-            try:
-                for option in conn.socket_options or ():
-                    sock.setsockopt(*option)
-                if conn.timeout is not _DEFAULT_TIMEOUT:
-                    sock.settimeout(conn.timeout)
-                if conn.source_address:
-                    sock.bind(conn.source_address)
-                sock.connect(sockaddr)
-            except OSError as exc:
-                sock.close()
-                last_error, last_peer = exc, _host_and_port(ip, conn.port)
-                continue
-            return sock
-
-        if last_error is None:
-            # Nothing allowed to try: every address the name resolved to is refused.
-            raise refusal or DestinationRefused(f"Refused: {host} resolved to no address.")
+        except ConnectFailed as failed:
+            last_error, last_peer = failed.error, failed.peer
         if isinstance(last_error, TimeoutError):
             raise ConnectTimeoutError(conn, f"Connection to {last_peer} timed out.")
         if isinstance(last_error, ConnectionRefusedError):

@@ -219,6 +219,7 @@ CONDUIT_ALLOWED_PRIVATE_NETWORKS = env.list("CONDUIT_ALLOWED_PRIVATE_NETWORKS", 
 CONDUIT_MAX_RESPONSE_BYTES = 1024 * 1024
 CONDUIT_DEMO_KEY_FILE = BASE_DIR / "var" / "demo-api-key"  # seed_demo keeps the demo API key here (development)
 CONDUIT_DEMO_RECEIVER_PORT = env.int("CONDUIT_DEMO_RECEIVER_PORT", default=8025)  # make run: the demo action calls it
+CONDUIT_DEMO_SMTP_PORT = env.int("CONDUIT_DEMO_SMTP_PORT", default=8026)  # make run: the demo receiver's SMTP server
 
 # Invocations (SPEC sections 2, 3, 8). Seconds unless named otherwise.
 CONDUIT_RETRY_BASE_S = env.float("CONDUIT_RETRY_BASE_S", default=1.0)  # first backoff; doubles per attempt

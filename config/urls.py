@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from actions.api import ActionViewSet
+from actions.api_org import ActionTemplateViewSet, EmailSettingsViewSet, SecretValueViewSet
 from actions.api_runtime import ActionMetricsViewSet, EndpointLimitViewSet, InvocationViewSet
 from journeys.api import EventViewSet, JourneyViewSet, ProfileViewSet, RunViewSet
 from tenants.api import ApiKeyViewSet, MemberViewSet, OrganizationViewSet, TokenView
@@ -20,6 +21,8 @@ org_router.register("api-keys", ApiKeyViewSet, basename="api-key")
 org_router.register("actions", ActionViewSet, basename="action")
 org_router.register("invocations", InvocationViewSet, basename="invocation")
 org_router.register("endpoint-limits", EndpointLimitViewSet, basename="endpoint-limit")
+org_router.register("secret-values", SecretValueViewSet, basename="secret-value")
+org_router.register("action-templates", ActionTemplateViewSet, basename="action-template")
 org_router.register("journeys", JourneyViewSet, basename="journey")
 org_router.register("runs", RunViewSet, basename="run")
 
@@ -34,6 +37,11 @@ api_v1 = [
         "orgs/<slug:org_slug>/actions/<int:pk>/metrics/",
         ActionMetricsViewSet.as_view({"get": "metrics"}),
         name="action-metrics",
+    ),
+    path(
+        "orgs/<slug:org_slug>/email-settings/",
+        EmailSettingsViewSet.as_view({"get": "retrieve", "put": "update", "patch": "partial_update"}),
+        name="email-settings",
     ),
     path("orgs/<slug:org_slug>/events/", EventViewSet.as_view({"post": "create"}), name="events"),
     path(

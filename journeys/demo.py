@@ -1,18 +1,20 @@
 """Demo content for `make run` (through `seed_demo`): an SMS action that calls the demo receiver on
-loopback, a live "Abandoned cart" journey that uses it, and an API key to send events with."""
+loopback, an email action sent to the demo receiver's SMTP server, a live "Abandoned cart" journey
+that uses both, and an API key to send events with."""
 
 from pathlib import Path
 
 from django.conf import settings
 
-from actions.models import Action
-from actions.services import action_create, action_update
+from actions.models import Action, EmailSettings
+from actions.services import action_create, action_update, email_settings_save
 from journeys.models import Journey
 from journeys.services import journey_create, journey_publish
 from tenants.models import ApiKey, Organization, hash_api_key
 from tenants.services import api_key_create, api_key_revoke
 
 ACTION_NAME = "Send SMS (demo)"
+EMAIL_ACTION_NAME = "Send email (demo)"
 JOURNEY_NAME = "Abandoned cart"
 KEY_NAME = "Demo shop"
 
@@ -33,14 +35,37 @@ def demo_action_data() -> dict:
     }
 
 
-def demo_steps(action_id: int) -> list[dict]:
+def demo_email_action_data() -> dict:
+    return {
+        "name": EMAIL_ACTION_NAME,
+        "description": "Sends an email to a customer (the demo receiver's SMTP server stands in for the mail server).",
+        "status": "active",
+        "kind": "email",
+        "url": "",
+        "email": {
+            "to": "{{email}}",
+            "subject": "{{first_name}}, your cart is waiting",
+            "text": "Hi {{first_name}},\n\nYour cart of {{total}} is still there for you.\n",
+            "html": "<p>Hi {{first_name}},</p><p>Your cart of <strong>{{total}}</strong> is still there for you.</p>",
+        },
+        "parameters": [
+            {"name": "email", "type": "string", "required": True, "description": "The customer's email address"},
+            {"name": "first_name", "type": "string", "required": True, "description": "Used in the greeting"},
+            {"name": "total", "type": "decimal", "required": True, "description": "The cart's total"},
+        ],
+    }
+
+
+def demo_steps(action_id: int, email_action_id: int) -> list[dict]:
     return [
         {"key": "big_cart", "type": "condition", "else": "done",
          "branches": [{"expression": "event.data.total > 50.0", "next": "wait_a_bit"}]},
         {"key": "wait_a_bit", "type": "wait", "duration_s": 5, "next": "send_sms"},
-        {"key": "send_sms", "type": "action", "action": action_id, "next": "done", "on_error": "done",
+        {"key": "send_sms", "type": "action", "action": action_id, "next": "send_email", "on_error": "send_email",
          "parameters": {"phone": "profile.phone",
                         "text": '"Hi " + profile.first_name + ", your cart is waiting for you."'}},
+        {"key": "send_email", "type": "action", "action": email_action_id, "next": "done", "on_error": "done",
+         "parameters": {"email": "profile.email", "first_name": "profile.first_name", "total": "event.data.total"}},
         {"key": "done", "type": "end"},
     ]  # fmt: skip
 
@@ -55,12 +80,20 @@ def seed_demo_journey(organization: Organization) -> str:
         action = action_create(organization=organization, data=demo_action_data())
     elif action.url != demo_action_data()["url"]:
         action = action_update(action=action, data={"url": demo_action_data()["url"]})
+    smtp = {"host": "127.0.0.1", "port": settings.CONDUIT_DEMO_SMTP_PORT, "security": "none",
+            "default_from": "Acme Shop <shop@acme.test>"}  # fmt: skip
+    current = EmailSettings.objects.filter(organization=organization).first()
+    if current is None or (current.host, current.port) != (smtp["host"], smtp["port"]):
+        email_settings_save(organization=organization, data=smtp)
+    email_action = Action.objects.filter(organization=organization, name=EMAIL_ACTION_NAME).first()
+    if email_action is None:
+        email_action = action_create(organization=organization, data=demo_email_action_data())
     if not Journey.objects.filter(organization=organization, name=JOURNEY_NAME).exists():
         journey = journey_create(
             organization=organization,
             data={"name": JOURNEY_NAME, "entry_event": "cart_abandoned", "reentry": "always",
-                  "description": "A customer who leaves a cart over 50 gets a text message a few seconds later.",
-                  "steps": demo_steps(action.pk), "start": "big_cart"},
+                  "description": "A customer who leaves a cart over 50 gets a text and an email a few seconds later.",
+                  "steps": demo_steps(action.pk, email_action.pk), "start": "big_cart"},
         )  # fmt: skip
         journey_publish(journey=journey)
     key_file = Path(settings.CONDUIT_DEMO_KEY_FILE)

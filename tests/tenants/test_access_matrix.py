@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import pytest
 from rest_framework.test import APIClient
 
-from actions.models import Action, EndpointLimit, Invocation
+from actions.models import Action, EmailSettings, EndpointLimit, Invocation, SecretValue
 from tenants.services import api_key_create
 from tests.actions.helpers import SMS_ACTION, make_action
 from tests.conftest import ROLES, World, token_client
@@ -50,6 +50,16 @@ def _acme_invocation(w: World, status: str = "failed"):
 def _acme_endpoint_limit(w: World):
     return EndpointLimit.objects.get_or_create(
         organization=w.acme, host="api.example.com", defaults={"calls": 10, "period_s": 60}
+    )[0]
+
+
+def _acme_secret(w: World):
+    return SecretValue.objects.get_or_create(organization=w.acme, name="HOOK", defaults={"value": "s3cr3t-path"})[0]
+
+
+def _acme_email_settings(w: World):
+    return EmailSettings.objects.get_or_create(
+        organization=w.acme, defaults={"host": "smtp.example.com", "default_from": "shop@acme.test"}
     )[0]
 
 
@@ -264,6 +274,70 @@ ENDPOINTS = [
         TECHNICAL,
         204,
         has_object=True,
+    ),
+    Endpoint("secret-values-list", "get", lambda w, o: f"/api/v1/orgs/{o}/secret-values/", TECHNICAL, 200),
+    Endpoint(
+        "secret-values-create",
+        "post",
+        lambda w, o: f"/api/v1/orgs/{o}/secret-values/",
+        TECHNICAL,
+        201,
+        body=lambda w: {"name": "NEW_ONE", "value": "a-value"},
+    ),
+    Endpoint(
+        "secret-values-detail",
+        "get",
+        lambda w, o: f"/api/v1/orgs/{o}/secret-values/{_acme_secret(w).pk}/",
+        TECHNICAL,
+        200,
+        has_object=True,
+    ),
+    Endpoint(
+        "secret-values-update",
+        "patch",
+        lambda w, o: f"/api/v1/orgs/{o}/secret-values/{_acme_secret(w).pk}/",
+        TECHNICAL,
+        200,
+        body=lambda w: {"value": "another"},
+        has_object=True,
+    ),
+    Endpoint(
+        "secret-values-delete",
+        "delete",
+        lambda w, o: f"/api/v1/orgs/{o}/secret-values/{_acme_secret(w).pk}/",
+        TECHNICAL,
+        204,
+        has_object=True,
+    ),
+    Endpoint(
+        "email-settings-get",
+        "get",
+        lambda w, o: (_acme_email_settings(w), f"/api/v1/orgs/{o}/email-settings/")[1],
+        TECHNICAL,
+        200,
+    ),
+    Endpoint(
+        "email-settings-put",
+        "put",
+        lambda w, o: f"/api/v1/orgs/{o}/email-settings/",
+        TECHNICAL,
+        200,
+        body=lambda w: {"host": "smtp.example.com", "port": 587, "default_from": "Shop <shop@acme.test>"},
+    ),
+    Endpoint("action-templates-list", "get", lambda w, o: f"/api/v1/orgs/{o}/action-templates/", TECHNICAL, 200),
+    Endpoint(
+        "action-templates-detail", "get", lambda w, o: f"/api/v1/orgs/{o}/action-templates/twilio_sms/", TECHNICAL, 200
+    ),
+    Endpoint(
+        "action-templates-create",
+        "post",
+        lambda w, o: f"/api/v1/orgs/{o}/action-templates/",
+        TECHNICAL,
+        201,
+        body=lambda w: {
+            "template": "slack_message",
+            "credentials": {"webhook_url": "https://hooks.slack.com/services/T/B/X"},
+        },
     ),
     Endpoint(
         "events-ingest",

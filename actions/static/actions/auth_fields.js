@@ -1,5 +1,5 @@
-// Shows only the fields of the chosen auth type. Without JavaScript every field stays visible,
-// each labelled with the auth type it belongs to.
+// Shows only the fields of the chosen auth type, and the fieldset of the chosen kind of action.
+// Without JavaScript every field stays visible, each labelled with what it belongs to.
 "use strict";
 (function () {
     const PREFIXES = {
@@ -8,6 +8,7 @@
         api_key: "api_key_",
         oauth2_client_credentials: "oauth2_",
         token_endpoint: "token_",
+        google_service_account: "google_",
     };
 
     function fieldNames(row) {
@@ -32,7 +33,20 @@
         });
     }
 
+    // An HTTP action shows the Request set, an email action the Email set.
+    function showKind(kind) {
+        document.querySelectorAll("fieldset.conduit-kind-http, fieldset.conduit-kind-email").forEach(function (set) {
+            const mine = set.classList.contains("conduit-kind-" + kind.value);
+            set.style.display = mine ? "" : "none";
+        });
+    }
+
     document.addEventListener("DOMContentLoaded", function () {
+        const kind = document.getElementById("id_kind");
+        if (kind) {
+            showKind(kind);
+            kind.addEventListener("change", function () { showKind(kind); });
+        }
         const select = document.getElementById("id_auth_type");
         if (!select) {
             return;

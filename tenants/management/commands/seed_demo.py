@@ -48,11 +48,12 @@ class Command(BaseCommand):
         raw_key = seed_demo_journey(organizations["acme"])
         host = options.get("base_url") or "http://127.0.0.1:8000"
         self.stdout.write(
-            "\nDemo: a live 'Abandoned cart' journey in acme texts customers whose cart is over 50.\n"
+            "\nDemo: a live 'Abandoned cart' journey in acme texts and emails customers whose cart is over 50.\n"
             "Send it an event (the demo API key is in var/demo-api-key):\n\n"
             f"  curl -s -X POST {host}/api/v1/orgs/acme/events/ -H 'Authorization: Bearer {raw_key}' \\\n"
             '       -H \'Content-Type: application/json\' -d \'{"name": "cart_abandoned", "profile_id": '
-            '"cust-42", "profile": {"first_name": "Ada", "phone": "+33600000000"}, '
+            '"cust-42", "profile": {"first_name": "Ada", "phone": "+33600000000", "email": "ada@example.com"}, '
             '"data": {"total": 120.5}}\'\n\n'
-            f"Then watch the run (about 5 s later the receiver prints the call): {host}/admin/journeys/journeyrun/\n"
+            "Then watch the run (about 5 s later the receiver prints the SMS call, then the email):\n"
+            f"  {host}/admin/journeys/journeyrun/\n"
         )

@@ -1,0 +1,107 @@
+"""Secret values: `{{secrets.NAME}}` in an action's URL, query, headers or body.
+
+A rendered request never holds a secret. Rendering puts a sealed reference in its place
+(`~secret.NAME.<mac>~`, only characters that URL, form and JSON encoding leave alone), and
+the value is put in right before the call, encoded for where it stands. The MAC, keyed by
+the installation's SECRET_KEY and the organization, means that a parameter value (which may
+come from an event) cannot forge a reference and make a secret go where it was not put.
+Stored invocations, replays and every page show the reference as `{{secrets.NAME}}`.
+"""
+
+import json
+import re
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+from django.utils.crypto import constant_time_compare, salted_hmac
+
+REFERENCE = re.compile(r"\{\{\s*secrets\.([A-Za-z_][A-Za-z0-9_]{0,63})\s*\}\}")
+SEALED = re.compile(r"~secret\.([A-Za-z_][A-Za-z0-9_]{0,63})\.([0-9a-f]{24})~")
+NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+# Characters a secret may keep in a URL path (Slack's webhook path holds slashes).
+PATH_SAFE = "/:@!$&'()*+,;="
+
+
+class SecretMissing(ValueError):
+    """A sealed reference names a secret the organization no longer has."""
+
+
+def _mac(organization_id: int, name: str) -> str:
+    return salted_hmac("conduit.secret-reference", f"{organization_id}:{name}", algorithm="sha256").hexdigest()[:24]
+
+
+def seal(text: str, organization_id: int) -> str:
+    """Template text with each {{secrets.NAME}} replaced by its sealed reference."""
+    if "secrets." not in text:
+        return text
+    return REFERENCE.sub(lambda m: f"~secret.{m.group(1)}.{_mac(organization_id, m.group(1))}~", text)
+
+
+def names_in(text: str) -> set[str]:
+    return set(REFERENCE.findall(text))
+
+
+def readable(value: Any) -> Any:
+    """A rendered request (or a part of it) as people see it: sealed references as {{secrets.NAME}}."""
+    if isinstance(value, str):
+        return SEALED.sub(lambda m: "{{secrets." + m.group(1) + "}}", value) if "~secret." in value else value
+    if isinstance(value, list):
+        return [readable(item) for item in value]
+    if isinstance(value, dict):
+        return {key: readable(item) for key, item in value.items()}
+    return value
+
+
+def _sealed_names(texts: list[str], organization_id: int) -> set[str]:
+    names = set()
+    for text in texts:
+        for name, mac in SEALED.findall(text):
+            if constant_time_compare(mac, _mac(organization_id, name)):
+                names.add(name)
+    return names
+
+
+def _substitute(text: str, organization_id: int, values: dict[str, str], encode) -> str:
+    def put(match: re.Match) -> str:
+        name, mac = match.groups()
+        if not constant_time_compare(mac, _mac(organization_id, name)):
+            return match.group(0)  # not ours: a value that only looks like a reference stays as it is
+        return encode(values[name])
+
+    return SEALED.sub(put, text)
+
+
+def unseal(
+    *, organization_id: int, url: str, headers: list[tuple[str, str]], body: bytes | None, content_type: str
+) -> tuple[str, list[tuple[str, str]], bytes | None, list[str]]:
+    """Put the secrets' values in; return the request's parts and the values to mask in records.
+
+    Raises SecretMissing naming a secret that was deleted since the call was rendered.
+    """
+    body_text = body.decode() if body is not None and b"~secret." in body else None
+    texts = [url, *(value for _, value in headers), *([body_text] if body_text else [])]
+    names = _sealed_names([t for t in texts if "~secret." in t], organization_id)
+    if not names:
+        return url, headers, body, []
+    from actions.models import SecretValue
+
+    values = dict(
+        SecretValue.objects.filter(organization_id=organization_id, name__in=names).values_list("name", "value")
+    )
+    missing = sorted(names - set(values))
+    if missing:
+        raise SecretMissing(f"The secret value {missing[0]} does not exist in this organization any more.")
+    for name, value in values.items():
+        if ("\r" in value or "\n" in value) and any(f"~secret.{name}." in v for _, v in headers):
+            raise SecretMissing(f"The secret value {name} holds a line break and cannot go in a header.")
+    path, mark, query = url.partition("?")  # URLs hold no #fragment (refused at save)
+    url = _substitute(path, organization_id, values, lambda v: quote(v, safe=PATH_SAFE))
+    url += mark + _substitute(query, organization_id, values, quote_plus)
+    headers = [(name, _substitute(value, organization_id, values, str)) for name, value in headers]
+    if body_text is not None:
+        if content_type.startswith("application/x-www-form-urlencoded"):
+            encode = quote_plus
+        else:  # inside a JSON string: escaped as JSON escapes it, without the quotes
+            encode = lambda v: json.dumps(v, ensure_ascii=False)[1:-1]  # noqa: E731
+        body = _substitute(body_text, organization_id, values, encode).encode()
+    return url, headers, body, [v for v in values.values() if len(v) >= 4]
