@@ -24,7 +24,7 @@ from django.utils.text import Truncator, slugify
 
 from actions import catalogue, services
 from actions.auth import _get as auth_value
-from actions.models import Action, PaletteAction
+from actions.models import Action, EmailSettings, PaletteAction
 from actions.rendering import PLACEHOLDER
 from actions.selectors import action_usage
 from config.exceptions import Conflict
@@ -156,6 +156,11 @@ def _host(url: str) -> str:
         return urlsplit(PLACEHOLDER.sub("x", url or "")).hostname or ""
     except ValueError:
         return ""
+
+
+def _smtp_host(action: Action) -> str:
+    found = EmailSettings.objects.filter(organization_id=action.organization_id).first()
+    return f"{found.host}:{found.port}" if found else ""
 
 
 def _used_in_html(action: Action | None) -> str:
@@ -729,8 +734,8 @@ class ActionAdmin(_ActionDisplay, OrgScopedAdminMixin, admin.ModelAdmin):
     view_capability = Capability.MANAGE_ACTIONS
     change_capability = Capability.MANAGE_ACTIONS
     form = ActionForm
-    list_display = ["name", "status", "method", "host", "auth_type", "updated_at"]
-    list_filter = ["status", "auth_type"]
+    list_display = ["name", "status", "kind", "method", "host", "auth_type", "updated_at"]
+    list_filter = ["status", "kind", "auth_type"]
     search_fields = ["name", "description"]
 
     class Media:
@@ -908,7 +913,7 @@ class ActionAdmin(_ActionDisplay, OrgScopedAdminMixin, admin.ModelAdmin):
             f"Test request: {action.name}",
             original=action,
             form=form,
-            host=_host(action.url),
+            host=_host(action.url) if action.kind == Action.Kind.HTTP else _smtp_host(action),
             result=result,
             shown=_shown_result(result) if result is not None else None,
         )

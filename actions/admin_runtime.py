@@ -23,6 +23,7 @@ from django.utils.http import urlencode
 
 from actions import observability
 from actions.models import Action, CircuitBreaker, EndpointLimit, Invocation
+from actions.secret_values import readable
 from config.exceptions import Conflict
 from tenants.admin_scoping import OrgScopedAdminMixin, ReadOnlyAdminMixin, adopt_saved_row
 from tenants.middleware import active_organization
@@ -187,7 +188,7 @@ class InvocationAdmin(ReadOnlyAdminMixin, OrgScopedAdminMixin, admin.ModelAdmin)
 
     @admin.display(description="request")
     def request_display(self, obj: Invocation) -> str:
-        request = obj.request or {}
+        request = readable(obj.request or {})  # a secret value shows as {{secrets.NAME}}
         return format_html(
             "<code>{} {}</code><br>{}{}",
             request.get("method", ""),

@@ -19,6 +19,7 @@ from rest_framework.response import Response
 
 from actions import observability
 from actions.models import Action, EndpointLimit, Invocation, InvocationAttempt
+from actions.secret_values import readable
 from tenants.api import StrictSerializer
 from tenants.roles import Capability, role_can
 from tenants.scoping import OrgScopedViewSet, get_object_in_org
@@ -111,6 +112,12 @@ class InvocationSerializer(InvocationStatusSerializer):
             "attempt_log",
         ]
         read_only_fields = InvocationStatusSerializer.Meta.fields
+
+    def to_representation(self, obj: Invocation) -> dict:
+        data = super().to_representation(obj)
+        if "request" in data:  # a secret value shows as {{secrets.NAME}}, as it was written
+            data["request"] = readable(data["request"])
+        return data
 
 
 class ReplaySerializer(StrictSerializer):

@@ -1,4 +1,4 @@
-"""The six auth types of SPEC section 2: validation, secret splitting and applying them to a call.
+"""The auth types of SPEC section 2, and Google service accounts: validation, secret splitting, applying.
 
 Secret fields are stored apart (encrypted) from the rest of the auth settings, so the
 API and the admin can show the settings and say only whether each secret is set.

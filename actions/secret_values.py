@@ -13,6 +13,7 @@ import re
 from typing import Any
 from urllib.parse import quote, quote_plus
 
+from django.conf import settings
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 REFERENCE = re.compile(r"\{\{\s*secrets\.([A-Za-z_][A-Za-z0-9_]{0,63})\s*\}\}")
@@ -26,8 +27,15 @@ class SecretMissing(ValueError):
     """A sealed reference names a secret the organization no longer has."""
 
 
-def _mac(organization_id: int, name: str) -> str:
-    return salted_hmac("conduit.secret-reference", f"{organization_id}:{name}", algorithm="sha256").hexdigest()[:24]
+def _mac(organization_id: int, name: str, key: str | None = None) -> str:
+    value = f"{organization_id}:{name}"
+    return salted_hmac("conduit.secret-reference", value, secret=key, algorithm="sha256").hexdigest()[:24]
+
+
+def _is_ours(mac: str, organization_id: int, name: str) -> bool:
+    """Sealed with SECRET_KEY, or a key in SECRET_KEY_FALLBACKS (calls still pending over a key change)."""
+    keys = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+    return any(constant_time_compare(mac, _mac(organization_id, name, key)) for key in keys)
 
 
 def seal(text: str, organization_id: int) -> str:
@@ -56,7 +64,7 @@ def _sealed_names(texts: list[str], organization_id: int) -> set[str]:
     names = set()
     for text in texts:
         for name, mac in SEALED.findall(text):
-            if constant_time_compare(mac, _mac(organization_id, name)):
+            if _is_ours(mac, organization_id, name):
                 names.add(name)
     return names
 
@@ -64,7 +72,7 @@ def _sealed_names(texts: list[str], organization_id: int) -> set[str]:
 def _substitute(text: str, organization_id: int, values: dict[str, str], encode) -> str:
     def put(match: re.Match) -> str:
         name, mac = match.groups()
-        if not constant_time_compare(mac, _mac(organization_id, name)):
+        if not _is_ours(mac, organization_id, name):
             return match.group(0)  # not ours: a value that only looks like a reference stays as it is
         return encode(values[name])
 

@@ -317,7 +317,12 @@ def action_test(*, action: Action, values: dict[str, Any]) -> CallResult:
     try:
         rendered = render(action, values)
     except rendering.RenderError as exc:
-        raise ValidationError({"parameters": list(exc.errors.values())}) from None
+        # Problems with values are the parameters'; an email's missing SMTP settings are the email's.
+        declared = {p["name"] for p in action.parameters}
+        errors: dict[str, list[str]] = {}
+        for key, message in exc.errors.items():
+            _add(errors, "parameters" if key in declared or key == "parameters" else "email", message)
+        raise ValidationError(errors) from None
     return call_action(action, rendered)
 
 
