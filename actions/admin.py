@@ -786,7 +786,7 @@ class ActionAdmin(_ActionDisplay, OrgScopedAdminMixin, admin.ModelAdmin):
                 "Authentication",
                 {
                     "fields": ["auth_type", *AUTH_FORM_FIELDS],
-                    "classes": ["conduit-auth"],
+                    "classes": ["conduit-auth", "conduit-kind-http"],
                     "description": "Secrets are stored encrypted and never shown again.",
                 },
             ),
@@ -794,6 +794,7 @@ class ActionAdmin(_ActionDisplay, OrgScopedAdminMixin, admin.ModelAdmin):
                 "Signing",
                 {
                     "fields": SIGNING_FIELDS,
+                    "classes": ["conduit-kind-http"],
                     "description": "With a signing secret, each call carries Standard Webhooks "
                     "signature headers the service can check. The secret itself is never shown here.",
                 },
@@ -804,7 +805,7 @@ class ActionAdmin(_ActionDisplay, OrgScopedAdminMixin, admin.ModelAdmin):
                 "Mutual TLS",
                 {
                     "fields": ["client_certificate", "client_key", "clear_client_certificate"],
-                    "classes": ["collapse"],
+                    "classes": ["collapse", "conduit-kind-http"],
                     "description": "Only for services that ask for a client certificate.",
                 },
             ),
@@ -1003,7 +1004,7 @@ class ActionAdmin(_ActionDisplay, OrgScopedAdminMixin, admin.ModelAdmin):
                     messages.SUCCESS,
                 )
                 return HttpResponseRedirect(self._change_url(action))
-        return self._page(request, "from_template.html", f"New action: {template.name}", form=form, template=template)
+        return self._page(request, "from_template.html", f"New action: {template.name}", form=form, chosen=template)
 
     def infer_view(self, request: HttpRequest) -> HttpResponse:
         self._require_manage(request)

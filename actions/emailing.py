@@ -183,10 +183,11 @@ def send_email(action: Action, rendered: RenderedRequest, idempotency_key: str |
         try:
             sender = sanitize_address(message.from_email, message.encoding or "utf-8")
             recipients = [sanitize_address(a, message.encoding or "utf-8") for a in message.recipients()]
-            refused = backend.connection.sendmail(sender, recipients, message.message().as_bytes(linesep="\r\n"))
+            mime = message.message()  # Django adds a Message-ID where the call has no key (a test send)
+            refused = backend.connection.sendmail(sender, recipients, mime.as_bytes(linesep="\r\n"))
         finally:
             backend.close()
-        answer = {"message_id": headers.get("Message-ID", ""), "accepted": len(recipients) - len(refused)}
+        answer = {"message_id": mime["Message-ID"], "accepted": len(recipients) - len(refused)}
         if refused:  # some recipients were refused, the others got it
             answer["refused"] = {address: code for address, (code, _) in refused.items()}
     except smtplib.SMTPRecipientsRefused as exc:
