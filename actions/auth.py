@@ -391,19 +391,15 @@ def _in_json(secret: str) -> str:
     return json.dumps(secret, ensure_ascii=False)[1:-1]
 
 
-def mask(text: str, secrets: list[str]) -> str:
-    """Replace each secret, as given and as it looks URL-encoded in a query, with ********."""
-    forms = {
-        form
-        for secret in secrets
-        for form in (
-            secret,
-            quote_plus(secret),
-            quote(secret, safe=""),
-            quote(secret, safe=PATH_SAFE),
-            _in_json(secret),
-        )  # noqa: E501
-    }
-    for secret in sorted(forms, key=len, reverse=True):
-        text = text.replace(secret, MASK)
+def _forms(secret: str) -> set[str]:
+    """A secret as given, and as it looks in a query, a path or a JSON string."""
+    return {secret, quote_plus(secret), quote(secret, safe=""), quote(secret, safe=PATH_SAFE), _in_json(secret)}
+
+
+def mask(text: str, secrets: list[str], named: dict[str, str] | None = None) -> str:
+    """Replace each secret with ********, or with its label in `named` (value -> {{secrets.NAME}})."""
+    labels = {form: label for value, label in (named or {}).items() for form in _forms(value)}
+    labels.update({form: MASK for secret in secrets for form in _forms(secret) if form not in labels})
+    for form in sorted(labels, key=len, reverse=True):
+        text = text.replace(form, labels[form])
     return text

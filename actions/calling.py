@@ -44,14 +44,14 @@ def render(action: Action, values: dict[str, Any]) -> RenderedRequest:
     )  # fmt: skip
 
 
-def shown_request(request: RenderedRequest, secrets: list[str]) -> dict:
+def shown_request(request: RenderedRequest, secrets: list[str], named: dict[str, str] | None = None) -> dict:
     """The request as people see it: secrets masked, secret values as {{secrets.NAME}}."""
     body = request.body.decode("utf-8", errors="replace") if request.body is not None else None
     return readable({
         "method": request.method,
-        "url": mask(request.url, secrets),
-        "headers": [[name, mask(value, secrets)] for name, value in request.headers],
-        "body": mask(body, secrets) if body is not None else None,
+        "url": mask(request.url, secrets, named),
+        "headers": [[name, mask(value, secrets, named)] for name, value in request.headers],
+        "body": mask(body, secrets, named) if body is not None else None,
     })  # fmt: skip
 
 
@@ -76,20 +76,22 @@ def call_action(action: Action, rendered: RenderedRequest, *, extra_headers: lis
         return send_email(action, rendered, key, shown_request(rendered, []))
     extra = [("User-Agent", USER_AGENT), *extra_headers]
     try:
-        url, headers, body, secrets = unseal(
+        url, headers, body, named = unseal(
             organization_id=action.organization_id, url=rendered.url, headers=list(rendered.headers),
             body=rendered.body, content_type=rendered.header("Content-Type") or "",
         )  # fmt: skip
     except SecretMissing as exc:
         return CallResult(outcome="error", request=shown_request(rendered, []), error=str(exc))
+    secrets: list[str] = []
     for attempt in ("first", "refresh"):
         request = RenderedRequest(rendered.method, url, list(headers), body)
         try:
-            secrets = [*secrets, *apply_auth(action, request, refresh=attempt == "refresh")]
+            secrets = apply_auth(action, request, refresh=attempt == "refresh")
         except AuthError as exc:
             result = exc.result
             return CallResult(
-                outcome="error", request=shown_request(request, secrets), error=mask(exc.message, secrets),
+                outcome="error", request=shown_request(request, secrets, named),
+                error=mask(exc.message, secrets, named),
                 latency_ms=result.latency_ms if result else 0, auth_failed=True,
             )  # fmt: skip
         result = _send(action, request, extra)
@@ -100,11 +102,13 @@ def call_action(action: Action, rendered: RenderedRequest, *, extra_headers: lis
     body_text = result.body[:RECORDED_BODY_BYTES].decode("utf-8", errors="replace").replace("\x00", "\ufffd")
     try:
         parsed = json.loads(result.body) if result.body and not result.truncated else None
+        if parsed is not None and (secrets or named):  # a provider that echoes a credential: masked here too
+            parsed = json.loads(mask(result.body.decode(), secrets, named))
     except (ValueError, UnicodeDecodeError):
         parsed = None
     return CallResult(
-        outcome=result.outcome, request=shown_request(request, secrets), status_code=result.status_code,
-        response_headers=result.headers, response_body=mask(body_text, secrets), response_json=parsed,
+        outcome=result.outcome, request=shown_request(request, secrets, named), status_code=result.status_code,
+        response_headers=result.headers, response_body=mask(body_text, secrets, named), response_json=parsed,
         truncated=result.truncated or len(result.body) > RECORDED_BODY_BYTES,
-        latency_ms=result.latency_ms, error=mask(result.error, secrets),
+        latency_ms=result.latency_ms, error=mask(result.error, secrets, named),
     )  # fmt: skip

@@ -8,6 +8,7 @@ body (Slack's webhook path, Segment's write key).
 """
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +45,7 @@ class Template:
     credentials: tuple[Credential, ...]
     parameters: tuple[dict, ...]
     build: Callable[[dict[str, str], Callable[[str, str], str]], dict[str, Any]] = field(repr=False)
+    url_from: str = ""  # the credential the action's URL is made from: a bad URL is named by it
 
 
 def _p(name: str, kind: str, description: str, *, required: bool = True, default: Any = None) -> dict:
@@ -195,7 +197,7 @@ META_PARAMETERS = (
 
 
 def _meta(c: dict[str, str], secret: Callable[[str, str], str]) -> dict[str, Any]:
-    if not c["pixel_id"].isdigit():
+    if not re.fullmatch(r"[0-9]{1,30}", c["pixel_id"]):
         raise _Refused({"credentials.pixel_id": "the dataset (pixel) id: digits only"})
     return {
         "method": "POST",
@@ -281,7 +283,7 @@ TEMPLATES: dict[str, Template] = {
                 Credential("auth_token", "Auth token", secret=True),
                 Credential("from_number", "From number", help="A Twilio number in E.164, e.g. +14155550100."),
             ),
-            TWILIO_PARAMETERS, _twilio,
+            TWILIO_PARAMETERS, _twilio, "account_sid",
         ),
         Template(
             "sendgrid_email", "Send email (SendGrid)", "Twilio SendGrid", "email",
@@ -314,7 +316,7 @@ TEMPLATES: dict[str, Template] = {
             "https://api.slack.com/messaging/webhooks",
             "POST https://hooks.slack.com/services/..., JSON text",
             (Credential("webhook_url", "Webhook URL", secret=True, help="https://hooks.slack.com/services/..."),),
-            TEXT_PARAMETERS, _slack,
+            TEXT_PARAMETERS, _slack, "webhook_url",
         ),
         Template(
             "teams_message", "Post to Microsoft Teams", "Microsoft Teams", "chat",
@@ -323,7 +325,7 @@ TEMPLATES: dict[str, Template] = {
             "POST the workflow's URL, JSON message with an Adaptive Card attachment",
             (Credential("webhook_url", "Workflow webhook URL", secret=True,
                         help="From the Teams workflow 'Post to a channel when a webhook request is received'."),),
-            TEXT_PARAMETERS, _teams,
+            TEXT_PARAMETERS, _teams, "webhook_url",
         ),
         Template(
             "meta_conversions", "Send conversion event (Meta)", "Meta Conversions API", "ads",
@@ -335,7 +337,7 @@ TEMPLATES: dict[str, Template] = {
                 Credential("access_token", "Access token", secret=True, help="Events Manager: Settings, "
                            "Conversions API, Generate access token."),
             ),
-            META_PARAMETERS, _meta,
+            META_PARAMETERS, _meta, "pixel_id",
         ),
         Template(
             "segment_track", "Track event (Segment)", "Segment", "analytics",
@@ -355,7 +357,7 @@ TEMPLATES: dict[str, Template] = {
                 Credential("signing_secret", "Signing secret", secret=True, required=False,
                            help="whsec_...; leave empty and Conduit generates one."),
             ),
-            WEBHOOK_PARAMETERS, _webhook,
+            WEBHOOK_PARAMETERS, _webhook, "url",
         ),
         Template(
             "smtp_email", "Send email (built-in SMTP)", "Conduit", "email",
@@ -409,7 +411,7 @@ def _credential_problems(template: Template, credentials: Any) -> dict[str, str]
     return errors
 
 
-ERROR_FIELD = {"auth": "credentials", "url": "credentials", "signing_secret": "credentials.signing_secret"}
+ERROR_FIELD = {"auth": "credentials", "signing_secret": "credentials.signing_secret"}
 
 
 @transaction.atomic
@@ -439,8 +441,9 @@ def action_from_template(
         return services.action_create(organization=organization, data=data, user=user)
     except ValidationError as exc:
         shown: dict[str, list[str]] = {}
+        named = {**ERROR_FIELD, "url": f"credentials.{template.url_from}" if template.url_from else "credentials"}
         for field_name, messages in exc.message_dict.items():
-            shown.setdefault(ERROR_FIELD.get(field_name, field_name), []).extend(messages)
+            shown.setdefault(named.get(field_name, field_name), []).extend(messages)
         raise ValidationError(shown) from None
 
 

@@ -81,8 +81,8 @@ def _substitute(text: str, organization_id: int, values: dict[str, str], encode)
 
 def unseal(
     *, organization_id: int, url: str, headers: list[tuple[str, str]], body: bytes | None, content_type: str
-) -> tuple[str, list[tuple[str, str]], bytes | None, list[str]]:
-    """Put the secrets' values in; return the request's parts and the values to mask in records.
+) -> tuple[str, list[tuple[str, str]], bytes | None, dict[str, str]]:
+    """Put the secrets' values in; return the request's parts and, to show in records, each value's label.
 
     Raises SecretMissing naming a secret that was deleted since the call was rendered.
     """
@@ -90,7 +90,7 @@ def unseal(
     texts = [url, *(value for _, value in headers), *([body_text] if body_text else [])]
     names = _sealed_names([t for t in texts if "~secret." in t], organization_id)
     if not names:
-        return url, headers, body, []
+        return url, headers, body, {}
     from actions.models import SecretValue
 
     values = dict(
@@ -112,4 +112,4 @@ def unseal(
         else:  # inside a JSON string: escaped as JSON escapes it, without the quotes
             encode = lambda v: json.dumps(v, ensure_ascii=False)[1:-1]  # noqa: E731
         body = _substitute(body_text, organization_id, values, encode).encode()
-    return url, headers, body, [v for v in values.values() if len(v) >= 4]
+    return url, headers, body, {value: "{{secrets." + name + "}}" for name, value in values.items() if len(value) >= 4}

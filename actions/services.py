@@ -5,6 +5,7 @@ import binascii
 import copy
 import json
 import re
+import uuid
 from typing import Any
 
 from cryptography import x509
@@ -18,6 +19,7 @@ from actions import emailing, rendering, secret_values
 from actions.calling import CallResult, call_action, render
 from actions.models import Action, EmailSettings, SecretValue, generate_signing_secret
 from actions.selectors import IN_USE, action_usage, parameter_changes_that_break
+from actions.signing import delivery_headers
 from config.exceptions import Conflict
 from tenants.models import Organization
 
@@ -145,6 +147,8 @@ def validate_action(action: Action) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     if not isinstance(action.name, str) or not action.name.strip():
         _add(errors, "name", "an action needs a name")
+    elif len(action.name) > Action._meta.get_field("name").max_length:
+        _add(errors, "name", f"at most {Action._meta.get_field('name').max_length} characters")
     if action.method not in rendering.METHODS:
         _add(errors, "method", f"must be one of {', '.join(rendering.METHODS)}")
     for field in ("name", "description", "url", "method", "status", "client_certificate", "on_rate_limit", "kind",
@@ -256,10 +260,13 @@ def action_delete(*, action: Action) -> None:
 
 
 def free_action_name(organization: Organization, name: str) -> str:
-    candidate, n = name, 1
+    """`name`, or `name (2)`, `name (3)`... the first one free, cut to fit the 200 characters of a name."""
+    limit = Action._meta.get_field("name").max_length
+    candidate, n = name[:limit], 1
     while Action.objects.filter(organization=organization, name=candidate).exists():
         n += 1
-        candidate = f"{name} ({n})"
+        suffix = f" ({n})"
+        candidate = name[: limit - len(suffix)] + suffix
     return candidate
 
 
@@ -323,7 +330,8 @@ def action_test(*, action: Action, values: dict[str, Any]) -> CallResult:
         for key, message in exc.errors.items():
             _add(errors, "parameters" if key in declared or key == "parameters" else "email", message)
         raise ValidationError(errors) from None
-    return call_action(action, rendered)
+    # Signed like a real call, so that a receiver that checks signatures accepts the test too.
+    return call_action(action, rendered, extra_headers=delivery_headers(action, str(uuid.uuid4()), rendered.body))
 
 
 # --- from a sample payload ----------------------------------------------------------
@@ -441,6 +449,8 @@ def secret_value_problems(
             _add(errors, "value", "the secret's value is required")
         elif len(value) > SECRET_VALUE_MAX or "\x00" in value:
             _add(errors, "value", f"at most {SECRET_VALUE_MAX} characters of text")
+        elif len(value) < 4:  # shorter ones could not be masked in records without masking everything
+            _add(errors, "value", "at least 4 characters")
     if not isinstance(data.get("description", ""), str) or len(data.get("description", "")) > 200:
         _add(errors, "description", "at most 200 characters of text")
     taken = SecretValue.objects.filter(organization=organization, name=name).exclude(pk=getattr(instance, "pk", None))
