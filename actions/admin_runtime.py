@@ -188,7 +188,7 @@ class InvocationAdmin(ReadOnlyAdminMixin, OrgScopedAdminMixin, admin.ModelAdmin)
 
     @admin.display(description="request")
     def request_display(self, obj: Invocation) -> str:
-        request = readable(obj.request or {})  # a secret value shows as {{secrets.NAME}}
+        request = readable(obj.request or {}, obj.organization_id)  # a secret value shows as {{secrets.NAME}}
         return format_html(
             "<code>{} {}</code><br>{}{}",
             request.get("method", ""),

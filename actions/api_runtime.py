@@ -116,7 +116,7 @@ class InvocationSerializer(InvocationStatusSerializer):
     def to_representation(self, obj: Invocation) -> dict:
         data = super().to_representation(obj)
         if "request" in data:  # a secret value shows as {{secrets.NAME}}, as it was written
-            data["request"] = readable(data["request"])
+            data["request"] = readable(data["request"], obj.organization_id)
         return data
 
 

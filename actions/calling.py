@@ -44,7 +44,9 @@ def render(action: Action, values: dict[str, Any]) -> RenderedRequest:
     )  # fmt: skip
 
 
-def shown_request(request: RenderedRequest, secrets: list[str], named: dict[str, str] | None = None) -> dict:
+def shown_request(
+    action: Action, request: RenderedRequest, secrets: list[str], named: dict[str, str] | None = None
+) -> dict:
     """The request as people see it: secrets masked, secret values as {{secrets.NAME}}."""
     body = request.body.decode("utf-8", errors="replace") if request.body is not None else None
     return readable({
@@ -52,7 +54,7 @@ def shown_request(request: RenderedRequest, secrets: list[str], named: dict[str,
         "url": mask(request.url, secrets, named),
         "headers": [[name, mask(value, secrets, named)] for name, value in request.headers],
         "body": mask(body, secrets, named) if body is not None else None,
-    })  # fmt: skip
+    }, action.organization_id)  # fmt: skip
 
 
 def _send(action: Action, request: RenderedRequest, extra_headers: list[tuple[str, str]]) -> transport.TransportResult:
@@ -73,7 +75,7 @@ def call_action(action: Action, rendered: RenderedRequest, *, extra_headers: lis
         from actions.emailing import send_email
 
         key = next((value for name, value in extra_headers if name == "Idempotency-Key"), None)
-        return send_email(action, rendered, key, shown_request(rendered, []))
+        return send_email(action, rendered, key, shown_request(action, rendered, []))
     extra = [("User-Agent", USER_AGENT), *extra_headers]
     try:
         url, headers, body, named = unseal(
@@ -81,7 +83,7 @@ def call_action(action: Action, rendered: RenderedRequest, *, extra_headers: lis
             body=rendered.body, content_type=rendered.header("Content-Type") or "",
         )  # fmt: skip
     except SecretMissing as exc:
-        return CallResult(outcome="error", request=shown_request(rendered, []), error=str(exc))
+        return CallResult(outcome="error", request=shown_request(action, rendered, []), error=str(exc))
     secrets: list[str] = []
     for attempt in ("first", "refresh"):
         request = RenderedRequest(rendered.method, url, list(headers), body)
@@ -90,7 +92,7 @@ def call_action(action: Action, rendered: RenderedRequest, *, extra_headers: lis
         except AuthError as exc:
             result = exc.result
             return CallResult(
-                outcome="error", request=shown_request(request, secrets, named),
+                outcome="error", request=shown_request(action, request, secrets, named),
                 error=mask(exc.message, secrets, named),
                 latency_ms=result.latency_ms if result else 0, auth_failed=True,
             )  # fmt: skip
@@ -107,7 +109,7 @@ def call_action(action: Action, rendered: RenderedRequest, *, extra_headers: lis
     except (ValueError, UnicodeDecodeError):
         parsed = None
     return CallResult(
-        outcome=result.outcome, request=shown_request(request, secrets, named), status_code=result.status_code,
+        outcome=result.outcome, request=shown_request(action, request, secrets, named), status_code=result.status_code,
         response_headers=result.headers, response_body=mask(body_text, secrets, named), response_json=parsed,
         truncated=result.truncated or len(result.body) > RECORDED_BODY_BYTES,
         latency_ms=result.latency_ms, error=mask(result.error, secrets, named),

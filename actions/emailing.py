@@ -106,6 +106,12 @@ def render_email(action: Action, values: dict[str, Any]) -> RenderedRequest:
         raise RenderError({"to": "to: the email has no recipient"})
     subject = text("subject")
     sender = text("from") or smtp.default_from
+    if "\r" in sender or "\n" in sender or len([a for _, a in getaddresses([sender]) if a]) != 1:
+        raise RenderError({"from": f"from: {sender!r} is not one sender address"})
+    try:
+        validate_email(getaddresses([sender])[0][1])
+    except ValidationError:
+        raise RenderError({"from": f"from: {sender!r} is not an email address"}) from None
     if "\r" in subject or "\n" in subject:
         raise RenderError({"subject": "subject: a value put a line break in it"})
     headers = [("From", sender), ("To", ", ".join(to))]
@@ -190,6 +196,11 @@ def send_email(action: Action, rendered: RenderedRequest, idempotency_key: str |
         answer = {"message_id": mime["Message-ID"], "accepted": len(recipients) - len(refused)}
         if refused:  # some recipients were refused, the others got it
             answer["refused"] = {address: code for address, (code, _) in refused.items()}
+            later = [(address, code) for address, code in answer["refused"].items() if 400 <= code < 500]
+            if later:  # a temporary refusal is retried: the same Message-ID lets the others' copy be dropped
+                address, code = later[0]
+                outcome = f"smtp_{code}"
+                error = f"The SMTP server refused {address} for now ({code}); the email is sent again."
     except smtplib.SMTPRecipientsRefused as exc:
         code, text = next(iter(exc.recipients.values()))
         outcome, error, answer = _refusal(code, text)

@@ -49,14 +49,25 @@ def names_in(text: str) -> set[str]:
     return set(REFERENCE.findall(text))
 
 
-def readable(value: Any) -> Any:
-    """A rendered request (or a part of it) as people see it: sealed references as {{secrets.NAME}}."""
+def readable(value: Any, organization_id: int) -> Any:
+    """A rendered request (or a part of it) as people see it: sealed references as {{secrets.NAME}}.
+
+    Only references this organization sealed: a value that merely looks like one was sent as that
+    text, and is shown as it was sent.
+    """
     if isinstance(value, str):
-        return SEALED.sub(lambda m: "{{secrets." + m.group(1) + "}}", value) if "~secret." in value else value
+        if "~secret." not in value:
+            return value
+
+        def shown(match: re.Match) -> str:
+            name, mac = match.groups()
+            return "{{secrets." + name + "}}" if _is_ours(mac, organization_id, name) else match.group(0)
+
+        return SEALED.sub(shown, value)
     if isinstance(value, list):
-        return [readable(item) for item in value]
+        return [readable(item, organization_id) for item in value]
     if isinstance(value, dict):
-        return {key: readable(item) for key, item in value.items()}
+        return {key: readable(item, organization_id) for key, item in value.items()}
     return value
 
 

@@ -207,7 +207,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"axes": {"level": "WARNING"}},
+    # urllib3 logs each request line at DEBUG, and a URL may hold a secret value or an API key.
+    "loggers": {"axes": {"level": "WARNING"}, "urllib3": {"level": "INFO"}},
 }
 
 # Keys for encrypted fields (comma-separated Fernet keys, the first one encrypts).

@@ -242,7 +242,7 @@ def _test_call(action: Action, values: dict[str, Any], dry_run: bool) -> tuple[s
     """(outcome, request shown with secrets masked, response or None) for one action step of a test."""
     rendered = render(action, values)
     if dry_run:
-        return "succeeded", shown_request(rendered, []), None
+        return "succeeded", shown_request(action, rendered, []), None
     headers = delivery_headers(action, str(uuid.uuid4()), rendered.body)
     result = call_action(action, rendered, extra_headers=headers)
     response = {"status_code": result.status_code, "body": result.response_json, "error": result.error}
