@@ -463,6 +463,8 @@ class ActionForm(forms.ModelForm):
             data["auth"] = self._auth_data()
         if cleaned.get("kind") == Action.Kind.EMAIL:
             data["email"] = {key: cleaned[name] for key, name in EMAIL_FIELDS.items() if cleaned.get(name)}
+            # The Request fieldset is hidden for an email: what it still posts is left behind.
+            data.update(url="", query=[], headers=[], body=None, body_type=Action.BodyType.JSON)
         elif "kind" in cleaned:
             data["email"] = None
         if cleaned.get("signing_secret"):

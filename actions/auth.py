@@ -14,12 +14,13 @@ from typing import Any
 from urllib.parse import quote, quote_plus, urlencode, urlsplit
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from django.core.cache import cache
 
 from actions import transport
 from actions.rendering import HEADER_NAME, RESERVED_HEADERS, RenderedRequest, encode_json, validate_url
-from actions.secret_values import PATH_SAFE
+from actions.secret_values import PATH_SAFE, in_json_string
 
 
 @dataclass(frozen=True)
@@ -186,9 +187,12 @@ def service_account_problems(text: str, *, allow_http: bool) -> list[str]:
                 if not isinstance(data.get(key), str) or not data[key]]  # fmt: skip
     if not problems:
         try:
-            load_pem_private_key(data["private_key"].encode(), password=None)
+            key = load_pem_private_key(data["private_key"].encode(), password=None)
         except (ValueError, TypeError):
             problems.append(f"{where}: its private_key is not a PEM private key")
+        else:
+            if not isinstance(key, rsa.RSAPrivateKey):  # Google signs service accounts' assertions RS256
+                problems.append(f"{where}: its private_key is not an RSA key")
         problems += [f"{where}: token_uri {p}" for p in validate_url(data["token_uri"], allow_http=allow_http,
                                                                       declared=set())]  # fmt: skip
     return problems
@@ -281,7 +285,10 @@ def _fetch_token(action: Any, timeout_s: float) -> tuple[str, int]:
     auth = full_auth(action.auth_type, action.auth_config, action.auth_secrets)
     if action.auth_type == "google_service_account":
         key_file = json.loads(auth["service_account_json"])
-        assertion = _google_assertion(key_file, auth.get("scopes") or GOOGLE_DEFAULT_SCOPES)
+        try:
+            assertion = _google_assertion(key_file, auth.get("scopes") or GOOGLE_DEFAULT_SCOPES)
+        except (jwt.PyJWTError, ValueError, TypeError, KeyError) as exc:
+            raise AuthError(f"The service-account key could not sign a token request: {type(exc).__name__}.") from None
         url, method, token_path, expires_path, fixed = key_file["token_uri"], "POST", "access_token", "expires_in", None
         headers = [("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json")]
         body = urlencode({"grant_type": JWT_BEARER, "assertion": assertion}).encode()
@@ -387,13 +394,9 @@ def apply_auth(action: Any, request: RenderedRequest, *, refresh: bool = False) 
     return to_mask
 
 
-def _in_json(secret: str) -> str:
-    return json.dumps(secret, ensure_ascii=False)[1:-1]
-
-
 def _forms(secret: str) -> set[str]:
     """A secret as given, and as it looks in a query, a path or a JSON string."""
-    return {secret, quote_plus(secret), quote(secret, safe=""), quote(secret, safe=PATH_SAFE), _in_json(secret)}
+    return {secret, quote_plus(secret), quote(secret, safe=""), quote(secret, safe=PATH_SAFE), in_json_string(secret)}
 
 
 def mask(text: str, secrets: list[str], named: dict[str, str] | None = None) -> str:

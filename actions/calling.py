@@ -12,6 +12,7 @@ from actions.auth import TOKEN_TYPES, AuthError, apply_auth, mask
 from actions.models import Action
 from actions.rendering import RenderedRequest, render_request
 from actions.secret_values import SecretMissing, readable, unseal
+from actions.signing import delivery_headers
 
 USER_AGENT = "Conduit/0.1"
 RECORDED_BODY_BYTES = 64 * 1024
@@ -29,6 +30,7 @@ class CallResult:
     latency_ms: int = 0
     error: str = ""
     auth_failed: bool = False  # no credentials could be had: says nothing about the host's health
+    next_request: dict | None = None  # what a retry sends instead (an email, to the recipients refused for now)
 
 
 def render(action: Action, values: dict[str, Any]) -> RenderedRequest:
@@ -80,10 +82,15 @@ def call_action(action: Action, rendered: RenderedRequest, *, extra_headers: lis
     try:
         url, headers, body, named = unseal(
             organization_id=action.organization_id, url=rendered.url, headers=list(rendered.headers),
-            body=rendered.body, content_type=rendered.header("Content-Type") or "",
+            body=rendered.body, form=action.body_type == Action.BodyType.FORM,
         )  # fmt: skip
     except SecretMissing as exc:
         return CallResult(outcome="error", request=shown_request(action, rendered, []), error=str(exc))
+    if body != rendered.body and any(name == "webhook-signature" for name, _ in extra):
+        # A secret value went into the body: sign the bytes actually sent, not the sealed ones.
+        key = next(value for name, value in extra if name == "Idempotency-Key")
+        extra = [(n, v) for n, v in extra if n != "Idempotency-Key" and not n.startswith("webhook-")]
+        extra += delivery_headers(action, key, body)
     secrets: list[str] = []
     for attempt in ("first", "refresh"):
         request = RenderedRequest(rendered.method, url, list(headers), body)
@@ -110,7 +117,8 @@ def call_action(action: Action, rendered: RenderedRequest, *, extra_headers: lis
         parsed = None
     return CallResult(
         outcome=result.outcome, request=shown_request(action, request, secrets, named), status_code=result.status_code,
-        response_headers=result.headers, response_body=mask(body_text, secrets, named), response_json=parsed,
+        response_headers={name: mask(value, secrets, named) for name, value in result.headers.items()},
+        response_body=mask(body_text, secrets, named), response_json=parsed,
         truncated=result.truncated or len(result.body) > RECORDED_BODY_BYTES,
         latency_ms=result.latency_ms, error=mask(result.error, secrets, named),
     )  # fmt: skip

@@ -133,8 +133,17 @@ def _fcm(c: dict[str, str], secret: Callable[[str, str], str]) -> dict[str, Any]
 TEXT_PARAMETERS = (_p("text", "string", "The message text."),)
 
 
+def _split_url(value: str, credential: str) -> Any:
+    try:
+        parts = urlsplit(value.strip())
+        parts.port  # noqa: B018  (raises on a bad port)
+    except ValueError as exc:
+        raise _Refused({f"credentials.{credential}": f"not a valid URL ({exc})"}) from None
+    return parts
+
+
 def _slack(c: dict[str, str], secret: Callable[[str, str], str]) -> dict[str, Any]:
-    parts = urlsplit(c["webhook_url"].strip())
+    parts = _split_url(c["webhook_url"], "webhook_url")
     path = parts.path.removeprefix("/services/")
     if parts.scheme != "https" or parts.hostname != "hooks.slack.com" or not path or path == parts.path:
         raise _Refused(
@@ -149,7 +158,7 @@ def _slack(c: dict[str, str], secret: Callable[[str, str], str]) -> dict[str, An
 
 
 def _teams(c: dict[str, str], secret: Callable[[str, str], str]) -> dict[str, Any]:
-    parts = urlsplit(c["webhook_url"].strip())
+    parts = _split_url(c["webhook_url"], "webhook_url")
     if parts.scheme != "https" or not parts.hostname:
         raise _Refused({"credentials.webhook_url": "the https:// URL of the Teams workflow (When a Teams webhook "
                         "request is received)"})  # fmt: skip
@@ -188,11 +197,11 @@ META_PARAMETERS = (
     _p("event_name", "string", "A standard event such as Purchase or Lead, or your own."),
     _p("event_time", "integer", "When it happened, in Unix seconds."),
     _p("email_sha256", "string", "SHA-256 (hex) of the lowercased, trimmed email address, as Meta requires."),
-    _p("action_source", "string", "Where it happened: website, app, email, physical_store...",
-       required=False, default="website"),
-    _p("event_id", "string", "Your id of the event, to deduplicate with the pixel.", required=False),
-    _p("value", "decimal", "The value of the event, e.g. a purchase's total.", required=False),
-    _p("currency", "string", "ISO 4217 code of value, e.g. EUR.", required=False, default="USD"),
+    # website events need client_user_agent and event_source_url, which a journey rarely has.
+    _p("action_source", "string", "Where it happened: system_generated, email, app, physical_store, website...",
+       required=False, default="system_generated"),
+    _p("custom_data", "object", 'e.g. {"value": 42.5, "currency": "EUR"} for a Purchase.', required=False,
+       default={}),
 )  # fmt: skip
 
 
@@ -207,10 +216,9 @@ def _meta(c: dict[str, str], secret: Callable[[str, str], str]) -> dict[str, Any
                 {
                     "event_name": "{{event_name}}",
                     "event_time": "{{event_time}}",
-                    "event_id": "{{event_id}}",
                     "action_source": "{{action_source}}",
                     "user_data": {"em": ["{{email_sha256}}"]},
-                    "custom_data": {"value": "{{value}}", "currency": "{{currency}}"},
+                    "custom_data": "{{custom_data}}",
                 }
             ]
         },

@@ -7,12 +7,13 @@ body, so replay, the invocation pages and the runtime need nothing of their own.
 by the server is the outcome `smtp_<code>`: 4xx is temporary and retried, 5xx is not.
 """
 
+import ipaddress
 import json
 import smtplib
 import socket
 import ssl
 import time
-from email.utils import getaddresses
+from email.utils import formataddr, getaddresses, parseaddr
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -61,33 +62,42 @@ def validate_email_templates(email: Any, *, declared: set[str]) -> list[str]:
             problems.append(f"{key}: required for an email")
     if not email.get("text") and not email.get("html"):
         problems.append("text: give a plain-text body, an HTML body, or both")
-    if "\n" in (email.get("subject") or "") or "\n" in (email.get("from") or ""):
-        problems.append("subject: must be on one line")
+    for key in ("subject", "from", "to", "cc", "reply_to"):
+        value = email.get(key)
+        if isinstance(value, str) and ("\n" in value or "\r" in value):
+            problems.append(f"{key}: must be on one line")
     return problems
 
 
 # --- rendering ----------------------------------------------------------------------
 
 
+def one_address(text: str, key: str) -> str:
+    """`text` as exactly one address, its name quoted as needed; RenderError naming `key` otherwise.
+
+    One value gives one address: a value from an event cannot add recipients with a comma or a
+    display name holding one.
+    """
+    if "\r" in text or "\n" in text:
+        raise RenderError({key: f"{key}: an address holds a line break"})
+    found = [(name, address) for name, address in getaddresses([text]) if address]
+    if len(found) != 1:
+        raise RenderError({key: f"{key}: {text!r} is not one email address (several come from a list parameter)"})
+    name, address = found[0]
+    try:
+        validate_email(address)
+    except ValidationError:
+        raise RenderError({key: f"{key}: {address!r} is not an email address"}) from None
+    return formataddr((name, address))
+
+
 def _addresses(template: str, values: dict[str, Any], key: str) -> list[str]:
     whole = PLACEHOLDER.fullmatch(template.strip())
     if whole and isinstance(values[whole.group(1)], list):  # a list parameter: one address per item
         items = [to_text(v) for v in to_json_value(values[whole.group(1)])]
-    else:
-        items = [PLACEHOLDER.sub(lambda m: to_text(values[m.group(1)]), template)]
-    addresses = []
-    for item in items:
-        if "\r" in item or "\n" in item:
-            raise RenderError({key: f"{key}: an address holds a line break"})
-        for name, address in getaddresses([item]):
-            if not address:
-                continue
-            try:
-                validate_email(address)
-            except ValidationError:
-                raise RenderError({key: f"{key}: {address!r} is not an email address"}) from None
-            addresses.append(f"{name} <{address}>" if name else address)
-    return addresses
+    else:  # the template's own commas separate addresses; each part gives exactly one
+        items = [PLACEHOLDER.sub(lambda m: to_text(values[m.group(1)]), part) for part in template.split(",")]
+    return [one_address(item, key) for item in items if item.strip()]
 
 
 def render_email(action: Action, values: dict[str, Any]) -> RenderedRequest:
@@ -105,23 +115,17 @@ def render_email(action: Action, values: dict[str, Any]) -> RenderedRequest:
     if not to:
         raise RenderError({"to": "to: the email has no recipient"})
     subject = text("subject")
-    sender = text("from") or smtp.default_from
-    if "\r" in sender or "\n" in sender or len([a for _, a in getaddresses([sender]) if a]) != 1:
-        raise RenderError({"from": f"from: {sender!r} is not one sender address"})
-    try:
-        validate_email(getaddresses([sender])[0][1])
-    except ValidationError:
-        raise RenderError({"from": f"from: {sender!r} is not an email address"}) from None
+    sender = one_address(text("from") or smtp.default_from, "from")
     if "\r" in subject or "\n" in subject:
         raise RenderError({"subject": "subject: a value put a line break in it"})
+    # The addresses travel as lists in the body, so sending never parses header text again.
+    body: dict[str, Any] = {"to": to, "cc": _addresses(email.get("cc") or "", resolved, "cc"),
+                            "reply_to": _addresses(email.get("reply_to") or "", resolved, "reply_to")}  # fmt: skip
     headers = [("From", sender), ("To", ", ".join(to))]
-    for key in ("cc", "reply_to"):
-        found = _addresses(email.get(key) or "", resolved, key)
-        if found:
-            headers.append((HEADER_OF[key], ", ".join(found)))
+    headers += [(HEADER_OF[key], ", ".join(body[key])) for key in ("cc", "reply_to") if body[key]]
     headers.append(("Subject", subject))
     # Values are escaped in the HTML part: a profile's name must not become markup.
-    body = {"text": text("text"), "html": text("html", escape) if email.get("html") else None}
+    body.update(text=text("text"), html=text("html", escape) if email.get("html") else None)
     return RenderedRequest("SMTP", f"smtp://{smtp.host}:{smtp.port}", headers, encode_json(body))
 
 
@@ -141,25 +145,46 @@ class _GuardedSMTPSSL(smtplib.SMTP_SSL):
         return self.context.wrap_socket(sock, server_hostname=self._host)
 
 
+class _PrivateOnlySMTP(_GuardedSMTP):
+    """A login without TLS: only to a server on a private network, never across the internet."""
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        sock = super()._get_socket(host, port, timeout)
+        if ipaddress.ip_address(sock.getpeername()[0]).is_global:
+            sock.close()
+            raise transport.DestinationRefused(
+                f"Refused: {host} is on the internet and the login would go unencrypted; choose STARTTLS or TLS."
+            )
+        return sock
+
+
 class GuardedEmailBackend(EmailBackend):
     """Django's SMTP backend, with the connection made through `transport.connect_allowed`."""
 
     @property
     def connection_class(self) -> type[smtplib.SMTP]:
-        return _GuardedSMTPSSL if self.use_ssl else _GuardedSMTP
+        if self.use_ssl:
+            return _GuardedSMTPSSL
+        return _PrivateOnlySMTP if self.username and not self.use_tls else _GuardedSMTP
 
 
 def _header(rendered: RenderedRequest, name: str) -> str:
     return rendered.header(name) or ""
 
 
-def _split(value: str) -> list[str]:
-    return [f"{n} <{a}>" if n else a for n, a in getaddresses([value]) if a]
-
-
 def _refusal(code: int, message: Any) -> tuple[str, str, dict]:
     text = message.decode(errors="replace") if isinstance(message, bytes) else str(message)
+    text = text.replace("\x00", "\ufffd")  # PostgreSQL stores no NUL
     return f"smtp_{code}", f"The SMTP server refused: {code} {text}", {"smtp_code": code, "message": text}
+
+
+def _narrowed(rendered: RenderedRequest, parts: dict, later: set[str]) -> dict:
+    """The recorded request, addressed only to the recipients refused for now: what a retry sends."""
+    kept = {key: [a for a in parts.get(key) or [] if parseaddr(a)[1].lower() in later] for key in ("to", "cc")}
+    body = {**parts, **kept}
+    headers = [[name, value] for name, value in rendered.headers if name not in ("To", "Cc")]
+    headers[1:1] = [[HEADER_OF[key], ", ".join(kept[key])] for key in ("to", "cc") if kept[key]]
+    return {"method": rendered.method, "url": rendered.url, "headers": headers, "body": encode_json(body).decode()}
 
 
 def send_email(action: Action, rendered: RenderedRequest, idempotency_key: str | None, shown: dict) -> CallResult:
@@ -167,12 +192,16 @@ def send_email(action: Action, rendered: RenderedRequest, idempotency_key: str |
     smtp = EmailSettings.objects.filter(organization_id=action.organization_id).first()
     if smtp is None:
         return CallResult(outcome="error", request=shown, error="This organization has no SMTP settings.")
-    parts = json.loads(rendered.body or b"{}")
+    try:
+        parts = json.loads(rendered.body or b"{}")
+    except ValueError:
+        parts = None
+    if not isinstance(parts, dict) or not isinstance(parts.get("to"), list) or rendered.method != "SMTP":
+        return CallResult(outcome="error", request=shown, error="This call was not made for an email action.")
     headers = {"Message-ID": f"<{idempotency_key}@conduit>"} if idempotency_key else {}
     message = EmailMultiAlternatives(
         subject=_header(rendered, "Subject"), body=parts.get("text") or "", from_email=_header(rendered, "From"),
-        to=_split(_header(rendered, "To")), cc=_split(_header(rendered, "Cc")),
-        reply_to=_split(_header(rendered, "Reply-To")), headers=headers,
+        to=parts["to"], cc=parts.get("cc") or [], reply_to=parts.get("reply_to") or [], headers=headers,
     )  # fmt: skip
     if parts.get("html"):
         message.attach_alternative(parts["html"], "text/html")
@@ -183,7 +212,7 @@ def send_email(action: Action, rendered: RenderedRequest, idempotency_key: str |
     )  # fmt: skip
     started = time.monotonic()
     secrets = [smtp.password] if smtp.password else []
-    outcome, error, answer = "succeeded", "", {}
+    outcome, error, answer, next_request = "succeeded", "", {}, None
     try:
         backend.open()
         try:
@@ -196,11 +225,11 @@ def send_email(action: Action, rendered: RenderedRequest, idempotency_key: str |
         answer = {"message_id": mime["Message-ID"], "accepted": len(recipients) - len(refused)}
         if refused:  # some recipients were refused, the others got it
             answer["refused"] = {address: code for address, (code, _) in refused.items()}
-            later = [(address, code) for address, code in answer["refused"].items() if 400 <= code < 500]
-            if later:  # a temporary refusal is retried: the same Message-ID lets the others' copy be dropped
-                address, code = later[0]
-                outcome = f"smtp_{code}"
-                error = f"The SMTP server refused {address} for now ({code}); the email is sent again."
+            later = {address.lower(): code for address, code in answer["refused"].items() if 400 <= code < 500}
+            if later:  # retried, to those only: the others have it
+                address, code = next(iter(later.items()))
+                outcome, next_request = f"smtp_{code}", _narrowed(rendered, parts, set(later))
+                error = f"The SMTP server refused {address} for now ({code}); the email is sent to it again."
     except smtplib.SMTPRecipientsRefused as exc:
         code, text = next(iter(exc.recipients.values()))
         outcome, error, answer = _refusal(code, text)
@@ -220,7 +249,7 @@ def send_email(action: Action, rendered: RenderedRequest, idempotency_key: str |
     body = json.dumps(answer) if answer else ""
     return CallResult(
         outcome=outcome, request=shown, response_body=body, response_json=answer or None,
-        latency_ms=int((time.monotonic() - started) * 1000), error=error,
+        latency_ms=int((time.monotonic() - started) * 1000), error=error, next_request=next_request,
     )  # fmt: skip
 
 
@@ -229,7 +258,7 @@ def default_from_problems(value: Any) -> dict[str, list[str]]:
     if not isinstance(value, str) or not value.strip():
         return {"default_from": ["the sender address is required, e.g. Acme <hello@acme.test>"]}
     found = getaddresses([value])
-    if len(found) != 1 or "\n" in value:
+    if len(found) != 1 or "\n" in value or "\r" in value:
         return {"default_from": ["one sender address, e.g. Acme <hello@acme.test>"]}
     try:
         validate_email(found[0][1])

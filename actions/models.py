@@ -270,7 +270,7 @@ class EmailSettings(models.Model):
     class Security(models.TextChoices):
         STARTTLS = "starttls", "STARTTLS (usually port 587)"
         SSL = "ssl", "TLS from the start (usually port 465)"
-        NONE = "none", "None (only for a server on a private network)"
+        NONE = "none", "None (a login is sent only to a server on a private network)"
 
     organization = models.OneToOneField("tenants.Organization", on_delete=models.CASCADE, related_name="email_settings")
     host = models.CharField(max_length=255, help_text="The SMTP server, e.g. smtp.sendgrid.net.")

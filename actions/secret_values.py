@@ -90,8 +90,13 @@ def _substitute(text: str, organization_id: int, values: dict[str, str], encode)
     return SEALED.sub(put, text)
 
 
+def in_json_string(value: str) -> str:
+    """`value` as it looks inside a JSON string."""
+    return json.dumps(value, ensure_ascii=False)[1:-1]
+
+
 def unseal(
-    *, organization_id: int, url: str, headers: list[tuple[str, str]], body: bytes | None, content_type: str
+    *, organization_id: int, url: str, headers: list[tuple[str, str]], body: bytes | None, form: bool
 ) -> tuple[str, list[tuple[str, str]], bytes | None, dict[str, str]]:
     """Put the secrets' values in; return the request's parts and, to show in records, each value's label.
 
@@ -118,9 +123,6 @@ def unseal(
     url += mark + _substitute(query, organization_id, values, quote_plus)
     headers = [(name, _substitute(value, organization_id, values, str)) for name, value in headers]
     if body_text is not None:
-        if content_type.startswith("application/x-www-form-urlencoded"):
-            encode = quote_plus
-        else:  # inside a JSON string: escaped as JSON escapes it, without the quotes
-            encode = lambda v: json.dumps(v, ensure_ascii=False)[1:-1]  # noqa: E731
-        body = _substitute(body_text, organization_id, values, encode).encode()
+        # As the action's body_type rendered it: a form field, or inside a JSON string (without its quotes).
+        body = _substitute(body_text, organization_id, values, quote_plus if form else in_json_string).encode()
     return url, headers, body, {value: "{{secrets." + name + "}}" for name, value in values.items() if len(value) >= 4}

@@ -325,10 +325,10 @@ def action_test(*, action: Action, values: dict[str, Any]) -> CallResult:
         rendered = render(action, values)
     except rendering.RenderError as exc:
         # Problems with values are the parameters'; an email's missing SMTP settings are the email's.
-        declared = {p["name"] for p in action.parameters}
         errors: dict[str, list[str]] = {}
         for key, message in exc.errors.items():
-            _add(errors, "parameters" if key in declared or key == "parameters" else "email", message)
+            is_email = action.kind == Action.Kind.EMAIL and key in ("email", *emailing.TEMPLATE_KEYS)
+            _add(errors, "email" if is_email else "parameters", message)
         raise ValidationError(errors) from None
     # Signed like a real call, so that a receiver that checks signatures accepts the test too.
     return call_action(action, rendered, extra_headers=delivery_headers(action, str(uuid.uuid4()), rendered.body))

@@ -45,7 +45,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('host', models.CharField(help_text='The SMTP server, e.g. smtp.sendgrid.net.', max_length=255)),
                 ('port', models.PositiveIntegerField(default=587, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(65535)])),
-                ('security', models.CharField(choices=[('starttls', 'STARTTLS (usually port 587)'), ('ssl', 'TLS from the start (usually port 465)'), ('none', 'None (only for a server on a private network)')], default='starttls', max_length=10)),
+                ('security', models.CharField(choices=[('starttls', 'STARTTLS (usually port 587)'), ('ssl', 'TLS from the start (usually port 465)'), ('none', 'None (a login is sent only to a server on a private network)')], default='starttls', max_length=10)),
                 ('username', models.CharField(blank=True, default='', max_length=255)),
                 ('password', config.encryption.EncryptedTextField(blank=True, default='')),
                 ('default_from', models.CharField(help_text='The sender when an action names none, e.g. "Acme <hello@acme.test>".', max_length=320)),

@@ -319,7 +319,7 @@ def test_meta_conversions_sends_the_data_array_with_the_token_in_the_query(acme,
         action,
         {
             "event_name": "Purchase", "event_time": 1767225600, "email_sha256": email_hash,
-            "event_id": "order-42", "value": "12.50", "currency": "EUR",
+            "custom_data": {"value": 12.5, "currency": "EUR"},
         },
     )  # fmt: skip
 
@@ -334,8 +334,7 @@ def test_meta_conversions_sends_the_data_array_with_the_token_in_the_query(acme,
             {
                 "event_name": "Purchase",
                 "event_time": 1767225600,
-                "event_id": "order-42",
-                "action_source": "website",
+                "action_source": "system_generated",
                 "user_data": {"em": [email_hash]},
                 "custom_data": {"value": 12.5, "currency": "EUR"},
             }
@@ -727,3 +726,12 @@ def test_marketer_and_viewer_get_403_on_both_admin_pages(acme, world, client, ro
     response = client.post(form_url, {"name": "S", "status": "draft", "credential_webhook_url": SLACK_URL})
     assert response.status_code == 403
     assert not Action.objects.exists()
+
+
+@pytest.mark.parametrize("template", ["slack_message", "teams_message"])
+def test_a_webhook_url_that_does_not_parse_is_a_400_on_it(acme, tech, template):
+    response = tech.post(
+        TEMPLATES_API, {"template": template, "credentials": {"webhook_url": "https://[::1/x"}}, format="json"
+    )
+    assert response.status_code == 400
+    assert "not a valid URL" in str(response.json()["errors"]["credentials.webhook_url"])

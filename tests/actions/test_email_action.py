@@ -279,6 +279,48 @@ def test_a_recipient_refused_for_now_still_gets_the_email(mailer, smtp_server, s
         invocation = _send_again_now(invocation)
     delivered_to = [address for envelope in smtp_server.envelopes for address in envelope.rcpt_tos]
     assert "ada@example.com" in delivered_to, (invocation.status, invocation.response_body)
+    # The retry goes to the recipient refused for now only: the Cc one has it already.
+    assert [envelope.rcpt_tos for envelope in smtp_server.envelopes] == [["grace@example.com"], ["ada@example.com"]]
+    assert invocation.status == "succeeded" and "grace" not in json.dumps(invocation.request)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["ada@example.com, eve@evil.test", '"eve@evil.test, " <ada@example.com>, eve@evil.test'],
+)
+def test_a_value_cannot_add_recipients(mailer, tech, smtp_server, value):
+    """Event data fills parameters: one value gives one address, never a list of them."""
+    response = _test_send(tech, mailer, {**VALUES, "email": value})
+    assert response.status_code == 400 and "is not one email address" in str(response.json()["errors"]["email"])
+    assert smtp_server.envelopes == []
+
+
+def test_a_display_name_with_a_comma_stays_one_recipient(mailer, tech, smtp_server):
+    response = _test_send(tech, mailer, {**VALUES, "email": '"Lovelace, Ada" <ada@example.com>'})
+    assert response.json()["outcome"] == "succeeded", response.json()
+    assert smtp_server.envelopes[0].rcpt_tos == ["ada@example.com"]
+    assert smtp_server.messages[0]["To"] == '"Lovelace, Ada" <ada@example.com>'
+
+
+def test_templates_of_the_wrong_type_are_a_400(tech):
+    for email in ({**TEMPLATES, "subject": 5}, {**TEMPLATES, "from": True}, ["to"], {**TEMPLATES, "subject": "a\rb"}):
+        response = tech.post(
+            ACTIONS_URL, {"name": "Typed", "kind": "email", "url": "", "email": email, "parameters": PARAMETERS},
+            format="json",
+        )  # fmt: skip
+        assert response.status_code == 400 and "email" in response.json()["errors"], email
+
+
+def test_a_call_made_before_the_action_became_an_email_is_not_sent_as_one(world, mailer, tech, smtp_server):
+    from actions.models import Invocation
+
+    invocation = Invocation.objects.create(
+        organization=world.acme, action=mailer, request={"method": "POST", "url": "https://api.example.com/x",
+                                                         "headers": [], "body": "[1, 2]"},
+    )  # fmt: skip
+    invocation = _send(invocation)
+    assert (invocation.status, invocation.outcome) == ("failed", "error") and "another kind" in invocation.error
+    assert smtp_server.envelopes == []
 
 
 def test_a_server_that_is_down_is_retried_as_for_http(world, admin, tech, settings, allow_loopback):

@@ -246,3 +246,12 @@ def test_an_active_action_needs_the_key_file(google, tech, httpserver):
     response = _create(tech, httpserver, {"type": "google_service_account", "scopes": SCOPES})
     assert response.status_code == 400
     assert "service_account_json: required" in " ".join(response.json()["errors"]["auth"])
+
+
+def test_a_key_that_is_not_rsa_is_a_400_not_a_failure_at_send_time(google, tech, httpserver, private_key):
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    ec_pem = _pem(ec.generate_private_key(ec.SECP256R1()))
+    text = _key_file(google, private_key, private_key=ec_pem)
+    response = _create(tech, httpserver, {"type": "google_service_account", "service_account_json": text})
+    assert response.status_code == 400 and "not an RSA key" in " ".join(response.json()["errors"]["auth"])

@@ -329,3 +329,28 @@ def test_a_marketer_gets_403_and_another_organization_404(world, acme):
     assert globex.get(f"/api/v1/orgs/globex/secret-values/{secret.pk}/").status_code == 404
     assert globex.delete(f"/api/v1/orgs/globex/secret-values/{secret.pk}/").status_code == 404
     assert SecretValue.objects.filter(pk=secret.pk).exists()
+
+
+def test_a_provider_echoing_a_value_in_a_header_gets_it_masked(acme, tech, httpserver):
+    """A redirect's Location (or any header) that repeats the path must not hand the value back."""
+    httpserver.expect_request("/services/T1/B2/xyz").respond_with_response(
+        Response("moved", status=308, headers={"Location": "/services/T1/B2/xyz/", "X-Echo": HEADER_SECRET})
+    )
+    result = _test_call(tech, _action(tech, httpserver), {"note": "hi"})
+    assert result["status_code"] == 308
+    _assert_no_value(json.dumps(result))
+    headers = {name.lower(): value for name, value in result["response_headers"].items()}
+    assert headers["location"] == "/services/{{secrets.HOOK}}/" and headers["x-echo"] == "{{secrets.HKEY}}"
+
+
+def test_a_signed_call_with_a_value_in_its_body_verifies(acme, tech, receiver):
+    """The signature covers the bytes the receiver gets, with the value in them."""
+    from standardwebhooks import Webhook
+
+    action = _action(tech, receiver, signing_secret="generate")
+    secret = Action.objects.get(pk=action["id"]).signing_secret
+    invocation = _sent_invocation(action, {"note": "signed"})
+    assert invocation.status == "succeeded", invocation.error
+    request = receiver.log[-1][0]
+    assert json.loads(request.get_data())["auth"] == BODY_SECRET
+    Webhook(secret).verify(request.get_data(), dict(request.headers))  # raises when the signature is wrong
