@@ -1,6 +1,7 @@
 """Dispatch benchmark: N invocations through the whole pipeline against a bare requests.Session.
 
     .venv/bin/python bench/dispatch.py                 # embedded default: SQLite + filesystem broker
+    .venv/bin/python bench/dispatch.py --secret        # the same, the action's header a secret value
     DATABASE_URL=postgres://... REDIS_URL=redis://... CELERY_BROKER_URL=redis://... \\
         .venv/bin/python bench/dispatch.py             # production stack (bench/services.sh starts one)
 
@@ -97,6 +98,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", type=int, default=5000, help="calls (default 5000)")
     parser.add_argument("-p", "--processes", type=int, default=2, help="worker and client processes (default 2)")
+    parser.add_argument(
+        "--secret", action="store_true", help="the action's header holds a secret value ({{secrets.NAME}})"
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="conduit-bench-"))
@@ -113,7 +117,7 @@ def main() -> None:
 
         from actions.invocations import invocations_enqueue
         from actions.models import Action, Invocation
-        from actions.services import action_create
+        from actions.services import action_create, secret_value_save
         from tenants.models import Organization
 
         time.sleep(0.5)
@@ -126,11 +130,17 @@ def main() -> None:
         )
         Invocation.objects.all().delete()
         Action.objects.filter(organization=organization).delete()
+        headers = []
+        if args.secret:
+            organization.secret_values.all().delete()
+            secret_value_save(organization=organization, data={"name": "BENCH_KEY", "value": "bench-secret-value"})
+            headers = [{"name": "X-Api-Key", "value": "{{secrets.BENCH_KEY}}"}]
         action = action_create(
             organization=organization,
             data={
                 "name": "Bench", "status": "active", "url": url, "body": {"to": "{{phone}}", "text": "{{text}}"},
                 "parameters": [{"name": "phone", "type": "string"}, {"name": "text", "type": "string"}],
+                "headers": headers,
             },
         )  # fmt: skip
         workers = start_workers(env, work, args.processes)
@@ -148,8 +158,9 @@ def main() -> None:
         succeeded = Invocation.objects.filter(status="succeeded").count()
         pipeline = args.n / elapsed
         backend = connection.vendor + (" + Redis" if os.environ.get("REDIS_URL") else "")
+        secret = ", a secret value in a header" if args.secret else ""
         print(f"backend: {backend}, broker: {env['CELERY_BROKER_URL'].split(':')[0]}, "
-              f"{args.processes} processes, {args.n} calls")  # fmt: skip
+              f"{args.processes} processes, {args.n} calls{secret}")  # fmt: skip
         print(f"bare requests.Session: {bare:8.0f} calls/s")
         print(f"Conduit pipeline:      {pipeline:8.0f} calls/s  ({succeeded} succeeded; enqueue took {enqueued:.1f} s)")
         print(f"ratio pipeline/bare:   {pipeline / bare:8.2f}")
