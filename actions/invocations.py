@@ -21,7 +21,7 @@ from django.db import transaction
 from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
-from actions import ratelimit
+from actions import ratelimit, secret_values
 from actions.calling import CallResult, call_action, render
 from actions.circuit import circuit_admit, circuit_record, circuit_release_trial
 from actions.hooks import invocations_finished
@@ -412,7 +412,17 @@ def invocations_send_due(*, first_id: Any = None) -> int:
         else:
             sendable.append(invocation)
     exhausted: dict[tuple[str, ...], tuple[float | None, float]] = {}
-    for invocation, trial, limits in _within_limits(batch, _admit(batch, sendable, now), now):
+    with secret_values.batch_cache():
+        _send_admitted(batch, _within_limits(batch, _admit(batch, sendable, now), now), started, exhausted)
+    batch.save(claims, timezone.now())
+    return len(invocations)
+
+
+def _send_admitted(
+    batch: _Batch, admitted: list[tuple[Invocation, bool, list[ratelimit.Limit]]], started: float,
+    exhausted: dict[tuple[str, ...], tuple[float | None, float]],
+) -> None:  # fmt: skip
+    for invocation, trial, limits in admitted:
         if time.monotonic() - started > settings.CONDUIT_BATCH_BUDGET_S:
             if trial:
                 circuit_release_trial(organization_id=invocation.organization_id, host=_host(invocation))
@@ -434,8 +444,6 @@ def invocations_send_due(*, first_id: Any = None) -> int:
         except Exception:  # one bad call must not hold back the batch
             logger.exception("Invocation %s could not be sent.", invocation.pk)
             batch.finish(invocation, Status.FAILED, "error", timezone.now(), "Conduit could not send this call.")
-    batch.save(claims, timezone.now())
-    return len(invocations)
 
 
 def invocation_send(*, invocation_id: Any) -> None:

@@ -8,8 +8,11 @@ come from an event) cannot forge a reference and make a secret go where it was n
 Stored invocations, replays and every page show the reference as `{{secrets.NAME}}`.
 """
 
+import contextlib
+import contextvars
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -71,6 +74,37 @@ def readable(value: Any, organization_id: int) -> Any:
     return value
 
 
+_batch: contextvars.ContextVar[dict | None] = contextvars.ContextVar("conduit_secret_values", default=None)
+
+
+@contextlib.contextmanager
+def batch_cache() -> Iterator[None]:
+    """Within a batch of calls, each secret value is read (and decrypted) once, not once per call.
+
+    A batch lasts seconds at most: a value changed meanwhile is used from the next batch on.
+    """
+    token = _batch.set({})
+    try:
+        yield
+    finally:
+        _batch.reset(token)
+
+
+def _load(organization_id: int, names: set[str]) -> dict[str, str]:
+    from actions.models import SecretValue
+
+    cache = _batch.get()
+    if cache is None:
+        cache = {}  # outside a batch (a test call): read each time
+    known = {name: cache[(organization_id, name)] for name in names if (organization_id, name) in cache}
+    missing = names - set(known)
+    if missing:
+        rows = SecretValue.objects.filter(organization_id=organization_id, name__in=missing)
+        for name, value in rows.values_list("name", "value"):
+            known[name] = cache[(organization_id, name)] = value
+    return known
+
+
 def _sealed_names(texts: list[str], organization_id: int) -> set[str]:
     names = set()
     for text in texts:
@@ -107,11 +141,7 @@ def unseal(
     names = _sealed_names([t for t in texts if "~secret." in t], organization_id)
     if not names:
         return url, headers, body, {}
-    from actions.models import SecretValue
-
-    values = dict(
-        SecretValue.objects.filter(organization_id=organization_id, name__in=names).values_list("name", "value")
-    )
+    values = _load(organization_id, names)
     missing = sorted(names - set(values))
     if missing:
         raise SecretMissing(f"The secret value {missing[0]} does not exist in this organization any more.")
