@@ -21,7 +21,7 @@ from django.db import transaction
 from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
-from actions import ratelimit, secret_values
+from actions import emailing, ratelimit, secret_values
 from actions.calling import CallResult, call_action, render
 from actions.circuit import circuit_admit, circuit_record, circuit_release_trial
 from actions.hooks import invocations_finished
@@ -412,7 +412,7 @@ def invocations_send_due(*, first_id: Any = None) -> int:
         else:
             sendable.append(invocation)
     exhausted: dict[tuple[str, ...], tuple[float | None, float]] = {}
-    with secret_values.batch_cache():
+    with secret_values.batch_cache(), emailing.connection_pool():
         _send_admitted(batch, _within_limits(batch, _admit(batch, sendable, now), now), started, exhausted)
     batch.save(claims, timezone.now())
     return len(invocations)

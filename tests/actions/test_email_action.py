@@ -494,3 +494,21 @@ def test_an_enqueued_email_is_delivered_by_a_worker(workers, world, smtp_server)
     [message] = smtp_server.messages
     assert message["Message-ID"] == f"<{invocation.idempotency_key}@conduit>"
     assert message["Subject"] == "Welcome, Ada!"
+
+
+def test_a_batch_of_emails_shares_one_connection(mailer, smtp_server):
+    """Django opens a connection per send; a batch reuses one (bench/emails.py: about twice the rate)."""
+    from actions.invocations import invocations_enqueue
+
+    greetings = []
+
+    async def handle_ehlo(server, session, envelope, hostname, responses):  # counts connections
+        greetings.append(hostname)
+        session.host_name = hostname  # what aiosmtpd's own EHLO does
+        return responses
+
+    smtp_server.handle_EHLO = handle_ehlo
+    invocations = invocations_enqueue(action=mailer, values_list=[{**VALUES, "first_name": f"N{i}"} for i in range(5)])
+    _send(invocations[0])
+    assert Invocation.objects.filter(status="succeeded").count() == 5
+    assert len(smtp_server.envelopes) == 5 and len(greetings) == 1
