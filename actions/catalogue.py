@@ -196,7 +196,8 @@ def _teams(c: dict[str, str], secret: Callable[[str, str], str]) -> dict[str, An
 META_PARAMETERS = (
     _p("event_name", "string", "A standard event such as Purchase or Lead, or your own."),
     _p("event_time", "integer", "When it happened, in Unix seconds."),
-    _p("email_sha256", "string", "SHA-256 (hex) of the lowercased, trimmed email address, as Meta requires."),
+    _p("email_sha256", "string", "SHA-256 of the trimmed, lowercased email, as Meta requires: in a journey, "
+       "sha256(trim(lower(profile.email)))."),
     # website events need client_user_agent and event_source_url, which a journey rarely has.
     _p("action_source", "string", "Where it happened: system_generated, email, app, physical_store, website...",
        required=False, default="system_generated"),

@@ -3,9 +3,12 @@
 Chosen over cel-python after `bench/expressions.py`: the same answers on our expressions,
 about 8 times faster per evaluation on this machine (a compiled Rust program). Expressions
 see `profile`, `event`, `steps` and `now`, nothing else; CEL has no way to Python objects.
+Besides CEL's own functions: lower, upper, trim and sha256 of text.
 """
 
+import hashlib
 import re
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -18,6 +21,35 @@ MAX_LENGTH = 2000
 _POSITION = re.compile(r"<input>:(\d+):(\d+):\s*(.*)")
 _STRINGS = re.compile(r"""("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')""")
 _STEP_REFERENCE = re.compile(r"\bsteps\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _text(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name}() takes text, got {type(value).__name__}")
+    return value
+
+
+# What CEL's standard library lacks and providers ask for: Meta's Conversions API, for one,
+# takes identifiers as SHA-256 of the trimmed, lowercased value: sha256(trim(lower(profile.email))).
+FUNCTIONS = {
+    "lower": lambda value: _text("lower", value).lower(),
+    "upper": lambda value: _text("upper", value).upper(),
+    "trim": lambda value: _text("trim", value).strip(),
+    "sha256": lambda value: hashlib.sha256(_text("sha256", value).encode()).hexdigest(),
+}
+
+
+_local = threading.local()
+
+
+def _context() -> Any:
+    """This thread's CEL context with the functions in: made once, it costs nothing per evaluation."""
+    context = getattr(_local, "context", None)
+    if context is None:
+        context = _local.context = cel.Context()
+        for name, function in FUNCTIONS.items():
+            context.add_function(name, function)
+    return context
 
 
 class ExpressionError(ValueError):
@@ -40,8 +72,10 @@ class Expression:
     step_references: frozenset[str]
 
     def evaluate(self, *, profile: dict, event: dict, steps: dict, now: datetime) -> Any:
+        context = _context()
+        context.update({"profile": profile, "event": event, "steps": steps, "now": now})  # all four, every time
         try:
-            return self.program.execute({"profile": profile, "event": event, "steps": steps, "now": now})
+            return self.program.execute(context)
         except KeyError as exc:
             raise EvaluationError(f"no field {exc.args[0]!r} in the data") from None
         except Exception as exc:  # the library raises plain errors for type mismatches and the like

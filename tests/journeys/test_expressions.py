@@ -1,5 +1,6 @@
 """Journey expressions: the SPEC's examples, errors with positions, and no way out of the sandbox."""
 
+import hashlib
 from datetime import UTC, datetime
 
 import pytest
@@ -74,3 +75,21 @@ def test_a_type_mismatch_at_run_time_is_an_evaluation_error():
 def test_an_empty_expression_is_refused():
     with pytest.raises(ExpressionError, match="required"):
         compile_expression("  ")
+
+
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        # Meta's Conversions API takes SHA-256 of the trimmed, lowercased email.
+        ('sha256(trim(lower(" Ada@Example.com ")))', hashlib.sha256(b"ada@example.com").hexdigest()),
+        ('"Ada".upper()', "ADA"),
+        ("lower(profile.country)", "fr"),
+    ],
+)
+def test_text_functions_providers_ask_for(source, expected):
+    assert compile_expression(source).evaluate(**DATA) == expected
+
+
+def test_a_text_function_given_a_number_fails_with_a_sentence():
+    with pytest.raises(EvaluationError, match=r"sha256\(\) takes text, got float"):
+        compile_expression("sha256(event.data.total)").evaluate(**DATA)
