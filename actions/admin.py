@@ -32,10 +32,10 @@ from tenants.admin_scoping import (
     OrgScopedAdminMixin,
     ReadOnlyAdminMixin,
     adopt_saved_row,
+    form_organization,
     messages_by_field,
     problem_lines,
 )
-from tenants.middleware import active_organization
 from tenants.models import Organization
 from tenants.roles import Capability
 
@@ -195,7 +195,7 @@ def _parameter_summary(parameters: list[dict]) -> str:
 class ActionForm(forms.ModelForm):
     """Builds the same `data` the API would and lets the service judge it, field by field."""
 
-    request: HttpRequest | None = None  # set by ActionAdmin.get_form
+    request: HttpRequest | None = None  # set by OrgScopedAdminMixin.get_form
 
     query = JSONTextField(
         empty=[],
@@ -479,13 +479,6 @@ class ActionForm(forms.ModelForm):
             data["clear_client_certificate"] = True
         return data
 
-    def _choose_organization(self) -> Organization | None:
-        if self.instance.pk:
-            return self.instance.organization
-        if self.request is not None and self.request.user.is_superuser:
-            return self.cleaned_data.get("organization")
-        return active_organization(self.request) if self.request is not None else None
-
     # --- problems to fields
     def _field_for(self, key: str, message: str) -> str | None:
         if key == "auth":
@@ -520,7 +513,7 @@ class ActionForm(forms.ModelForm):
         if len(signing_choices) > 1:
             self.add_error(signing_choices[-1], "Choose one: a new signing secret, a generated one, or none.")
             return cleaned
-        organization = self._choose_organization()
+        organization = form_organization(self.request, self)
         if organization is None:
             self.add_error("organization" if "organization" in self.fields else None, "Choose an organization.")
             return cleaned
@@ -816,11 +809,6 @@ class ActionAdmin(_ActionDisplay, OrgScopedAdminMixin, admin.ModelAdmin):
             fieldsets.append(("Used in", {"fields": ["used_in"]}))
         return fieldsets
 
-    def get_form(self, request: HttpRequest, obj: Action | None = None, change: bool = False, **kwargs: Any):
-        form = super().get_form(request, obj, change=change, **kwargs)
-        form.request = request  # a fresh class per call: safe to carry the request
-        return form
-
     def changeform_view(self, request: HttpRequest, object_id=None, form_url="", extra_context=None):
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
@@ -893,11 +881,6 @@ class ActionAdmin(_ActionDisplay, OrgScopedAdminMixin, admin.ModelAdmin):
             },
         )
 
-    def _new_action_organization(self, request: HttpRequest, form: forms.Form) -> Organization | None:
-        if request.user.is_superuser:
-            return form.cleaned_data.get("organization")
-        return active_organization(request)
-
     def test_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         self._require_manage(request)
         action, redirect = self._scoped_object(request, object_id)
@@ -958,7 +941,7 @@ class ActionAdmin(_ActionDisplay, OrgScopedAdminMixin, admin.ModelAdmin):
             if form.is_valid():
                 try:
                     imported = services.action_import(
-                        organization=self._new_action_organization(request, form),
+                        organization=form_organization(request, form),
                         data=form.cleaned_data["data"],
                         user=request.user,
                     )
@@ -991,7 +974,7 @@ class ActionAdmin(_ActionDisplay, OrgScopedAdminMixin, admin.ModelAdmin):
         if request.method == "POST" and form.is_valid():
             try:
                 action = catalogue.action_from_template(
-                    organization=self._new_action_organization(request, form), key=key,
+                    organization=form_organization(request, form), key=key,
                     credentials=form.credentials(), name=form.cleaned_data["name"],
                     status=form.cleaned_data["status"], user=request.user,
                 )  # fmt: skip
@@ -1061,7 +1044,7 @@ class ActionAdmin(_ActionDisplay, OrgScopedAdminMixin, admin.ModelAdmin):
             if cleaned["sample_response"] is not None:
                 data["response_schema"] = services.schema_from_sample(cleaned["sample_response"])
             created = services.action_create(
-                organization=self._new_action_organization(request, form), data=data, user=request.user
+                organization=form_organization(request, form), data=data, user=request.user
             )
         except ValidationError as exc:
             where = {"body": "sample", "response_schema": "sample_response", "name": "name", "url": "url"}

@@ -15,8 +15,7 @@ from django.utils.html import format_html
 from actions import services
 from actions.models import EmailSettings, SecretValue
 from config.exceptions import Conflict
-from tenants.admin_scoping import OrgScopedAdminMixin, adopt_saved_row
-from tenants.middleware import active_organization
+from tenants.admin_scoping import OrgScopedAdminMixin, adopt_saved_row, form_organization
 from tenants.roles import Capability
 
 KEPT = "Set. Leave blank to keep it; type a new value to replace it."
@@ -33,11 +32,7 @@ class _ServiceForm(forms.ModelForm):
     request: HttpRequest
 
     def organization(self):
-        if self.instance.pk:
-            return self.instance.organization
-        if self.request.user.is_superuser:
-            return self.cleaned_data.get("organization")
-        return active_organization(self.request)
+        return form_organization(self.request, self)
 
     def service_data(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -106,11 +101,6 @@ class SecretValueAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
             return "-"
         return ", ".join(services.secret_value_usage(organization=obj.organization, name=obj.name)) or "no action"
 
-    def get_form(self, request: HttpRequest, obj: SecretValue | None = None, change: bool = False, **kwargs: Any):
-        form = super().get_form(request, obj, change=change, **kwargs)
-        form.request = request
-        return form
-
     def save_model(self, request: HttpRequest, obj: SecretValue, form: SecretValueForm, change: bool) -> None:
         saved = services.secret_value_save(
             organization=form.organization(), data=form.service_data(), instance=obj if change else None
@@ -175,11 +165,6 @@ class EmailSettingsAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
             return False
         # One per organization: a second one is edited, not added.
         return request.user.is_superuser or not self.get_queryset(request).exists()
-
-    def get_form(self, request: HttpRequest, obj: EmailSettings | None = None, change: bool = False, **kwargs: Any):
-        form = super().get_form(request, obj, change=change, **kwargs)
-        form.request = request
-        return form
 
     def save_model(self, request: HttpRequest, obj: EmailSettings, form: EmailSettingsForm, change: bool) -> None:
         saved = services.email_settings_save(organization=form.organization(), data=form.service_data())

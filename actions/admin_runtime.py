@@ -525,11 +525,6 @@ class EndpointLimitAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
     list_display = ["host", "calls", "period_s"]
     search_fields = ["host"]
 
-    def get_form(self, request: HttpRequest, obj: EndpointLimit | None = None, change: bool = False, **kwargs):
-        form = super().get_form(request, obj, change=change, **kwargs)
-        form.request = request  # a fresh class per call: safe to carry the request
-        return form
-
     def save_model(self, request: HttpRequest, obj: EndpointLimit, form: EndpointLimitForm, change: bool) -> None:
         data = {name: form.cleaned_data[name] for name in ("host", "calls", "period_s")}
         if change:

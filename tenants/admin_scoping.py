@@ -78,6 +78,12 @@ class OrgScopedAdminMixin:
         self._scope_choices(request, db_field, kwargs)
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
+    # --- forms: they judge input with the services, which need the organization and so the request
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.request = request  # a fresh class per call: safe to carry the request
+        return form
+
     # --- writes: the organization is the active one, never a form field
     def get_exclude(self, request: HttpRequest, obj: Any = None):
         exclude = list(super().get_exclude(request, obj) or [])
@@ -95,6 +101,18 @@ class OrgScopedAdminMixin:
         if not change and not request.user.is_superuser:
             setattr(obj, self.organization_field, active_organization(request))
         super().save_model(request, obj, form, change)
+
+
+def form_organization(request: HttpRequest | None, form: Any) -> Any:
+    """The organization an admin form writes to: its row's own, the one platform staff chose, else the active one."""
+    instance = getattr(form, "instance", None)
+    if instance is not None and instance.pk:
+        return instance.organization
+    if request is None:
+        return None
+    if request.user.is_superuser:
+        return form.cleaned_data.get("organization")
+    return active_organization(request)
 
 
 class ReadOnlyAdminMixin:
