@@ -24,7 +24,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.dispatch import bench_env, free_port, prepare_database, start_workers  # noqa: E402
+from bench.dispatch import bench_env, free_port, prepare_database, run_invocations, start_workers  # noqa: E402
 
 SERVER = """
 import asyncio, sys
@@ -77,9 +77,8 @@ def main() -> None:
     workers: list[subprocess.Popen] = []
     try:
         prepare_database()
-        from django.db import connection, transaction
+        from django.db import connection
 
-        from actions.invocations import invocations_enqueue
         from actions.models import Action, EmailSettings, Invocation
         from actions.services import action_create, email_settings_save
         from tenants.models import Organization
@@ -109,15 +108,9 @@ def main() -> None:
         workers = start_workers(env, work, args.processes)
         time.sleep(6)  # workers ready
         connection.close()
-        started = time.perf_counter()
-        for offset in range(0, args.n, 500):
-            values = [{"email": "ada@example.com", "name": "Ada", "n": offset + i} for i in range(500)]
-            with transaction.atomic():
-                invocations_enqueue(action=action, values_list=values[: args.n - offset])
-        while Invocation.objects.exclude(status__in=Invocation.FINAL).exists():
-            time.sleep(0.05)
-        elapsed = time.perf_counter() - started
-        succeeded = Invocation.objects.filter(status="succeeded").count()
+        _, elapsed, succeeded = run_invocations(
+            action, lambda i: {"email": "ada@example.com", "name": "Ada", "n": i}, args.n
+        )
         pipeline = args.n / elapsed
         backend = connection.vendor + (" + Redis" if os.environ.get("REDIS_URL") else "")
         print(f"backend: {backend}, {args.processes} processes, {args.n} emails")
