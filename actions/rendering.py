@@ -15,7 +15,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from django.utils.dateparse import parse_date, parse_datetime
 
-from actions.secret_values import REFERENCE, seal
+from actions.secret_values import REFERENCE, map_strings, seal
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 # Anything that looks like a placeholder, to catch typos such as {{ first name }}.
@@ -383,16 +383,13 @@ def _interpolate(text: str, values: dict[str, Any], encode=lambda s: s) -> str:
 
 
 def _render_body(value: Any, values: dict[str, Any]) -> Any:
-    if isinstance(value, str):
-        whole = PLACEHOLDER.fullmatch(value.strip())
+    def render_text(text: str) -> Any:
+        whole = PLACEHOLDER.fullmatch(text.strip())
         if whole:  # exactly one placeholder: the value keeps its JSON type
             return to_json_value(values[whole.group(1)])
-        return _interpolate(value, values)
-    if isinstance(value, dict):
-        return {key: _render_body(item, values) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_render_body(item, values) for item in value]
-    return value
+        return _interpolate(text, values)
+
+    return map_strings(value, render_text)
 
 
 def encode_json(value: Any) -> bytes:
@@ -409,16 +406,6 @@ def encode_form(value: dict) -> bytes:
     return urlencode(pairs).encode()
 
 
-def _seal_all(value: Any, organization_id: int) -> Any:
-    if isinstance(value, str):
-        return seal(value, organization_id)
-    if isinstance(value, dict):
-        return {key: _seal_all(item, organization_id) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_seal_all(item, organization_id) for item in value]
-    return value
-
-
 def render_request(
     *, method: str, url: str, query: list, headers: list, body: Any,
     parameters: list[dict], values: dict[str, Any], body_type: str = "json", organization_id: int | None = None,
@@ -429,7 +416,9 @@ def render_request(
     """
     resolved = resolve_values(parameters, values)
     if organization_id is not None:
-        url, query, headers, body = _seal_all([url, query or [], headers or [], body], organization_id)
+        url, query, headers, body = map_strings(
+            [url, query or [], headers or [], body], lambda text: seal(text, organization_id)
+        )
     rendered_url = _interpolate(url, resolved, encode=lambda s: quote(s, safe=""))
     pairs = [(p["name"], _interpolate(p["value"], resolved)) for p in query or []]
     if pairs:

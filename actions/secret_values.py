@@ -12,7 +12,7 @@ import contextlib
 import contextvars
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -52,26 +52,29 @@ def names_in(text: str) -> set[str]:
     return set(REFERENCE.findall(text))
 
 
+def map_strings(value: Any, function: Callable[[str], Any]) -> Any:
+    """A JSON value with `function` applied to each string in it, at any depth."""
+    if isinstance(value, str):
+        return function(value)
+    if isinstance(value, dict):
+        return {key: map_strings(item, function) for key, item in value.items()}
+    if isinstance(value, list):
+        return [map_strings(item, function) for item in value]
+    return value
+
+
 def readable(value: Any, organization_id: int) -> Any:
     """A rendered request (or a part of it) as people see it: sealed references as {{secrets.NAME}}.
 
     Only references this organization sealed: a value that merely looks like one was sent as that
     text, and is shown as it was sent.
     """
-    if isinstance(value, str):
-        if "~secret." not in value:
-            return value
 
-        def shown(match: re.Match) -> str:
-            name, mac = match.groups()
-            return "{{secrets." + name + "}}" if _is_ours(mac, organization_id, name) else match.group(0)
+    def shown(match: re.Match) -> str:
+        name, mac = match.groups()
+        return "{{secrets." + name + "}}" if _is_ours(mac, organization_id, name) else match.group(0)
 
-        return SEALED.sub(shown, value)
-    if isinstance(value, list):
-        return [readable(item, organization_id) for item in value]
-    if isinstance(value, dict):
-        return {key: readable(item, organization_id) for key, item in value.items()}
-    return value
+    return map_strings(value, lambda text: SEALED.sub(shown, text) if "~secret." in text else text)
 
 
 _batch: contextvars.ContextVar[dict | None] = contextvars.ContextVar("conduit_secret_values", default=None)
