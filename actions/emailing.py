@@ -16,6 +16,7 @@ import socket
 import ssl
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from email.utils import formataddr, getaddresses, parseaddr
 from typing import Any
 
@@ -27,6 +28,7 @@ from django.core.validators import validate_email
 from django.utils.html import escape
 
 from actions import transport
+from actions.auth import mask
 from actions.calling import CallResult
 from actions.models import Action, EmailSettings
 from actions.rendering import (
@@ -190,12 +192,27 @@ def _narrowed(rendered: RenderedRequest, parts: dict, later: set[str]) -> dict:
     return {"method": rendered.method, "url": rendered.url, "headers": headers, "body": encode_json(body).decode()}
 
 
-_pool: contextvars.ContextVar[dict | None] = contextvars.ContextVar("conduit_smtp_connections", default=None)
+@dataclass
+class _Server:
+    """An organization's SMTP settings as a batch read them, and the batch's connection to that server."""
+
+    smtp: EmailSettings | None
+    backend: GuardedEmailBackend | None = None
+
+    def close(self) -> None:
+        if self.backend is not None:
+            with contextlib.suppress(Exception):  # closing a dead connection: nothing left to do
+                self.backend.close()
+            self.backend = None
+
+
+_pool: contextvars.ContextVar[dict[int, _Server] | None] = contextvars.ContextVar("conduit_smtp", default=None)
 
 
 @contextlib.contextmanager
 def connection_pool() -> Iterator[None]:
-    """Within a batch of calls, the emails of one organization share one SMTP connection.
+    """Within a batch of calls, an organization's SMTP settings are read once and its emails share
+    one SMTP connection (settings changed meanwhile apply from the next batch on).
 
     Django's backend opens a connection per send; reusing one roughly doubles the rate a
     server takes (bench/emails.py). The connections are closed when the batch ends.
@@ -204,10 +221,19 @@ def connection_pool() -> Iterator[None]:
     try:
         yield
     finally:
-        for backend in (_pool.get() or {}).values():
-            with contextlib.suppress(Exception):  # closing a dead connection: nothing left to do
-                backend.close()
+        for server in (_pool.get() or {}).values():
+            server.close()
         _pool.reset(token)
+
+
+def _server(organization_id: int) -> _Server:
+    pool = _pool.get()
+    if pool is not None and organization_id in pool:
+        return pool[organization_id]
+    server = _Server(EmailSettings.objects.filter(organization_id=organization_id).first())
+    if pool is not None:
+        pool[organization_id] = server
+    return server
 
 
 def _backend(smtp: EmailSettings) -> GuardedEmailBackend:
@@ -218,36 +244,28 @@ def _backend(smtp: EmailSettings) -> GuardedEmailBackend:
     )  # fmt: skip
 
 
-def _discard(pool: dict, smtp: EmailSettings) -> None:
-    backend = pool.pop((smtp.pk, smtp.updated_at), None)
-    if backend is not None:
-        with contextlib.suppress(Exception):
-            backend.close()
-
-
-def _sendmail(smtp: EmailSettings, pool: dict | None, sender: str, recipients: list[str], data: bytes) -> dict:
+def _sendmail(server: _Server, pooled: bool, sender: str, recipients: list[str], data: bytes) -> dict:
     """smtplib's sendmail on the batch's connection to this server (a new one outside a batch)."""
-    key = (smtp.pk, smtp.updated_at)  # settings changed since: a new connection with the new ones
-    backend = pool.get(key) if pool is not None else None
-    if backend is not None:
+    if server.backend is not None:
         try:
-            return backend.connection.sendmail(sender, recipients, data)
+            return server.backend.connection.sendmail(sender, recipients, data)
         except smtplib.SMTPServerDisconnected:  # the server closed the idle connection: once more, anew
-            _discard(pool, smtp)
-    backend = _backend(smtp)
+            server.close()
+    backend = _backend(server.smtp)
     backend.open()
-    if pool is None:
+    if not pooled:
         try:
             return backend.connection.sendmail(sender, recipients, data)
         finally:
             backend.close()
-    pool[key] = backend
+    server.backend = backend
     return backend.connection.sendmail(sender, recipients, data)
 
 
 def send_email(action: Action, rendered: RenderedRequest, idempotency_key: str | None, shown: dict) -> CallResult:
     """Send the rendered email. Never raises for the network; `shown` is the request as recorded."""
-    smtp = EmailSettings.objects.filter(organization_id=action.organization_id).first()
+    server = _server(action.organization_id)
+    smtp = server.smtp
     if smtp is None:
         return CallResult(outcome="error", request=shown, error="This organization has no SMTP settings.")
     try:
@@ -266,12 +284,12 @@ def send_email(action: Action, rendered: RenderedRequest, idempotency_key: str |
     started = time.monotonic()
     secrets = [smtp.password] if smtp.password else []
     outcome, error, answer, next_request = "succeeded", "", {}, None
-    pool = _pool.get()
+    pooled = _pool.get() is not None
     try:
         sender = sanitize_address(message.from_email, message.encoding or "utf-8")
         recipients = [sanitize_address(a, message.encoding or "utf-8") for a in message.recipients()]
         mime = message.message()  # Django adds a Message-ID where the call has no key (a test send)
-        refused = _sendmail(smtp, pool, sender, recipients, mime.as_bytes(linesep="\r\n"))
+        refused = _sendmail(server, pooled, sender, recipients, mime.as_bytes(linesep="\r\n"))
         answer = {"message_id": mime["Message-ID"], "accepted": len(recipients) - len(refused)}
         if refused:  # some recipients were refused, the others got it
             answer["refused"] = {address: code for address, (code, _) in refused.items()}
@@ -294,10 +312,9 @@ def send_email(action: Action, rendered: RenderedRequest, idempotency_key: str |
         outcome, error = kind, f"Could not connect to the SMTP server at {exc.peer}: {exc.error}."
     except (smtplib.SMTPException, ssl.SSLError, OSError, ValueError) as exc:
         outcome, error = "error", f"The email could not be sent through {smtp.host}: {exc}"
-    if outcome != "succeeded" and not outcome.startswith("smtp_") and pool is not None:
-        _discard(pool, smtp)  # a broken connection is not used again
-    for secret in secrets:
-        error = error.replace(secret, "********")
+    if outcome != "succeeded" and not outcome.startswith("smtp_"):
+        server.close()  # a broken connection is not used again
+    error = mask(error, secrets)
     body = json.dumps(answer) if answer else ""
     return CallResult(
         outcome=outcome, request=shown, response_body=body, response_json=answer or None,
