@@ -40,7 +40,10 @@ class SecretValueSerializer(StrictSerializer, serializers.ModelSerializer):
         return "{{secrets." + obj.name + "}}"
 
     def get_used_by(self, obj: SecretValue) -> list[str]:
-        return services.secret_value_usage(organization=obj.organization, name=obj.name)
+        # Read once per answer, not once per secret of a list.
+        if "secret_values_used" not in self.context:
+            self.context["secret_values_used"] = services.secret_values_used(organization=obj.organization)
+        return self.context["secret_values_used"].get(obj.name, [])
 
 
 class SecretValueViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, OrgScopedViewSet):

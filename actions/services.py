@@ -425,14 +425,19 @@ def schema_from_sample(sample: Any) -> dict[str, Any]:
 SECRET_VALUE_MAX = 8192
 
 
+def secret_values_used(*, organization: Organization) -> dict[str, list[str]]:
+    """Each secret value's name -> the names of the organization's actions whose templates reference it."""
+    used: dict[str, list[str]] = {}
+    actions = Action.objects.filter(organization=organization, kind=Action.Kind.HTTP)
+    for name, url, query, headers, body in actions.values_list("name", "url", "query", "headers", "body"):
+        for secret in sorted(secret_values.names_in(json.dumps([url, query, headers, body]))):
+            used.setdefault(secret, []).append(name)
+    return used
+
+
 def secret_value_usage(*, organization: Organization, name: str) -> list[str]:
     """Names of the organization's actions whose templates reference {{secrets.NAME}}."""
-    used = []
-    for action in Action.objects.filter(organization=organization, kind=Action.Kind.HTTP):
-        texts = json.dumps([action.url, action.query, action.headers, action.body])
-        if name in secret_values.names_in(texts):
-            used.append(action.name)
-    return used
+    return secret_values_used(organization=organization).get(name, [])
 
 
 def secret_value_problems(
