@@ -198,14 +198,6 @@ def service_account_problems(text: str, *, allow_http: bool) -> list[str]:
     return problems
 
 
-def service_account_project(auth_secrets: dict) -> str:
-    """The project_id of a stored service-account key, or ""."""
-    try:
-        return str(json.loads(auth_secrets.get("service_account_json") or "{}").get("project_id") or "")
-    except (ValueError, AttributeError):
-        return ""
-
-
 def _google_assertion(key_file: dict, scopes: str) -> str:
     """The signed JWT a service account exchanges for an access token (RFC 7523, Google's form)."""
     now = int(time.time())

@@ -43,7 +43,6 @@ from actions.rendering import (
 )
 
 TEMPLATE_KEYS = ("to", "cc", "reply_to", "from", "subject", "text", "html")
-ADDRESS_KEYS = ("to", "cc", "reply_to")
 HEADER_OF = {"from": "From", "to": "To", "cc": "Cc", "reply_to": "Reply-To", "subject": "Subject"}
 
 
@@ -173,10 +172,6 @@ class GuardedEmailBackend(EmailBackend):
         return _PrivateOnlySMTP if self.username and not self.use_tls else _GuardedSMTP
 
 
-def _header(rendered: RenderedRequest, name: str) -> str:
-    return rendered.header(name) or ""
-
-
 def _refusal(code: int, message: Any) -> tuple[str, str, dict]:
     text = message.decode(errors="replace") if isinstance(message, bytes) else str(message)
     text = text.replace("\x00", "\ufffd")  # PostgreSQL stores no NUL
@@ -276,7 +271,7 @@ def send_email(action: Action, rendered: RenderedRequest, idempotency_key: str |
         return CallResult(outcome="error", request=shown, error="This call was not made for an email action.")
     headers = {"Message-ID": f"<{idempotency_key}@conduit>"} if idempotency_key else {}
     message = EmailMultiAlternatives(
-        subject=_header(rendered, "Subject"), body=parts.get("text") or "", from_email=_header(rendered, "From"),
+        subject=rendered.header("Subject") or "", body=parts.get("text") or "", from_email=rendered.header("From"),
         to=parts["to"], cc=parts.get("cc") or [], reply_to=parts.get("reply_to") or [], headers=headers,
     )  # fmt: skip
     if parts.get("html"):
