@@ -71,14 +71,13 @@ def _send(action: Action, request: RenderedRequest, extra_headers: list[tuple[st
     )  # fmt: skip
 
 
-def call_action(action: Action, rendered: RenderedRequest, *, extra_headers: list[tuple[str, str]] = ()) -> CallResult:
-    """Send an already rendered request with the action's auth. Never raises for the network."""
+def call_action(action: Action, rendered: RenderedRequest, *, idempotency_key: str) -> CallResult:
+    """Send an already rendered request with the action's auth, its Idempotency-Key and, with a signing
+    secret, its signature. Never raises for the network."""
     if action.kind == Action.Kind.EMAIL:
         from actions.emailing import send_email
 
-        key = next((value for name, value in extra_headers if name == "Idempotency-Key"), None)
-        return send_email(action, rendered, key, shown_request(action, rendered, []))
-    extra = [("User-Agent", USER_AGENT), *extra_headers]
+        return send_email(action, rendered, idempotency_key, shown_request(action, rendered, []))
     try:
         url, headers, body, named = unseal(
             organization_id=action.organization_id, url=rendered.url, headers=list(rendered.headers),
@@ -86,11 +85,8 @@ def call_action(action: Action, rendered: RenderedRequest, *, extra_headers: lis
         )  # fmt: skip
     except SecretMissing as exc:
         return CallResult(outcome="error", request=shown_request(action, rendered, []), error=str(exc))
-    if body != rendered.body and any(name == "webhook-signature" for name, _ in extra):
-        # A secret value went into the body: sign the bytes actually sent, not the sealed ones.
-        key = next(value for name, value in extra if name == "Idempotency-Key")
-        extra = [(n, v) for n, v in extra if n != "Idempotency-Key" and not n.startswith("webhook-")]
-        extra += delivery_headers(action, key, body)
+    # Signed here, after the secret values are in: the signature covers the bytes actually sent.
+    extra = [("User-Agent", USER_AGENT), *delivery_headers(action, idempotency_key, body)]
     secrets: list[str] = []
     for attempt in ("first", "refresh"):
         request = RenderedRequest(rendered.method, url, list(headers), body)

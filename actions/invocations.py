@@ -27,7 +27,6 @@ from actions.circuit import circuit_admit, circuit_record, circuit_release_trial
 from actions.hooks import invocations_finished
 from actions.models import Action, EndpointLimit, Invocation, InvocationAttempt
 from actions.rendering import RenderedRequest, RenderError
-from actions.signing import delivery_headers
 from config.db import update_rows
 
 logger = logging.getLogger(__name__)
@@ -331,9 +330,7 @@ def _send_one(batch: _Batch, invocation: Invocation, trial: bool) -> None:
     attempt = invocation.attempts + 1
     body = request["body"].encode() if request["body"] is not None else None
     rendered = RenderedRequest(request["method"], request["url"], [tuple(h) for h in request["headers"]], body)
-    key = str(invocation.idempotency_key)
-    headers = delivery_headers(action, key, body)
-    result = call_action(action, rendered, extra_headers=headers)
+    result = call_action(action, rendered, idempotency_key=str(invocation.idempotency_key))
     finished = timezone.now()
     batch.attempts.append(
         InvocationAttempt(

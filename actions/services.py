@@ -19,7 +19,6 @@ from actions import emailing, rendering, secret_values
 from actions.calling import CallResult, call_action, render
 from actions.models import Action, EmailSettings, SecretValue, generate_signing_secret
 from actions.selectors import IN_USE, action_usage, parameter_changes_that_break
-from actions.signing import delivery_headers
 from config.exceptions import Conflict
 from tenants.models import Organization
 
@@ -330,8 +329,8 @@ def action_test(*, action: Action, values: dict[str, Any]) -> CallResult:
             is_email = action.kind == Action.Kind.EMAIL and key in ("email", *emailing.TEMPLATE_KEYS)
             _add(errors, "email" if is_email else "parameters", message)
         raise ValidationError(errors) from None
-    # Signed like a real call, so that a receiver that checks signatures accepts the test too.
-    return call_action(action, rendered, extra_headers=delivery_headers(action, str(uuid.uuid4()), rendered.body))
+    # Keyed and signed like a real call, so that a receiver that checks signatures accepts the test too.
+    return call_action(action, rendered, idempotency_key=str(uuid.uuid4()))
 
 
 # --- from a sample payload ----------------------------------------------------------

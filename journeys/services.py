@@ -12,7 +12,6 @@ from django.utils import timezone
 from actions.calling import call_action, render, shown_request
 from actions.models import Action
 from actions.rendering import RenderError
-from actions.signing import delivery_headers
 from config.db import update_rows
 from config.exceptions import Conflict
 from journeys import engine
@@ -243,8 +242,7 @@ def _test_call(action: Action, values: dict[str, Any], dry_run: bool) -> tuple[s
     rendered = render(action, values)
     if dry_run:
         return "succeeded", shown_request(action, rendered, []), None
-    headers = delivery_headers(action, str(uuid.uuid4()), rendered.body)
-    result = call_action(action, rendered, extra_headers=headers)
+    result = call_action(action, rendered, idempotency_key=str(uuid.uuid4()))
     response = {"status_code": result.status_code, "body": result.response_json, "error": result.error}
     if result.response_json is None:
         response["body"] = result.response_body
