@@ -384,12 +384,11 @@ TEMPLATES: dict[str, Template] = {
 # --- creating an action from a template ---------------------------------------------
 
 
-def _secret_namer(organization: Organization) -> tuple[Callable[[str, str], str], list[SecretValue]]:
+def _secret_keeper(organization: Organization) -> Callable[[str, str], str]:
     """A function that keeps a value as a secret of the organization and gives its name.
 
     The same value under the same prefix is kept once; another value gets the next free name.
     """
-    created: list[SecretValue] = []
 
     def keep(prefix: str, value: str) -> str:
         existing = {s.name: s for s in SecretValue.objects.filter(organization=organization, name__startswith=prefix)}
@@ -400,10 +399,10 @@ def _secret_namer(organization: Organization) -> tuple[Callable[[str, str], str]
         while name in existing:
             n += 1
             name = f"{prefix}_{n}"
-        created.append(services.secret_value_save(organization=organization, data={"name": name, "value": value}))
+        services.secret_value_save(organization=organization, data={"name": name, "value": value})
         return name
 
-    return keep, created
+    return keep
 
 
 def _credential_problems(template: Template, credentials: Any) -> dict[str, str]:
@@ -435,7 +434,7 @@ def action_from_template(
     errors = _credential_problems(template, credentials)
     if errors:
         raise ValidationError({k: [v] for k, v in errors.items()})
-    keep, _ = _secret_namer(organization)
+    keep = _secret_keeper(organization)
     try:
         data = template.build({k: v for k, v in credentials.items() if isinstance(v, str)}, keep)
     except _Refused as exc:
