@@ -94,6 +94,14 @@ def start_workers(env: dict, work: Path, processes: int) -> list[subprocess.Pope
     return workers
 
 
+def stop(workers: list[subprocess.Popen], server: subprocess.Popen, work: Path) -> None:
+    """Kill the workers, the server standing in for the provider (and its forked children), drop the work folder."""
+    for process in workers:
+        process.kill()
+    os.killpg(server.pid, signal.SIGKILL)
+    shutil.rmtree(work, ignore_errors=True)
+
+
 def run_invocations(action, values_for, n: int) -> tuple[float, float, int]:
     """Enqueue n invocations (values_for(i) for the i-th) in transactions of 500 and wait until every
     one has ended: (seconds to enqueue, seconds to the end, how many succeeded)."""
@@ -174,10 +182,7 @@ def main() -> None:
         print(f"Conduit pipeline:      {pipeline:8.0f} calls/s  ({succeeded} succeeded; enqueue took {enqueued:.1f} s)")
         print(f"ratio pipeline/bare:   {pipeline / bare:8.2f}")
     finally:
-        for process in workers:
-            process.kill()
-        os.killpg(receiver.pid, signal.SIGKILL)  # the receiver and its forked children
-        shutil.rmtree(work, ignore_errors=True)
+        stop(workers, receiver, work)
 
 
 if __name__ == "__main__":

@@ -13,8 +13,6 @@ the bare client reusing one connection for all its emails is the fairer baseline
 import argparse
 import multiprocessing
 import os
-import shutil
-import signal
 import smtplib
 import subprocess
 import sys
@@ -24,7 +22,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.dispatch import bench_env, free_port, prepare_database, run_invocations, start_workers  # noqa: E402
+from bench.dispatch import bench_env, free_port, prepare_database, run_invocations, start_workers, stop  # noqa: E402
 
 SERVER = """
 import asyncio, sys
@@ -120,10 +118,7 @@ def main() -> None:
         print(f"ratio pipeline/bare (per email):       {pipeline / bare:8.2f}")
         print(f"ratio pipeline/bare (reused):          {pipeline / reused:8.2f}")
     finally:
-        for process in workers:
-            process.kill()
-        os.killpg(server.pid, signal.SIGKILL)
-        shutil.rmtree(work, ignore_errors=True)
+        stop(workers, server, work)
 
 
 if __name__ == "__main__":

@@ -13,8 +13,6 @@ and each call's arrival minus its event's commit gives the latency (p50, p95).
 import argparse
 import json
 import os
-import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -24,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.dispatch import bare_rate, bench_env, free_port, prepare_database, start_workers  # noqa: E402
+from bench.dispatch import bare_rate, bench_env, free_port, prepare_database, start_workers, stop  # noqa: E402
 
 
 def received(log: Path) -> dict[str, float]:
@@ -153,10 +151,7 @@ def main() -> None:
             print(f"--- {worker_log.name}\n{worker_log.read_text()[-3000:]}")
         raise SystemExit(str(exc)) from None
     finally:
-        for process in workers:
-            process.kill()
-        os.killpg(receiver.pid, signal.SIGKILL)
-        shutil.rmtree(work, ignore_errors=True)
+        stop(workers, receiver, work)
 
 
 if __name__ == "__main__":
