@@ -107,8 +107,8 @@ def run_invocations(action, values_for, n: int) -> tuple[float, float, int]:
     one has ended: (seconds to enqueue, seconds to the end, how many succeeded)."""
     from django.db import transaction
 
-    from actions.invocations import invocations_enqueue
     from actions.models import Invocation
+    from actions.runtime.invocations import invocations_enqueue
 
     started = time.perf_counter()
     for offset in range(0, n, 500):
@@ -142,7 +142,7 @@ def main() -> None:
         from django.db import connection
 
         from actions.models import Action, Invocation
-        from actions.services import action_create, secret_value_save
+        from actions.services.actions import action_create, secret_value_save
         from tenants.models import Organization
 
         time.sleep(0.5)

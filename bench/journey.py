@@ -70,7 +70,7 @@ def main() -> None:
         from django.db import connection
 
         from actions.models import Action, Invocation
-        from actions.services import action_create
+        from actions.services.actions import action_create
         from journeys.models import Event, Journey, JourneyRun, Profile
         from journeys.services import events_ingest, journey_create, journey_publish
         from tenants.models import Organization

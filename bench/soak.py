@@ -225,7 +225,7 @@ def main() -> None:
         call_command("migrate", verbosity=0)
         call_command("createcachetable", verbosity=0)
         from actions.models import Invocation
-        from actions.services import action_create
+        from actions.services.actions import action_create
         from journeys.models import Event, JourneyRun
         from journeys.services import journey_create, journey_publish
         from tenants.models import Organization

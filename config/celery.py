@@ -6,8 +6,8 @@ from pathlib import Path
 from celery import Celery
 from kombu.transport import TRANSPORT_ALIASES
 
-# `filesystem://` means our atomic variant of kombu's transport (see config/broker.py).
-TRANSPORT_ALIASES["filesystem"] = "config.broker:Transport"
+# `filesystem://` means our atomic variant of kombu's transport (see config/common/broker.py).
+TRANSPORT_ALIASES["filesystem"] = "config.common.broker:Transport"
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 

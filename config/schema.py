@@ -1,5 +1,5 @@
 """OpenAPI post-processing: every operation documents the error answers it can give, in the one
-error shape of config/errors.py, so that clients (and schemathesis) know every status to expect."""
+error shape of config/common/errors.py, so that clients (and schemathesis) know every status to expect."""
 
 from typing import Any
 

@@ -3,16 +3,16 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
-from actions.api import ActionViewSet
-from actions.api_org import ActionTemplateViewSet, EmailSettingsViewSet, SecretValueViewSet
-from actions.api_runtime import ActionMetricsViewSet, EndpointLimitViewSet, InvocationViewSet
+from actions.api.actions import ActionViewSet
+from actions.api.invocations import ActionMetricsViewSet, EndpointLimitViewSet, InvocationViewSet
+from actions.api.secret_values import ActionTemplateViewSet, EmailSettingsViewSet, SecretValueViewSet
 from journeys.api import EventViewSet, JourneyViewSet, ProfileViewSet, RunViewSet
 from tenants.api import ApiKeyViewSet, MemberViewSet, OrganizationViewSet, TokenView
 from tenants.views import switch_organization
 
-handler404 = "config.errors.handler404"
-handler403 = "config.errors.handler403"
-handler500 = "config.errors.handler500"
+handler404 = "config.common.errors.handler404"
+handler403 = "config.common.errors.handler403"
+handler500 = "config.common.errors.handler500"
 
 # Every organization-scoped resource registers here, under /api/v1/orgs/{org_slug}/.
 org_router = SimpleRouter()

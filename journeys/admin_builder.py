@@ -13,7 +13,7 @@ from django.urls import path, reverse
 from django.utils.safestring import mark_safe
 
 from actions.models import Action
-from config.exceptions import Conflict
+from config.common.exceptions import Conflict
 from journeys import services
 from journeys.diagram import journey_svg, links
 from journeys.forms import JourneySettingsForm, JourneyTestForm, NewStepForm, StepForm

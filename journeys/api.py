@@ -9,7 +9,7 @@ from rest_framework.decorators import action as api_action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from actions.api_runtime import IdFilter
+from actions.api.invocations import IdFilter
 from journeys.models import Journey, JourneyRun, Profile, StepRun
 from journeys.services import (
     events_ingest,

@@ -8,7 +8,7 @@ class JourneysConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
 
-        from actions.hooks import invocations_finished
+        from actions.runtime.signals import invocations_finished
         from config.celery import register_periodic
         from journeys.engine import on_invocations_finished
 

@@ -21,10 +21,10 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from actions.invocations import invocations_enqueue
 from actions.models import Action, Invocation
-from config.db import update_rows
-from config.parsers import has_nul, without_nul
+from actions.runtime.invocations import invocations_enqueue
+from config.common.db import update_rows
+from config.common.parsers import has_nul, without_nul
 from journeys.expressions import EvaluationError, ExpressionError, compile_expression
 from journeys.models import Event, Journey, JourneyRun, Profile, StepRun
 

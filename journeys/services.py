@@ -9,11 +9,11 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from actions.calling import call_action, render, shown_request
+from actions.delivery.calls import call_action, render, shown_request
+from actions.delivery.rendering import RenderError
 from actions.models import Action
-from actions.rendering import RenderError
-from config.db import update_rows
-from config.exceptions import Conflict
+from config.common.db import update_rows
+from config.common.exceptions import Conflict
 from journeys import engine
 from journeys.expressions import EvaluationError
 from journeys.models import Event, Journey, JourneyRun, Profile, StepRun

@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 
-from config.exceptions import Conflict
+from config.common.exceptions import Conflict
 from tenants.admin_scoping import OrgScopedAdminMixin, adopt_saved_row
 from tenants.middleware import active_organization
 from tenants.models import ApiKey, Membership, Organization

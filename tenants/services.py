@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from config.exceptions import Conflict
+from config.common.exceptions import Conflict
 from tenants.models import ApiKey, Membership, Organization, generate_api_key, hash_api_key
 from tenants.roles import Role, Scope
 

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.test import RequestFactory
 from rest_framework.test import APIClient
 
-from config.errors import handler500
+from config.common.errors import handler500
 from tests.factories import PASSWORD
 
 ROOT = Path(__file__).resolve().parent.parent

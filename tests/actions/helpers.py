@@ -1,5 +1,5 @@
 from actions.models import Action
-from actions.services import action_create
+from actions.services.actions import action_create
 
 SMS_ACTION = {
     "name": "Send SMS",

@@ -9,7 +9,7 @@ from django.db import connection
 from django.urls import reverse
 
 from actions.models import Action
-from config.exceptions import Conflict
+from config.common.exceptions import Conflict
 from tests.actions.helpers import SMS_ACTION, make_action
 from tests.factories import UserFactory
 
@@ -187,7 +187,7 @@ def test_a_refusal_at_save_time_is_a_form_error_not_a_500(world, client, monkeyp
             {"parameters": ["phone: used by the live journey Welcome; it cannot be removed"]},
         )
 
-    monkeypatch.setattr("actions.admin.services.action_update", refuse)
+    monkeypatch.setattr("actions.admin.actions.services.action_update", refuse)
     response = client.post(_url("change", action), {**data, "description": "changed"})
     assert response.status_code == 200
     assert "used by the live journey Welcome" in _form(response).errors["parameters"][0]

@@ -6,7 +6,7 @@ import json
 import pytest
 from werkzeug import Request, Response
 
-from actions.services import action_test
+from actions.services.actions import action_test
 from tests.actions.helpers import make_action
 
 VALUES = {"account": "acc1", "phone": "+33600000000", "text": "hello"}

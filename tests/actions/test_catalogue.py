@@ -1,4 +1,4 @@
-"""Action templates (actions/catalogue.py): each one, created through the API and pointed at a loopback
+"""Action templates (actions/services/templates.py): each one, created through the API and pointed at a loopback
 receiver standing in for the provider, sends exactly the provider's documented request; the credentials
 never come back out of Conduit; the API and the admin pages refuse what they should."""
 
@@ -14,9 +14,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.urls import reverse
 
-from actions.catalogue import TEMPLATES
-from actions.invocations import invocation_enqueue, invocation_send
 from actions.models import Action, SecretValue
+from actions.runtime.invocations import invocation_enqueue, invocation_send
+from actions.services.templates import TEMPLATES
 from tests.conftest import token_client
 
 ORG = "/api/v1/orgs/acme"

@@ -7,9 +7,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from actions.invocations import invocation_enqueue, invocation_send, invocations_sweep
 from actions.models import Invocation
-from actions.services import action_create
+from actions.runtime.invocations import invocation_enqueue, invocation_send, invocations_sweep
+from actions.services.actions import action_create
 from tests.actions.helpers import SMS_ACTION
 
 VALUES = {"account": "acc1", "phone": "+33600000000", "text": "hello"}

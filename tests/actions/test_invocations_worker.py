@@ -9,8 +9,8 @@ import standardwebhooks
 from django.db import transaction
 from werkzeug import Request, Response
 
-from actions.invocations import invocation_enqueue
 from actions.models import EndpointLimit, Invocation
+from actions.runtime.invocations import invocation_enqueue
 from tests.actions.helpers import SMS_ACTION
 from tests.workers import wait_for
 
@@ -49,7 +49,7 @@ def action_factory(world, httpserver):
     world.acme.save()
 
     def make(**overrides):
-        from actions.services import action_create
+        from actions.services.actions import action_create
 
         data = {**SMS_ACTION, "url": httpserver.url_for("/v1/{{account}}/messages"), **overrides}
         return action_create(organization=world.acme, data=data)
@@ -203,7 +203,7 @@ def test_circuit_opens_on_a_failing_host_and_closes_after_recovery(workers, acti
 
 
 def test_replay_sends_the_same_key_and_links_to_the_original(workers, action_factory, httpserver):
-    from actions.invocations import invocation_replay
+    from actions.runtime.invocations import invocation_replay
 
     receiver = Receiver(httpserver, [(400, {}), (200, {})])
     workers.start()

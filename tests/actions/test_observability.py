@@ -7,9 +7,9 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
-import actions.admin_runtime  # noqa: F401  (registers the admin classes; actions/admin.py imports it too)
+import actions.admin.invocations  # noqa: F401  (registers the admin classes; actions/admin/actions.py imports it too)
 from actions.models import Action, CircuitBreaker, EndpointLimit, Invocation, InvocationAttempt
-from actions.observability import action_metrics, invocations_replay_failed, parse_window
+from actions.services.metrics import action_metrics, invocations_replay_failed, parse_window
 from tenants.services import api_key_create
 from tests.actions.helpers import make_action
 from tests.conftest import key_client, token_client

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from actions.ratelimit import DatabaseLimiter, Limit, RedisLimiter
+from actions.runtime.ratelimit import DatabaseLimiter, Limit, RedisLimiter
 
 
 @pytest.fixture(params=["database", "redis"])

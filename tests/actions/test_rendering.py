@@ -2,7 +2,7 @@
 
 import pytest
 
-from actions.rendering import RenderError, render_request
+from actions.delivery.rendering import RenderError, render_request
 
 PARAMETERS = [
     {"name": "user_id", "type": "string"},

@@ -6,10 +6,10 @@ import pytest
 from django.utils import timezone
 from werkzeug import Response
 
-from actions.circuit import circuit_admit, circuit_release_trial
-from actions.invocations import invocation_enqueue, invocation_send
 from actions.models import CircuitBreaker, Invocation
-from actions.services import action_create, action_test, action_update
+from actions.runtime.circuit import circuit_admit, circuit_release_trial
+from actions.runtime.invocations import invocation_enqueue, invocation_send
+from actions.services.actions import action_create, action_test, action_update
 from tests.actions.helpers import SMS_ACTION
 from tests.conftest import token_client
 

@@ -8,9 +8,9 @@ from urllib.parse import parse_qs
 import pytest
 from werkzeug import Response
 
-from actions.invocations import invocation_enqueue, invocation_send
 from actions.models import Action, SecretValue
-from actions.services import secret_value_save
+from actions.runtime.invocations import invocation_enqueue, invocation_send
+from actions.services.actions import secret_value_save
 from tests.conftest import token_client
 
 PATH_SECRET = "T1/B2/xyz"

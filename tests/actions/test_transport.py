@@ -12,7 +12,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from actions.transport import DestinationRefused, OutboundRequest, check_destination_ip, send
+from actions.delivery.transport import DestinationRefused, OutboundRequest, check_destination_ip, send
 
 ONE_MIB = 1024 * 1024
 ALLOW_ADVICE = "List its network in CONDUIT_ALLOWED_PRIVATE_NETWORKS to allow it."

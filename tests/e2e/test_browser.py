@@ -40,7 +40,7 @@ def provider(world, httpserver, allow_loopback):
 
 
 def oauth2_action(world, httpserver) -> Action:
-    from actions.services import action_create
+    from actions.services.actions import action_create
 
     return action_create(
         organization=world.acme,

@@ -262,8 +262,8 @@ def test_an_until_that_is_no_date_follows_on_error(world, action, receiver):
 
 
 def test_an_action_in_use_by_a_live_journey_is_not_deleted(world, action):
-    from actions.services import action_delete
-    from config.exceptions import Conflict
+    from actions.services.actions import action_delete
+    from config.common.exceptions import Conflict
 
     live_journey(world, cart_steps(action.pk), "check")
     with pytest.raises(Conflict):

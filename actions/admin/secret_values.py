@@ -12,9 +12,9 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
 
-from actions import services
 from actions.models import EmailSettings, SecretValue
-from config.exceptions import Conflict
+from actions.services import actions as services
+from config.common.exceptions import Conflict
 from tenants.admin_scoping import OrgScopedAdminMixin, adopt_saved_row, form_organization
 from tenants.roles import Capability
 

@@ -7,12 +7,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from actions import transport
-from actions.auth import TOKEN_TYPES, AuthError, apply_auth, mask
+from actions.delivery import transport
+from actions.delivery.auth import TOKEN_TYPES, AuthError, apply_auth, mask
+from actions.delivery.rendering import RenderedRequest, render_request
+from actions.delivery.secret_references import SecretMissing, readable, unseal
+from actions.delivery.signing import delivery_headers
 from actions.models import Action
-from actions.rendering import RenderedRequest, render_request
-from actions.secret_values import SecretMissing, readable, unseal
-from actions.signing import delivery_headers
 
 USER_AGENT = "Conduit/0.1"
 RECORDED_BODY_BYTES = 64 * 1024
@@ -36,7 +36,7 @@ class CallResult:
 def render(action: Action, values: dict[str, Any]) -> RenderedRequest:
     """The request (or, for an email action, the email) for these values. Raises RenderError."""
     if action.kind == Action.Kind.EMAIL:
-        from actions.emailing import render_email
+        from actions.delivery.emails import render_email
 
         return render_email(action, values)
     return render_request(
@@ -75,7 +75,7 @@ def call_action(action: Action, rendered: RenderedRequest, *, idempotency_key: s
     """Send an already rendered request with the action's auth, its Idempotency-Key and, with a signing
     secret, its signature. Never raises for the network."""
     if action.kind == Action.Kind.EMAIL:
-        from actions.emailing import send_email
+        from actions.delivery.emails import send_email
 
         return send_email(action, rendered, idempotency_key, shown_request(action, rendered, []))
     try:

@@ -14,9 +14,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from actions.invocations import invocation_replay
 from actions.models import Action, EndpointLimit, Invocation
-from config.exceptions import Conflict
+from actions.runtime.invocations import invocation_replay
+from config.common.exceptions import Conflict
 from tenants.models import Organization
 
 Status = Invocation.Status

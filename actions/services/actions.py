@@ -14,12 +14,14 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.dateparse import parse_date, parse_datetime
 
-from actions import auth as auth_module
-from actions import emailing, rendering, secret_values
-from actions.calling import CallResult, call_action, render
+from actions.delivery import auth as auth_module
+from actions.delivery import emails as emailing
+from actions.delivery import rendering
+from actions.delivery import secret_references as secret_values
+from actions.delivery.calls import CallResult, call_action, render
 from actions.models import Action, EmailSettings, SecretValue, generate_signing_secret
 from actions.selectors import IN_USE, action_usage, parameter_changes_that_break
-from config.exceptions import Conflict
+from config.common.exceptions import Conflict
 from tenants.models import Organization
 
 EDITABLE_FIELDS = [

@@ -22,12 +22,13 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator, slugify
 
-from actions import catalogue, services
-from actions.auth import _get as auth_value
+from actions.delivery.auth import _get as auth_value
+from actions.delivery.rendering import PLACEHOLDER
 from actions.models import Action, EmailSettings, PaletteAction
-from actions.rendering import PLACEHOLDER
 from actions.selectors import action_usage
-from config.exceptions import Conflict
+from actions.services import actions as services
+from actions.services import templates as catalogue
+from config.common.exceptions import Conflict
 from tenants.admin_scoping import (
     OrgScopedAdminMixin,
     ReadOnlyAdminMixin,
@@ -1152,7 +1153,3 @@ class PaletteActionAdmin(_ActionDisplay, ReadOnlyAdminMixin, OrgScopedAdminMixin
             "<th>Default</th><th>Description</th></tr></thead><tbody>{}</tbody></table>",
             rows,
         )
-
-
-# The other admin pages of the app register when this module is imported.
-from actions import admin_org, admin_runtime  # noqa: E402, F401

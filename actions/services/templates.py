@@ -17,9 +17,9 @@ from urllib.parse import parse_qsl, urlsplit
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from actions import services
-from actions.auth import service_account_problems
+from actions.delivery.auth import service_account_problems
 from actions.models import Action, SecretValue
+from actions.services import actions as services
 from tenants.models import Organization
 
 

@@ -11,9 +11,10 @@ from rest_framework import mixins, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from actions import catalogue, services
-from actions.api import ActionSerializer
+from actions.api.actions import ActionSerializer
 from actions.models import Action, EmailSettings, SecretValue
+from actions.services import actions as services
+from actions.services import templates as catalogue
 from tenants.api import StrictSerializer
 from tenants.roles import Capability
 from tenants.scoping import OrgScopedViewSet

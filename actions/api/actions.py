@@ -5,10 +5,10 @@ from rest_framework.decorators import action as api_action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from actions import services
-from actions.auth import public_auth
+from actions.delivery.auth import public_auth
 from actions.models import Action
 from actions.selectors import action_usage
+from actions.services import actions as services
 from tenants.api import StrictSerializer
 from tenants.roles import Capability, role_can
 from tenants.scoping import OrgScopedViewSet

@@ -1,6 +1,6 @@
 """The API door to the invocation log: invocations, replay, per-action metrics, host limits.
 
-Thin, as `actions.api`: validate, call `actions.observability`, serialize. Request and
+Thin, as `actions.api.actions`: validate, call `actions.services.metrics`, serialize. Request and
 response bodies are shown only to roles that may see them (admin, technical).
 """
 
@@ -17,9 +17,9 @@ from rest_framework.decorators import action as api_action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from actions import observability
+from actions.delivery.secret_references import readable
 from actions.models import Action, EndpointLimit, Invocation, InvocationAttempt
-from actions.secret_values import readable
+from actions.services import metrics as observability
 from tenants.api import StrictSerializer
 from tenants.roles import Capability, role_can
 from tenants.scoping import OrgScopedViewSet, get_object_in_org

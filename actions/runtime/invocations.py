@@ -21,13 +21,15 @@ from django.db import transaction
 from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
-from actions import emailing, ratelimit, secret_values
-from actions.calling import CallResult, call_action, render
-from actions.circuit import circuit_admit, circuit_record, circuit_release_trial
-from actions.hooks import invocations_finished
+from actions.delivery import emails as emailing
+from actions.delivery import secret_references as secret_values
+from actions.delivery.calls import CallResult, call_action, render
+from actions.delivery.rendering import RenderedRequest, RenderError
 from actions.models import Action, EndpointLimit, Invocation, InvocationAttempt
-from actions.rendering import RenderedRequest, RenderError
-from config.db import update_rows
+from actions.runtime import ratelimit
+from actions.runtime.circuit import circuit_admit, circuit_record, circuit_release_trial
+from actions.runtime.signals import invocations_finished
+from config.common.db import update_rows
 
 logger = logging.getLogger(__name__)
 Status = Invocation.Status

@@ -15,7 +15,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from django.utils.dateparse import parse_date, parse_datetime
 
-from actions.secret_values import REFERENCE, map_strings, seal
+from actions.delivery.secret_references import REFERENCE, map_strings, seal
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 # Anything that looks like a placeholder, to catch typos such as {{ first name }}.

@@ -1,6 +1,6 @@
 """The admin door to the invocation log: invocations, replay, per-action metrics, host limits, circuits.
 
-Same services as the API (`actions.observability`). Everyone sees invocation statuses; request
+Same services as the API (`actions.services.metrics`). Everyone sees invocation statuses; request
 and response bodies only roles with VIEW_INVOCATION_BODIES; replays and host limits need
 MANAGE_ACTIONS.
 """
@@ -21,10 +21,10 @@ from django.utils import dateformat, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
-from actions import observability
+from actions.delivery.secret_references import readable
 from actions.models import Action, CircuitBreaker, EndpointLimit, Invocation
-from actions.secret_values import readable
-from config.exceptions import Conflict
+from actions.services import metrics as observability
+from config.common.exceptions import Conflict
 from tenants.admin_scoping import OrgScopedAdminMixin, ReadOnlyAdminMixin, adopt_saved_row
 from tenants.middleware import active_organization
 from tenants.roles import Capability

@@ -27,11 +27,10 @@ from django.core.mail.message import sanitize_address
 from django.core.validators import validate_email
 from django.utils.html import escape
 
-from actions import transport
-from actions.auth import mask
-from actions.calling import CallResult
-from actions.models import Action, EmailSettings
-from actions.rendering import (
+from actions.delivery import transport
+from actions.delivery.auth import mask
+from actions.delivery.calls import CallResult
+from actions.delivery.rendering import (
     PLACEHOLDER,
     RenderedRequest,
     RenderError,
@@ -41,6 +40,7 @@ from actions.rendering import (
     to_json_value,
     to_text,
 )
+from actions.models import Action, EmailSettings
 
 TEMPLATE_KEYS = ("to", "cc", "reply_to", "from", "subject", "text", "html")
 HEADER_OF = {"from": "From", "to": "To", "cc": "Cc", "reply_to": "Reply-To", "subject": "Subject"}

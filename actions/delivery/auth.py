@@ -18,9 +18,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from django.core.cache import cache
 
-from actions import transport
-from actions.rendering import HEADER_NAME, RESERVED_HEADERS, RenderedRequest, encode_json, validate_url
-from actions.secret_values import PATH_SAFE, in_json_string
+from actions.delivery import transport
+from actions.delivery.rendering import HEADER_NAME, RESERVED_HEADERS, RenderedRequest, encode_json, validate_url
+from actions.delivery.secret_references import PATH_SAFE, in_json_string
 
 
 @dataclass(frozen=True)
