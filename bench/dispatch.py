@@ -142,7 +142,8 @@ def main() -> None:
         from django.db import connection
 
         from actions.models import Action, Invocation
-        from actions.services.actions import action_create, secret_value_save
+        from actions.services.actions import action_create
+        from actions.services.secret_values import secret_value_save
         from tenants.models import Organization
 
         time.sleep(0.5)

@@ -78,7 +78,8 @@ def main() -> None:
         from django.db import connection
 
         from actions.models import Action, EmailSettings, Invocation
-        from actions.services.actions import action_create, email_settings_save
+        from actions.services.actions import action_create
+        from actions.services.email_settings import email_settings_save
         from tenants.models import Organization
 
         time.sleep(1)

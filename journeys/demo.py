@@ -7,7 +7,8 @@ from pathlib import Path
 from django.conf import settings
 
 from actions.models import Action, EmailSettings
-from actions.services.actions import action_create, action_update, email_settings_save
+from actions.services.actions import action_create, action_update
+from actions.services.email_settings import email_settings_save
 from journeys.models import Journey
 from journeys.services import journey_create, journey_publish
 from tenants.models import ApiKey, Organization, hash_api_key

@@ -27,6 +27,7 @@ from actions.delivery.rendering import PLACEHOLDER
 from actions.models import Action, EmailSettings, PaletteAction
 from actions.selectors import action_usage
 from actions.services import actions as services
+from actions.services import samples
 from actions.services import templates as catalogue
 from config.common.exceptions import Conflict
 from tenants.admin_scoping import (
@@ -1008,8 +1009,8 @@ class ActionAdmin(_ActionDisplay, OrgScopedAdminMixin, admin.ModelAdmin):
                 form.add_error("sample", "Paste a sample body, a sample response, or both.")
             elif sample is not None:
                 try:
-                    services.body_from_sample(sample, [])
-                    fields = services.sample_fields(sample)
+                    samples.body_from_sample(sample, [])
+                    fields = samples.sample_fields(sample)
                 except ValidationError as exc:
                     form.add_error("sample", problem_lines(messages_by_field(exc)))
             if step == "create" and form.is_valid():
@@ -1041,9 +1042,9 @@ class ActionAdmin(_ActionDisplay, OrgScopedAdminMixin, admin.ModelAdmin):
         }
         try:
             if cleaned["sample"] is not None:
-                data["body"], data["parameters"] = services.body_from_sample(cleaned["sample"], chosen)
+                data["body"], data["parameters"] = samples.body_from_sample(cleaned["sample"], chosen)
             if cleaned["sample_response"] is not None:
-                data["response_schema"] = services.schema_from_sample(cleaned["sample_response"])
+                data["response_schema"] = samples.schema_from_sample(cleaned["sample_response"])
             created = services.action_create(
                 organization=form_organization(request, form), data=data, user=request.user
             )

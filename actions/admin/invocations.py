@@ -23,6 +23,7 @@ from django.utils.http import urlencode
 
 from actions.delivery.secret_references import readable
 from actions.models import Action, CircuitBreaker, EndpointLimit, Invocation
+from actions.services import endpoint_limits, replays
 from actions.services import metrics as observability
 from config.common.exceptions import Conflict
 from tenants.admin_scoping import OrgScopedAdminMixin, ReadOnlyAdminMixin, adopt_saved_row
@@ -240,7 +241,7 @@ class InvocationAdmin(ReadOnlyAdminMixin, OrgScopedAdminMixin, admin.ModelAdmin)
         replayed, skipped = 0, 0
         for invocation in queryset:
             try:
-                observability.failed_invocation_replay(invocation=invocation)
+                replays.failed_invocation_replay(invocation=invocation)
             except Conflict:
                 skipped += 1
             else:
@@ -329,15 +330,15 @@ class InvocationAdmin(ReadOnlyAdminMixin, OrgScopedAdminMixin, admin.ModelAdmin)
                 for error in errors:
                     self.message_user(request, error, messages.ERROR)
             return HttpResponseRedirect(back)
-        replays = observability.invocations_replay_failed(
+        replayed = replays.invocations_replay_failed(
             action=action, since=form.cleaned_data["since"], until=form.cleaned_data["until"]
         )
         self.message_user(
             request,
-            f"{len(replays)} failed invocation(s) of {action.name} replayed."
-            if replays
+            f"{len(replayed)} failed invocation(s) of {action.name} replayed."
+            if replayed
             else "No failed invocation left to replay in that range.",
-            messages.SUCCESS if replays else messages.INFO,
+            messages.SUCCESS if replayed else messages.INFO,
         )
         return HttpResponseRedirect(back)
 
@@ -481,7 +482,7 @@ def _duration(span: timedelta) -> str:
 
 
 class EndpointLimitForm(forms.ModelForm):
-    """Checked by `observability.endpoint_limit_validate`, the same function as the API's."""
+    """Checked by `endpoint_limits.endpoint_limit_validate`, the same function as the API's."""
 
     class Meta:
         model = EndpointLimit
@@ -503,7 +504,7 @@ class EndpointLimitForm(forms.ModelForm):
             return data
         values = {name: data[name] for name in ("host", "calls", "period_s") if name in data}
         try:
-            cleaned = observability.endpoint_limit_validate(
+            cleaned = endpoint_limits.endpoint_limit_validate(
                 organization=organization, data=values, instance=self.instance if self.instance.pk else None
             )
         except ValidationError as exc:
@@ -528,17 +529,17 @@ class EndpointLimitAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: EndpointLimit, form: EndpointLimitForm, change: bool) -> None:
         data = {name: form.cleaned_data[name] for name in ("host", "calls", "period_s")}
         if change:
-            saved = observability.endpoint_limit_update(endpoint_limit=obj, data=data)
+            saved = endpoint_limits.endpoint_limit_update(endpoint_limit=obj, data=data)
         else:
-            saved = observability.endpoint_limit_create(organization=form._organization(), data=data)
+            saved = endpoint_limits.endpoint_limit_create(organization=form._organization(), data=data)
         adopt_saved_row(obj, saved)
 
     def delete_model(self, request: HttpRequest, obj: EndpointLimit) -> None:
-        observability.endpoint_limit_delete(endpoint_limit=obj)
+        endpoint_limits.endpoint_limit_delete(endpoint_limit=obj)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
         for limit in queryset:
-            observability.endpoint_limit_delete(endpoint_limit=limit)
+            endpoint_limits.endpoint_limit_delete(endpoint_limit=limit)
 
 
 @admin.register(CircuitBreaker)

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from actions.models import EmailSettings, SecretValue
-from actions.services import actions as services
+from actions.services import email_settings, secret_values
 from config.common.exceptions import Conflict
 from tenants.admin_scoping import OrgScopedAdminMixin, adopt_saved_row, form_organization
 from tenants.roles import Capability
@@ -77,7 +77,7 @@ class SecretValueForm(_ServiceForm):
 
     def service_problems(self, organization: Any, data: dict[str, Any]) -> dict[str, list[str]]:
         instance = self.instance if self.instance.pk else None
-        return services.secret_value_problems(organization=organization, data=data, instance=instance)
+        return secret_values.secret_value_problems(organization=organization, data=data, instance=instance)
 
 
 @admin.register(SecretValue)
@@ -99,10 +99,10 @@ class SecretValueAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
     def used_by(self, obj: SecretValue) -> str:
         if not obj.pk:
             return "-"
-        return ", ".join(services.secret_value_usage(organization=obj.organization, name=obj.name)) or "no action"
+        return ", ".join(secret_values.secret_value_usage(organization=obj.organization, name=obj.name)) or "no action"
 
     def save_model(self, request: HttpRequest, obj: SecretValue, form: SecretValueForm, change: bool) -> None:
-        saved = services.secret_value_save(
+        saved = secret_values.secret_value_save(
             organization=form.organization(), data=form.service_data(), instance=obj if change else None
         )
         adopt_saved_row(obj, saved)
@@ -115,11 +115,11 @@ class SecretValueAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
             return HttpResponseRedirect(reverse("admin:actions_secretvalue_change", args=[object_id]))
 
     def delete_model(self, request: HttpRequest, obj: SecretValue) -> None:
-        services.secret_value_delete(secret=obj)
+        secret_values.secret_value_delete(secret=obj)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
         for secret in queryset:
-            services.secret_value_delete(secret=secret)
+            secret_values.secret_value_delete(secret=secret)
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
         try:
@@ -148,7 +148,7 @@ class EmailSettingsForm(_ServiceForm):
         return {key: self.cleaned_data[key] for key in keys if key in self.cleaned_data}
 
     def service_problems(self, organization: Any, data: dict[str, Any]) -> dict[str, list[str]]:
-        return services.email_settings_problems(organization=organization, data=data)
+        return email_settings.email_settings_problems(organization=organization, data=data)
 
 
 @admin.register(EmailSettings)
@@ -167,5 +167,5 @@ class EmailSettingsAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
         return request.user.is_superuser or not self.get_queryset(request).exists()
 
     def save_model(self, request: HttpRequest, obj: EmailSettings, form: EmailSettingsForm, change: bool) -> None:
-        saved = services.email_settings_save(organization=form.organization(), data=form.service_data())
+        saved = email_settings.email_settings_save(organization=form.organization(), data=form.service_data())
         adopt_saved_row(obj, saved)

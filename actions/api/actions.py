@@ -9,6 +9,7 @@ from actions.delivery.auth import public_auth
 from actions.models import Action
 from actions.selectors import action_usage
 from actions.services import actions as services
+from actions.services import samples
 from tenants.api import StrictSerializer
 from tenants.roles import Capability, role_can
 from tenants.scoping import OrgScopedViewSet
@@ -191,11 +192,11 @@ class ActionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Des
         answer: dict = {}
         if "sample" in data.validated_data:
             sample = data.validated_data["sample"]
-            answer["fields"] = services.sample_fields(sample)
-            body, parameters = services.body_from_sample(sample, data.validated_data.get("parameters", []))
+            answer["fields"] = samples.sample_fields(sample)
+            body, parameters = samples.body_from_sample(sample, data.validated_data.get("parameters", []))
             answer["body"], answer["parameters"] = body, parameters
         if "sample_response" in data.validated_data:
-            answer["response_schema"] = services.schema_from_sample(data.validated_data["sample_response"])
+            answer["response_schema"] = samples.schema_from_sample(data.validated_data["sample_response"])
         return Response(answer)
 
     @extend_schema(request=None, responses={201: ActionSerializer})

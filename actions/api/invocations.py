@@ -19,6 +19,7 @@ from rest_framework.response import Response
 
 from actions.delivery.secret_references import readable
 from actions.models import Action, EndpointLimit, Invocation, InvocationAttempt
+from actions.services import endpoint_limits, replays
 from actions.services import metrics as observability
 from tenants.api import StrictSerializer
 from tenants.roles import Capability, role_can
@@ -182,13 +183,11 @@ class InvocationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgSco
         values = data.validated_data
         if "invocation" in values:
             original = get_object_in_org(Invocation.objects.all(), self.organization, pk=values["invocation"])
-            replays = [observability.failed_invocation_replay(invocation=original)]
+            replayed = [replays.failed_invocation_replay(invocation=original)]
         else:
             action = get_object_in_org(Action.objects.all(), self.organization, pk=values["action"])
-            replays = observability.invocations_replay_failed(
-                action=action, since=values["since"], until=values["until"]
-            )
-        return Response(ReplayedSerializer(replays, many=True).data, status=status.HTTP_202_ACCEPTED)
+            replayed = replays.invocations_replay_failed(action=action, since=values["since"], until=values["until"])
+        return Response(ReplayedSerializer(replayed, many=True).data, status=status.HTTP_202_ACCEPTED)
 
 
 # --- metrics ------------------------------------------------------------------------
@@ -275,20 +274,20 @@ class EndpointLimitViewSet(
     @extend_schema(request=EndpointLimitSerializer, responses={201: EndpointLimitSerializer})
     def create(self, request: Request, org_slug: str) -> Response:
         data = self.validated_input(partial=False)
-        limit = observability.endpoint_limit_create(organization=self.organization, data=data)
+        limit = endpoint_limits.endpoint_limit_create(organization=self.organization, data=data)
         return Response(EndpointLimitSerializer(limit).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=EndpointLimitSerializer, responses=EndpointLimitSerializer)
     def update(self, request: Request, org_slug: str, pk: str) -> Response:
         data = self.validated_input(partial=False)
-        limit = observability.endpoint_limit_update(endpoint_limit=self.get_object(), data=data)
+        limit = endpoint_limits.endpoint_limit_update(endpoint_limit=self.get_object(), data=data)
         return Response(EndpointLimitSerializer(limit).data)
 
     @extend_schema(request=EndpointLimitSerializer, responses=EndpointLimitSerializer)
     def partial_update(self, request: Request, org_slug: str, pk: str) -> Response:
         data = self.validated_input(partial=True)
-        limit = observability.endpoint_limit_update(endpoint_limit=self.get_object(), data=data)
+        limit = endpoint_limits.endpoint_limit_update(endpoint_limit=self.get_object(), data=data)
         return Response(EndpointLimitSerializer(limit).data)
 
     def perform_destroy(self, instance: EndpointLimit) -> None:
-        observability.endpoint_limit_delete(endpoint_limit=instance)
+        endpoint_limits.endpoint_limit_delete(endpoint_limit=instance)

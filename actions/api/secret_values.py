@@ -13,7 +13,7 @@ from rest_framework.response import Response
 
 from actions.api.actions import ActionSerializer
 from actions.models import Action, EmailSettings, SecretValue
-from actions.services import actions as services
+from actions.services import email_settings, secret_values
 from actions.services import templates as catalogue
 from tenants.api import StrictSerializer
 from tenants.roles import Capability
@@ -43,7 +43,7 @@ class SecretValueSerializer(StrictSerializer, serializers.ModelSerializer):
     def get_used_by(self, obj: SecretValue) -> list[str]:
         # Read once per answer, not once per secret of a list.
         if "secret_values_used" not in self.context:
-            self.context["secret_values_used"] = services.secret_values_used(organization=obj.organization)
+            self.context["secret_values_used"] = secret_values.secret_values_used(organization=obj.organization)
         return self.context["secret_values_used"].get(obj.name, [])
 
 
@@ -60,23 +60,23 @@ class SecretValueViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixin
     @extend_schema(request=SecretValueSerializer, responses={201: SecretValueSerializer})
     def create(self, request: Request, org_slug: str) -> Response:
         data = self.validated_input()
-        secret = services.secret_value_save(organization=self.organization, data=data)
+        secret = secret_values.secret_value_save(organization=self.organization, data=data)
         return Response(SecretValueSerializer(secret).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=SecretValueSerializer, responses=SecretValueSerializer)
     def update(self, request: Request, org_slug: str, pk: str) -> Response:
         data = self.validated_input()
-        secret = services.secret_value_save(organization=self.organization, data=data, instance=self.get_object())
+        secret = secret_values.secret_value_save(organization=self.organization, data=data, instance=self.get_object())
         return Response(SecretValueSerializer(secret).data)
 
     @extend_schema(request=SecretValueSerializer, responses=SecretValueSerializer)
     def partial_update(self, request: Request, org_slug: str, pk: str) -> Response:
         data = self.validated_input(partial=True)
-        secret = services.secret_value_save(organization=self.organization, data=data, instance=self.get_object())
+        secret = secret_values.secret_value_save(organization=self.organization, data=data, instance=self.get_object())
         return Response(SecretValueSerializer(secret).data)
 
     def perform_destroy(self, instance: SecretValue) -> None:
-        services.secret_value_delete(secret=instance)
+        secret_values.secret_value_delete(secret=instance)
 
 
 # --- email settings -----------------------------------------------------------------
@@ -123,7 +123,7 @@ class EmailSettingsViewSet(OrgScopedViewSet):
     @extend_schema(request=EmailSettingsSerializer, responses=EmailSettingsSerializer)
     def update(self, request: Request, org_slug: str) -> Response:
         data = self.validated_input(partial=request.method == "PATCH")
-        saved = services.email_settings_save(organization=self.organization, data=data)
+        saved = email_settings.email_settings_save(organization=self.organization, data=data)
         return Response(EmailSettingsSerializer(saved).data)
 
     @extend_schema(request=EmailSettingsSerializer, responses=EmailSettingsSerializer)

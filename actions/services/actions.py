@@ -3,7 +3,6 @@
 import base64
 import binascii
 import copy
-import json
 import re
 import uuid
 from typing import Any
@@ -12,16 +11,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.utils.dateparse import parse_date, parse_datetime
 
 from actions.delivery import auth as auth_module
 from actions.delivery import emails as emailing
 from actions.delivery import rendering
-from actions.delivery import secret_references as secret_values
 from actions.delivery.calls import CallResult, call_action, render
 from actions.models import Action, EmailSettings, SecretValue, generate_signing_secret
 from actions.selectors import IN_USE, action_usage, parameter_changes_that_break
 from config.common.exceptions import Conflict
+from config.common.problems import add_problems as add
 from tenants.models import Organization
 
 EDITABLE_FIELDS = [
@@ -33,12 +31,6 @@ EDITABLE_FIELDS = [
 # Checked above with messages of their own; full_clean would repeat them in its words.
 JSON_CHECKED_FIELDS = ["query", "headers", "body", "parameters", "url", "name", "kind", "body_type", "email"]
 SIGNING_SECRET = re.compile(r"^whsec_[A-Za-z0-9+/=]+$")
-
-
-def _add(errors: dict, field: str, problems: list[str] | str) -> None:
-    problems = [problems] if isinstance(problems, str) else problems
-    if problems:
-        errors.setdefault(field, []).extend(problems)
 
 
 def _validate_signing_secret(value: str) -> list[str]:
@@ -56,19 +48,19 @@ def _validate_certificate(certificate: str, key: str) -> dict[str, list[str]]:
     if not certificate and not key:
         return errors
     if certificate and not key:
-        _add(errors, "client_key", "a client certificate needs its private key")
+        add(errors, "client_key", "a client certificate needs its private key")
     if key and not certificate:
-        _add(errors, "client_certificate", "a private key needs its certificate")
+        add(errors, "client_certificate", "a private key needs its certificate")
     if certificate:
         try:
             x509.load_pem_x509_certificate(certificate.encode())
         except ValueError:
-            _add(errors, "client_certificate", "not a PEM certificate (-----BEGIN CERTIFICATE-----)")
+            add(errors, "client_certificate", "not a PEM certificate (-----BEGIN CERTIFICATE-----)")
     if key:
         try:
             load_pem_private_key(key.encode(), password=None)
         except (ValueError, TypeError):
-            _add(errors, "client_key", "not an unencrypted PEM private key")
+            add(errors, "client_key", "not an unencrypted PEM private key")
     return errors
 
 
@@ -85,7 +77,7 @@ def _apply(action: Action, data: dict[str, Any]) -> dict[str, list[str]]:
             stored_type=action.auth_type if action.pk else None, stored_secrets=action.auth_secrets or {},
         )  # fmt: skip
         if problems:
-            _add(errors, "auth", problems)
+            add(errors, "auth", problems)
         else:
             action.auth_type, action.auth_config, action.auth_secrets = auth_module.split_auth(
                 auth,
@@ -98,7 +90,7 @@ def _apply(action: Action, data: dict[str, Any]) -> dict[str, list[str]]:
     elif secret:
         problems = _validate_signing_secret(secret)
         if problems:
-            _add(errors, "signing_secret", problems)
+            add(errors, "signing_secret", problems)
         else:
             action.signing_secret = secret
     if data.get("clear_signing_secret"):
@@ -113,52 +105,52 @@ def _apply(action: Action, data: dict[str, Any]) -> dict[str, list[str]]:
 def _validate_http_action(action: Action, declared: set[str], errors: dict) -> None:
     secrets = set(SecretValue.objects.filter(organization=action.organization).values_list("name", flat=True))
     allow_http = action.organization.allow_http
-    _add(errors, "url", rendering.validate_url(action.url, allow_http=allow_http, declared=declared, secrets=secrets))
-    _add(errors, "query", rendering.validate_pairs(action.query, kind="query", declared=declared, secrets=secrets))
-    _add(errors, "headers", rendering.validate_pairs(action.headers, kind="header", declared=declared, secrets=secrets))
+    add(errors, "url", rendering.validate_url(action.url, allow_http=allow_http, declared=declared, secrets=secrets))
+    add(errors, "query", rendering.validate_pairs(action.query, kind="query", declared=declared, secrets=secrets))
+    add(errors, "headers", rendering.validate_pairs(action.headers, kind="header", declared=declared, secrets=secrets))
     if action.body_type not in rendering.BODY_TYPES:
-        _add(errors, "body_type", 'must be "json" or "form"')
+        add(errors, "body_type", 'must be "json" or "form"')
     body_problems = rendering.validate_body(action.body, declared=declared, body_type=action.body_type, secrets=secrets)
-    _add(errors, "body", body_problems)
+    add(errors, "body", body_problems)
     if action.method == "GET" and action.body is not None:
-        _add(errors, "body", "a GET request has no body; use query parameters")
+        add(errors, "body", "a GET request has no body; use query parameters")
     if action.email is not None:
-        _add(errors, "email", 'only an email action has email templates; set kind to "email" or leave email out')
+        add(errors, "email", 'only an email action has email templates; set kind to "email" or leave email out')
 
 
 def _validate_email_action(action: Action, declared: set[str], errors: dict) -> None:
     """An email action has templates instead of a request, and no auth, signing or certificate of its own."""
     for field in ("url", "query", "headers", "body", "client_certificate"):
         if getattr(action, field) not in ("", None, []):
-            _add(errors, field, "an email action sends through the organization's SMTP settings: leave it empty")
+            add(errors, field, "an email action sends through the organization's SMTP settings: leave it empty")
     if action.auth_type != Action.AuthType.NONE:
-        _add(errors, "auth", "type: an email action uses the organization's SMTP login; choose none")
+        add(errors, "auth", "type: an email action uses the organization's SMTP login; choose none")
     if action.signing_secret:
-        _add(errors, "signing_secret", "an email is not signed; remove the signing secret")
-    _add(errors, "email", emailing.validate_email_templates(action.email, declared=declared))
+        add(errors, "signing_secret", "an email is not signed; remove the signing secret")
+    add(errors, "email", emailing.validate_email_templates(action.email, declared=declared))
     if (
         action.status == Action.Status.ACTIVE
         and not EmailSettings.objects.filter(organization=action.organization).exists()
     ):
-        _add(errors, "status", "set the organization's email (SMTP) settings before making an email action active")
+        add(errors, "status", "set the organization's email (SMTP) settings before making an email action active")
 
 
 def validate_action(action: Action) -> dict[str, list[str]]:
     """Every problem with an action as it would be saved, by field."""
     errors: dict[str, list[str]] = {}
     if not isinstance(action.name, str) or not action.name.strip():
-        _add(errors, "name", "an action needs a name")
+        add(errors, "name", "an action needs a name")
     elif len(action.name) > Action._meta.get_field("name").max_length:
-        _add(errors, "name", f"at most {Action._meta.get_field('name').max_length} characters")
+        add(errors, "name", f"at most {Action._meta.get_field('name').max_length} characters")
     if action.method not in rendering.METHODS:
-        _add(errors, "method", f"must be one of {', '.join(rendering.METHODS)}")
+        add(errors, "method", f"must be one of {', '.join(rendering.METHODS)}")
     for field in ("name", "description", "url", "method", "status", "client_certificate", "on_rate_limit", "kind",
                   "body_type"):  # fmt: skip
         if not isinstance(getattr(action, field), str):
-            _add(errors, field, "must be text")
+            add(errors, field, "must be text")
             setattr(action, field, "")
     parameter_problems = rendering.validate_parameters(action.parameters)
-    _add(errors, "parameters", parameter_problems)
+    add(errors, "parameters", parameter_problems)
     parameters = action.parameters if isinstance(action.parameters, list) else []
     declared = {p["name"] for p in parameters if isinstance(p, dict) and isinstance(p.get("name"), str)}
     if action.kind == Action.Kind.EMAIL:
@@ -166,27 +158,27 @@ def validate_action(action: Action) -> dict[str, list[str]]:
     elif action.kind == Action.Kind.HTTP:
         _validate_http_action(action, declared, errors)
     else:
-        _add(errors, "kind", f"must be one of {', '.join(Action.Kind.values)}")
+        add(errors, "kind", f"must be one of {', '.join(Action.Kind.values)}")
     if action.response_schema is not None and not isinstance(action.response_schema, dict):
-        _add(errors, "response_schema", "must be a JSON Schema object")
+        add(errors, "response_schema", "must be a JSON Schema object")
     if (action.rate_limit_calls is None) != (action.rate_limit_period_s is None):
         field = "rate_limit_period_s" if action.rate_limit_period_s is None else "rate_limit_calls"
-        _add(errors, field, "give both the number of calls and the period, or neither")
+        add(errors, field, "give both the number of calls and the period, or neither")
     for field, problems in _validate_certificate(action.client_certificate, action.client_key).items():
-        _add(errors, field, problems)
+        add(errors, field, problems)
     if action.status == Action.Status.ACTIVE:
         spec = auth_module.AUTH_SPECS.get(action.auth_type)
         for path in spec.secrets if spec else ():
             if auth_module._get(action.auth_secrets or {}, path) in (None, ""):
-                _add(errors, "auth", f"{path}: required before the action can be active")
+                add(errors, "auth", f"{path}: required before the action can be active")
     try:
         action.full_clean(exclude=["organization", *JSON_CHECKED_FIELDS])
     except ValidationError as exc:
         for field, messages in exc.message_dict.items():
-            _add(errors, field, messages)
+            add(errors, field, messages)
     duplicate = Action.objects.filter(organization=action.organization, name=action.name).exclude(pk=action.pk)
     if duplicate.exists():
-        _add(errors, "name", f'this organization already has an action named "{action.name}"')
+        add(errors, "name", f'this organization already has an action named "{action.name}"')
     if not parameter_problems and not errors:
         action.parameters = rendering.normalize_parameters(action.parameters)
     return errors
@@ -195,7 +187,7 @@ def validate_action(action: Action) -> dict[str, list[str]]:
 def _save(action: Action, errors: dict) -> Action:
     errors = {**errors}
     for field, problems in validate_action(action).items():
-        _add(errors, field, problems)
+        add(errors, field, problems)
     if errors:
         raise ValidationError(errors)
     try:
@@ -234,20 +226,6 @@ def _refuse_breaking_live_journeys(action: Action, before: list[dict]) -> None:
             f"This edit {'; '.join(changes)}, which the live journeys {names} rely on.",
             {"parameters": [f"Used by live journeys: {names}."]},
         )
-
-
-def action_rotate_signing_secret(*, action: Action) -> Action:
-    """A new secret; the old one keeps signing beside it until the rotation is finished."""
-    action.previous_signing_secret = action.signing_secret
-    action.signing_secret = generate_signing_secret()
-    action.save(update_fields=["signing_secret", "previous_signing_secret", "updated_at"])
-    return action
-
-
-def action_finish_signing_rotation(*, action: Action) -> Action:
-    action.previous_signing_secret = ""
-    action.save(update_fields=["previous_signing_secret", "updated_at"])
-    return action
 
 
 def action_delete(*, action: Action) -> None:
@@ -295,7 +273,7 @@ def action_import(*, organization: Organization, data: dict[str, Any], user: Any
     problems = auth_module.validate_auth(auth, allow_http=organization.allow_http, stored_type=None, stored_secrets={})
     problems = [p for p in problems if not any(p.startswith(f"{s}:") for s in _secret_paths(auth))]
     if problems:
-        _add(errors, "auth", problems)
+        add(errors, "auth", problems)
     else:
         action.auth_type, action.auth_config, action.auth_secrets = auth_module.split_auth(
             auth, stored_type=None, stored_secrets={}
@@ -329,214 +307,7 @@ def action_test(*, action: Action, values: dict[str, Any]) -> CallResult:
         errors: dict[str, list[str]] = {}
         for key, message in exc.errors.items():
             is_email = action.kind == Action.Kind.EMAIL and key in ("email", *emailing.TEMPLATE_KEYS)
-            _add(errors, "email" if is_email else "parameters", message)
+            add(errors, "email" if is_email else "parameters", message)
         raise ValidationError(errors) from None
     # Keyed and signed like a real call, so that a receiver that checks signatures accepts the test too.
     return call_action(action, rendered, idempotency_key=str(uuid.uuid4()))
-
-
-# --- from a sample payload ----------------------------------------------------------
-
-
-def infer_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "decimal"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, dict):
-        return "object"
-    if isinstance(value, str):
-        try:
-            if re.match(r"^\d{4}-\d{2}-\d{2}T", value) and parse_datetime(value):
-                return "datetime"
-            if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) and parse_date(value):
-                return "date"
-        except ValueError:
-            pass
-    return "string"
-
-
-def sample_fields(sample: Any, prefix: str = "") -> list[dict[str, Any]]:
-    """The leaves of a sample payload with inferred types; lists count as one field."""
-    fields = []
-    if isinstance(sample, dict):
-        for key, value in sample.items():
-            path = f"{prefix}.{key}" if prefix else str(key)
-            if isinstance(value, dict) and value:
-                fields += [{**f, "keys": [key, *f["keys"]]} for f in sample_fields(value, path)]
-            else:
-                fields.append({"path": path, "keys": [key], "type": infer_type(value), "example": value})
-    return fields
-
-
-def body_from_sample(sample: Any, chosen: list[str]) -> tuple[Any, list[dict[str, Any]]]:
-    """Turn the chosen fields of a sample into placeholders; the rest stay constants."""
-    if not isinstance(sample, dict | list):
-        raise ValidationError({"sample": ["paste a JSON object or array"]})
-    known = {f["path"]: f for f in sample_fields(sample)}
-    unknown = [p for p in chosen if p not in known]
-    if unknown:
-        raise ValidationError({"parameters": [f"{p}: not a field of the sample" for p in unknown]})
-    body, parameters, names = copy.deepcopy(sample), [], set()
-    for path in chosen:
-        base = re.sub(r"\W", "_", str(known[path]["keys"][-1])) or "value"
-        name, n = (base if re.match(r"^[A-Za-z_]", base) else f"p_{base}"), 1
-        while name in names:
-            n += 1
-            name = f"{base}_{n}"
-        names.add(name)
-        *parents, last = known[path]["keys"]  # keys, not the dotted path: a key may hold a dot
-        target = body
-        for part in parents:
-            target = target[part]
-        example = target[last]
-        target[last] = "{{" + name + "}}"
-        parameters.append(
-            {"name": name, "type": known[path]["type"], "required": True, "default": None,
-             "description": f"{path}, e.g. {example!r}"[:200]}
-        )  # fmt: skip
-    return body, parameters
-
-
-def schema_from_sample(sample: Any) -> dict[str, Any]:
-    """A JSON Schema describing a sample response."""
-    kind = infer_type(sample)
-    if isinstance(sample, dict):
-        return {"type": "object", "properties": {k: schema_from_sample(v) for k, v in sample.items()}}
-    if isinstance(sample, list):
-        return {"type": "array", "items": schema_from_sample(sample[0])} if sample else {"type": "array"}
-    if sample is None:
-        return {"type": "null"}
-    mapping = {"boolean": "boolean", "integer": "integer", "decimal": "number"}
-    if kind in mapping:
-        return {"type": mapping[kind]}
-    if kind == "datetime":
-        return {"type": "string", "format": "date-time"}
-    if kind == "date":
-        return {"type": "string", "format": "date"}
-    return {"type": "string"}
-
-
-# --- secret values and email settings -----------------------------------------------
-
-SECRET_VALUE_MAX = 8192
-
-
-def secret_values_used(*, organization: Organization) -> dict[str, list[str]]:
-    """Each secret value's name -> the names of the organization's actions whose templates reference it."""
-    used: dict[str, list[str]] = {}
-    actions = Action.objects.filter(organization=organization, kind=Action.Kind.HTTP)
-    for name, url, query, headers, body in actions.values_list("name", "url", "query", "headers", "body"):
-        for secret in sorted(secret_values.names_in(json.dumps([url, query, headers, body]))):
-            used.setdefault(secret, []).append(name)
-    return used
-
-
-def secret_value_usage(*, organization: Organization, name: str) -> list[str]:
-    """Names of the organization's actions whose templates reference {{secrets.NAME}}."""
-    return secret_values_used(organization=organization).get(name, [])
-
-
-def secret_value_problems(
-    *, organization: Organization, data: dict[str, Any], instance: SecretValue | None
-) -> dict[str, list[str]]:
-    """What saving `data` would refuse, by field."""
-    errors: dict[str, list[str]] = {}
-    name = data.get("name", instance.name if instance else None)
-    if not isinstance(name, str) or not secret_values.NAME.match(name):
-        _add(errors, "name", "letters, digits and _ (not starting with a digit), at most 64, e.g. SLACK_WEBHOOK")
-    value = data.get("value")
-    if instance is None or "value" in data:
-        if not isinstance(value, str) or not value:
-            _add(errors, "value", "the secret's value is required")
-        elif len(value) > SECRET_VALUE_MAX or "\x00" in value:
-            _add(errors, "value", f"at most {SECRET_VALUE_MAX} characters of text")
-        elif len(value) < 4:  # shorter ones could not be masked in records without masking everything
-            _add(errors, "value", "at least 4 characters")
-    if not isinstance(data.get("description", ""), str) or len(data.get("description", "")) > 200:
-        _add(errors, "description", "at most 200 characters of text")
-    taken = SecretValue.objects.filter(organization=organization, name=name).exclude(pk=getattr(instance, "pk", None))
-    if isinstance(name, str) and taken.exists():
-        _add(errors, "name", f"this organization already has a secret value named {name}")
-    return errors
-
-
-@transaction.atomic
-def secret_value_save(
-    *, organization: Organization, data: dict[str, Any], instance: SecretValue | None = None
-) -> SecretValue:
-    """Create, or update (a value left out keeps the stored one). Renaming a used secret is refused."""
-    errors = secret_value_problems(organization=organization, data=data, instance=instance)
-    if errors:
-        raise ValidationError(errors)
-    secret = instance or SecretValue(organization=organization)
-    if instance is not None and data.get("name", instance.name) != instance.name:
-        used = secret_value_usage(organization=organization, name=instance.name)
-        if used:
-            raise Conflict(f"The actions {', '.join(used)} use {{{{secrets.{instance.name}}}}}: change them first.",
-                           {"name": [f"Used by actions: {', '.join(used)}."]})  # fmt: skip
-    for field in ("name", "value", "description"):
-        if field in data:
-            setattr(secret, field, data[field])
-    try:
-        with transaction.atomic():
-            secret.save()
-    except IntegrityError:
-        raise ValidationError({"name": [f"this organization already has a secret value named {secret.name}"]}) from None
-    return secret
-
-
-def secret_value_delete(*, secret: SecretValue) -> None:
-    used = secret_value_usage(organization=secret.organization, name=secret.name)
-    if used:
-        raise Conflict(f"The actions {', '.join(used)} use {{{{secrets.{secret.name}}}}}: change them first.",
-                       {"secret": [f"Used by actions: {', '.join(used)}."]})  # fmt: skip
-    secret.delete()
-
-
-LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
-HOST_NAME = re.compile(rf"^(?=.{{1,253}}$){LABEL}(\.{LABEL})*$")
-
-
-def _email_settings_apply(settings_: EmailSettings, data: dict[str, Any]) -> dict[str, list[str]]:
-    """Copy `data` onto the settings; return every problem, by field."""
-    for field in ("host", "port", "security", "username", "default_from", "timeout_s"):
-        if field in data:
-            setattr(settings_, field, data[field])
-    if data.get("password"):
-        settings_.password = data["password"]
-    if data.get("clear_password"):
-        settings_.password = ""
-    errors: dict[str, list[str]] = {}
-    if not isinstance(settings_.host, str) or not HOST_NAME.match(settings_.host):
-        _add(errors, "host", "a host name or IP address, without scheme or port, e.g. smtp.example.com")
-    for field, problems in emailing.default_from_problems(settings_.default_from).items():
-        _add(errors, field, problems)
-    try:
-        settings_.full_clean(exclude=["organization", "host", "default_from"])
-    except ValidationError as exc:
-        for field, messages in exc.message_dict.items():
-            _add(errors, field, messages)
-    return errors
-
-
-def email_settings_problems(*, organization: Organization, data: dict[str, Any]) -> dict[str, list[str]]:
-    """What saving `data` would refuse, by field (the admin form asks before saving)."""
-    current = EmailSettings.objects.filter(organization=organization).first()
-    return _email_settings_apply(copy.deepcopy(current) if current else EmailSettings(organization=organization), data)
-
-
-@transaction.atomic
-def email_settings_save(*, organization: Organization, data: dict[str, Any]) -> EmailSettings:
-    """Set the organization's SMTP connection; a password left out keeps the stored one."""
-    settings_ = EmailSettings.objects.select_for_update().filter(organization=organization).first()
-    settings_ = settings_ or EmailSettings(organization=organization)
-    errors = _email_settings_apply(settings_, data)
-    if errors:
-        raise ValidationError(errors)
-    settings_.save()
-    return settings_

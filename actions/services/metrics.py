@@ -3,21 +3,16 @@
 Services and selectors only; the API (`api_runtime`) and the admin (`admin_runtime`) call these.
 """
 
-import ipaddress
 import math
 import re
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from actions.models import Action, EndpointLimit, Invocation
-from actions.runtime.invocations import invocation_replay
-from config.common.exceptions import Conflict
-from tenants.models import Organization
+from actions.models import Action, Invocation
 
 Status = Invocation.Status
 FINISHED = [Status.SUCCEEDED, Status.FAILED, Status.RATE_LIMITED]
@@ -139,129 +134,3 @@ def action_metrics(*, action: Action, window: timedelta, now: datetime | None = 
         "bucket_s": int(size.total_seconds()),
         "series": series,
     }
-
-
-# --- replay -------------------------------------------------------------------------
-
-
-@transaction.atomic
-def failed_invocation_replay(*, invocation: Invocation) -> Invocation:
-    """Replay one invocation, which must have failed (else Conflict: a 409 in the API)."""
-    current = Invocation.objects.select_for_update().get(pk=invocation.pk)
-    if current.status != Status.FAILED:
-        raise Conflict(
-            f"Only a failed invocation can be replayed; this one is {current.status}.",
-            {"invocation": [f"The invocation is {current.status}, not failed."]},
-        )
-    if not current.request:
-        raise Conflict(
-            "This invocation was never sent (its parameters did not fit the action): there is nothing to replay.",
-            {"invocation": ["The invocation has no rendered request."]},
-        )
-    return invocation_replay(invocation=current)
-
-
-@transaction.atomic
-def invocations_replay_failed(*, action: Action, since: datetime, until: datetime) -> list[Invocation]:
-    """Replay every failed invocation of `action` created in [since, until) not replayed yet.
-
-    Running it twice replays nothing the second time: the originals are locked, then checked again.
-    """
-    candidates = list(
-        Invocation.objects.filter(
-            organization_id=action.organization_id,
-            action=action,
-            status=Status.FAILED,
-            created_at__gte=since,
-            created_at__lt=until,
-            replays__isnull=True,
-        )
-        .exclude(request={})
-        .order_by("created_at")
-        .values_list("pk", flat=True)
-    )
-    if not candidates:
-        return []
-    originals = list(Invocation.objects.select_for_update().filter(pk__in=candidates).order_by("created_at", "pk"))
-    # Read after the locks are held: a concurrent replay of the same range has committed by now.
-    already = set(Invocation.objects.filter(replay_of_id__in=candidates).values_list("replay_of_id", flat=True))
-    return [invocation_replay(invocation=original) for original in originals if original.pk not in already]
-
-
-# --- endpoint limits ----------------------------------------------------------------
-
-HOST_LABEL = re.compile(r"^(?!-)[a-z0-9\u00a1-\uffff-]{1,63}(?<!-)$")
-BARE_HOST = "Give the bare host name, as in the action's URL (e.g. api.example.com): no scheme, path or port."
-MAX_PERIOD_S = 86_400
-
-
-def endpoint_host_clean(value: str) -> str:
-    """The host lowercased, as the runtime keys host limits; ValidationError on `host` otherwise."""
-    host = (value or "").strip().lower()
-    if not host:
-        raise ValidationError({"host": ["This field is required."]})
-    try:
-        return str(ipaddress.ip_address(host.strip("[]")))  # an IP literal, v4 or v6
-    except ValueError:
-        pass
-    labels = host.split(".")
-    if len(host) > 253 or any(c in host for c in ":/?#@ ") or not all(HOST_LABEL.match(lb) for lb in labels):
-        raise ValidationError({"host": [BARE_HOST]})
-    return host
-
-
-def endpoint_limit_validate(
-    *, organization: Organization, data: dict[str, Any], instance: EndpointLimit | None = None
-) -> dict[str, Any]:
-    """The one check of a host limit, for the API and the admin: the cleaned fields, or ValidationError."""
-    errors: dict[str, list[str]] = {}
-    cleaned: dict[str, Any] = {}
-    host = data.get("host", instance.host if instance else "")
-    try:
-        cleaned["host"] = endpoint_host_clean(host)
-    except ValidationError as exc:
-        errors.update(exc.message_dict)
-    for name, low, high in (("calls", 1, None), ("period_s", 1, MAX_PERIOD_S)):
-        value = data.get(name, getattr(instance, name, None))
-        if value is None or isinstance(value, bool) or not isinstance(value, int):
-            errors[name] = ["A whole number is required."]
-        elif value < low:
-            errors[name] = [f"Ensure this value is greater than or equal to {low}."]
-        elif high is not None and value > high:
-            errors[name] = [f"Ensure this value is less than or equal to {high} (one day)."]
-        else:
-            cleaned[name] = value
-    if "host" in cleaned:
-        taken = EndpointLimit.objects.filter(organization=organization, host=cleaned["host"])
-        if instance is not None:
-            taken = taken.exclude(pk=instance.pk)
-        if taken.exists():
-            errors["host"] = [f"{cleaned['host']} already has a limit; change that one instead."]
-    if errors:
-        raise ValidationError(errors)
-    return cleaned
-
-
-def _save_limit(limit: EndpointLimit) -> EndpointLimit:
-    try:
-        with transaction.atomic():
-            limit.save()
-    except IntegrityError:  # the same host saved concurrently
-        raise ValidationError({"host": [f"{limit.host} already has a limit; change that one instead."]}) from None
-    return limit
-
-
-def endpoint_limit_create(*, organization: Organization, data: dict[str, Any]) -> EndpointLimit:
-    cleaned = endpoint_limit_validate(organization=organization, data=data)
-    return _save_limit(EndpointLimit(organization=organization, **cleaned))
-
-
-def endpoint_limit_update(*, endpoint_limit: EndpointLimit, data: dict[str, Any]) -> EndpointLimit:
-    cleaned = endpoint_limit_validate(organization=endpoint_limit.organization, data=data, instance=endpoint_limit)
-    for name, value in cleaned.items():
-        setattr(endpoint_limit, name, value)
-    return _save_limit(endpoint_limit)
-
-
-def endpoint_limit_delete(*, endpoint_limit: EndpointLimit) -> None:
-    endpoint_limit.delete()

@@ -20,6 +20,7 @@ from django.db import transaction
 from actions.delivery.auth import service_account_problems
 from actions.models import Action, SecretValue
 from actions.services import actions as services
+from actions.services import secret_values
 from tenants.models import Organization
 
 
@@ -399,7 +400,7 @@ def _secret_keeper(organization: Organization) -> Callable[[str, str], str]:
         while name in existing:
             n += 1
             name = f"{prefix}_{n}"
-        services.secret_value_save(organization=organization, data={"name": name, "value": value})
+        secret_values.secret_value_save(organization=organization, data={"name": name, "value": value})
         return name
 
     return keep

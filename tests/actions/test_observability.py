@@ -9,7 +9,8 @@ from django.utils import timezone
 
 import actions.admin.invocations  # noqa: F401  (registers the admin classes; actions/admin/actions.py imports it too)
 from actions.models import Action, CircuitBreaker, EndpointLimit, Invocation, InvocationAttempt
-from actions.services.metrics import action_metrics, invocations_replay_failed, parse_window
+from actions.services.metrics import action_metrics, parse_window
+from actions.services.replays import invocations_replay_failed
 from tenants.services import api_key_create
 from tests.actions.helpers import make_action
 from tests.conftest import key_client, token_client

@@ -10,7 +10,7 @@ from werkzeug import Response
 
 from actions.models import Action, SecretValue
 from actions.runtime.invocations import invocation_enqueue, invocation_send
-from actions.services.actions import secret_value_save
+from actions.services.secret_values import secret_value_save
 from tests.conftest import token_client
 
 PATH_SECRET = "T1/B2/xyz"

@@ -1,0 +1,92 @@
+"""Limits on the calls an organization makes to one host (SPEC section 3), set by people."""
+
+import ipaddress
+import re
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from actions.models import EndpointLimit
+from tenants.models import Organization
+
+__all__ = [
+    "endpoint_host_clean", "endpoint_limit_create", "endpoint_limit_delete", "endpoint_limit_update",
+    "endpoint_limit_validate",
+]  # fmt: skip
+
+HOST_LABEL = re.compile(r"^(?!-)[a-z0-9\u00a1-\uffff-]{1,63}(?<!-)$")
+BARE_HOST = "Give the bare host name, as in the action's URL (e.g. api.example.com): no scheme, path or port."
+MAX_PERIOD_S = 86_400
+
+
+def endpoint_host_clean(value: str) -> str:
+    """The host lowercased, as the runtime keys host limits; ValidationError on `host` otherwise."""
+    host = (value or "").strip().lower()
+    if not host:
+        raise ValidationError({"host": ["This field is required."]})
+    try:
+        return str(ipaddress.ip_address(host.strip("[]")))  # an IP literal, v4 or v6
+    except ValueError:
+        pass
+    labels = host.split(".")
+    if len(host) > 253 or any(c in host for c in ":/?#@ ") or not all(HOST_LABEL.match(lb) for lb in labels):
+        raise ValidationError({"host": [BARE_HOST]})
+    return host
+
+
+def endpoint_limit_validate(
+    *, organization: Organization, data: dict[str, Any], instance: EndpointLimit | None = None
+) -> dict[str, Any]:
+    """The one check of a host limit, for the API and the admin: the cleaned fields, or ValidationError."""
+    errors: dict[str, list[str]] = {}
+    cleaned: dict[str, Any] = {}
+    host = data.get("host", instance.host if instance else "")
+    try:
+        cleaned["host"] = endpoint_host_clean(host)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    for name, low, high in (("calls", 1, None), ("period_s", 1, MAX_PERIOD_S)):
+        value = data.get(name, getattr(instance, name, None))
+        if value is None or isinstance(value, bool) or not isinstance(value, int):
+            errors[name] = ["A whole number is required."]
+        elif value < low:
+            errors[name] = [f"Ensure this value is greater than or equal to {low}."]
+        elif high is not None and value > high:
+            errors[name] = [f"Ensure this value is less than or equal to {high} (one day)."]
+        else:
+            cleaned[name] = value
+    if "host" in cleaned:
+        taken = EndpointLimit.objects.filter(organization=organization, host=cleaned["host"])
+        if instance is not None:
+            taken = taken.exclude(pk=instance.pk)
+        if taken.exists():
+            errors["host"] = [f"{cleaned['host']} already has a limit; change that one instead."]
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+def _save_limit(limit: EndpointLimit) -> EndpointLimit:
+    try:
+        with transaction.atomic():
+            limit.save()
+    except IntegrityError:  # the same host saved concurrently
+        raise ValidationError({"host": [f"{limit.host} already has a limit; change that one instead."]}) from None
+    return limit
+
+
+def endpoint_limit_create(*, organization: Organization, data: dict[str, Any]) -> EndpointLimit:
+    cleaned = endpoint_limit_validate(organization=organization, data=data)
+    return _save_limit(EndpointLimit(organization=organization, **cleaned))
+
+
+def endpoint_limit_update(*, endpoint_limit: EndpointLimit, data: dict[str, Any]) -> EndpointLimit:
+    cleaned = endpoint_limit_validate(organization=endpoint_limit.organization, data=data, instance=endpoint_limit)
+    for name, value in cleaned.items():
+        setattr(endpoint_limit, name, value)
+    return _save_limit(endpoint_limit)
+
+
+def endpoint_limit_delete(*, endpoint_limit: EndpointLimit) -> None:
+    endpoint_limit.delete()

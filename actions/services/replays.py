@@ -1,0 +1,56 @@
+"""Replays of failed invocations, one or a range: the same rendered request and Idempotency-Key again."""
+
+from datetime import datetime
+
+from django.db import transaction
+
+from actions.models import Action, Invocation
+from actions.runtime.invocations import invocation_replay
+from config.common.exceptions import Conflict
+
+__all__ = ["failed_invocation_replay", "invocations_replay_failed"]
+Status = Invocation.Status
+
+
+@transaction.atomic
+def failed_invocation_replay(*, invocation: Invocation) -> Invocation:
+    """Replay one invocation, which must have failed (else Conflict: a 409 in the API)."""
+    current = Invocation.objects.select_for_update().get(pk=invocation.pk)
+    if current.status != Status.FAILED:
+        raise Conflict(
+            f"Only a failed invocation can be replayed; this one is {current.status}.",
+            {"invocation": [f"The invocation is {current.status}, not failed."]},
+        )
+    if not current.request:
+        raise Conflict(
+            "This invocation was never sent (its parameters did not fit the action): there is nothing to replay.",
+            {"invocation": ["The invocation has no rendered request."]},
+        )
+    return invocation_replay(invocation=current)
+
+
+@transaction.atomic
+def invocations_replay_failed(*, action: Action, since: datetime, until: datetime) -> list[Invocation]:
+    """Replay every failed invocation of `action` created in [since, until) not replayed yet.
+
+    Running it twice replays nothing the second time: the originals are locked, then checked again.
+    """
+    candidates = list(
+        Invocation.objects.filter(
+            organization_id=action.organization_id,
+            action=action,
+            status=Status.FAILED,
+            created_at__gte=since,
+            created_at__lt=until,
+            replays__isnull=True,
+        )
+        .exclude(request={})
+        .order_by("created_at")
+        .values_list("pk", flat=True)
+    )
+    if not candidates:
+        return []
+    originals = list(Invocation.objects.select_for_update().filter(pk__in=candidates).order_by("created_at", "pk"))
+    # Read after the locks are held: a concurrent replay of the same range has committed by now.
+    already = set(Invocation.objects.filter(replay_of_id__in=candidates).values_list("replay_of_id", flat=True))
+    return [invocation_replay(invocation=original) for original in originals if original.pk not in already]
