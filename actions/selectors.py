@@ -1,6 +1,7 @@
 from django.apps import apps
 
-from actions.models import Action
+from actions.delivery.secret_references import readable
+from actions.models import Action, Invocation
 
 IN_USE = ("live", "paused")
 
@@ -27,3 +28,8 @@ def parameter_changes_that_break(before: list[dict], after: list[dict]) -> list[
         if not was_required and new.get("required", True) and new.get("default") is None:
             problems.append(f"makes {old['name']} required")
     return problems
+
+
+def invocation_request_shown(invocation: Invocation) -> dict:
+    """The rendered request as people see it: a secret value shows as {{secrets.NAME}}, never as its value."""
+    return readable(invocation.request or {}, invocation.organization_id)

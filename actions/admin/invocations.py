@@ -21,8 +21,8 @@ from django.utils import dateformat, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
-from actions.delivery.secret_references import readable
 from actions.models import Action, CircuitBreaker, EndpointLimit, Invocation
+from actions.selectors import invocation_request_shown
 from actions.services import endpoint_limits, replays
 from actions.services import metrics as observability
 from config.common.exceptions import Conflict
@@ -189,7 +189,7 @@ class InvocationAdmin(ReadOnlyAdminMixin, OrgScopedAdminMixin, admin.ModelAdmin)
 
     @admin.display(description="request")
     def request_display(self, obj: Invocation) -> str:
-        request = readable(obj.request or {}, obj.organization_id)  # a secret value shows as {{secrets.NAME}}
+        request = invocation_request_shown(obj)  # a secret value shows as {{secrets.NAME}}
         return format_html(
             "<code>{} {}</code><br>{}{}",
             request.get("method", ""),

@@ -17,8 +17,8 @@ from rest_framework.decorators import action as api_action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from actions.delivery.secret_references import readable
 from actions.models import Action, EndpointLimit, Invocation, InvocationAttempt
+from actions.selectors import invocation_request_shown
 from actions.services import endpoint_limits, replays
 from actions.services import metrics as observability
 from tenants.api import StrictSerializer
@@ -117,7 +117,7 @@ class InvocationSerializer(InvocationStatusSerializer):
     def to_representation(self, obj: Invocation) -> dict:
         data = super().to_representation(obj)
         if "request" in data:  # a secret value shows as {{secrets.NAME}}, as it was written
-            data["request"] = readable(data["request"], obj.organization_id)
+            data["request"] = invocation_request_shown(obj)
         return data
 
 
