@@ -2,7 +2,7 @@ import time
 
 from celery import shared_task
 
-from actions.runtime.invocations import BATCH_SIZE, invocations_send_due, invocations_sweep
+from actions.runtime import BATCH_SIZE, invocations_send_due, invocations_sweep
 
 
 @shared_task(name="actions.send_invocation", ignore_result=True)

@@ -108,7 +108,7 @@ def run_invocations(action, values_for, n: int) -> tuple[float, float, int]:
     from django.db import transaction
 
     from actions.models import Invocation
-    from actions.runtime.invocations import invocations_enqueue
+    from actions.runtime import invocations_enqueue
 
     started = time.perf_counter()
     for offset in range(0, n, 500):

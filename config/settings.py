@@ -225,7 +225,9 @@ CONDUIT_DEMO_SMTP_PORT = env.int("CONDUIT_DEMO_SMTP_PORT", default=8026)  # make
 # Invocations (SPEC sections 2, 3, 8). Seconds unless named otherwise.
 CONDUIT_RETRY_BASE_S = env.float("CONDUIT_RETRY_BASE_S", default=1.0)  # first backoff; doubles per attempt
 CONDUIT_RETRY_MAX_S = env.float("CONDUIT_RETRY_MAX_S", default=300.0)
-CONDUIT_BATCH_BUDGET_S = 5.0  # a worker starts no new call of a claimed batch after this
+CONDUIT_BATCH_BUDGET_S = env.float("CONDUIT_BATCH_BUDGET_S", default=5.0)  # no new call of a batch after this
+# Added to every claim's lease: clock skew between workers and a slow commit.
+CONDUIT_LEASE_MARGIN_S = env.float("CONDUIT_LEASE_MARGIN_S", default=10.0)
 CONDUIT_COUNTDOWN_MAX_S = 60.0  # later wake-ups are left to the sweeper, never a long broker ETA
 CONDUIT_SWEEP_INTERVAL_S = env.float("CONDUIT_SWEEP_INTERVAL_S", default=5.0)
 CONDUIT_SWEEP_GRACE_S = env.float("CONDUIT_SWEEP_GRACE_S", default=15.0)  # a due row left this long: lost message

@@ -25,6 +25,9 @@ WORKER_SETTINGS = {
     "CONDUIT_SWEEP_GRACE_S": "2",
     "CONDUIT_CIRCUIT_MIN_CALLS": "4",
     "CONDUIT_CIRCUIT_COOLDOWN_S": "3",  # long enough to see a call held, short enough to wait for
+    # Short leases, so that a test of a killed worker waits seconds, not half a minute (runtime.dispatch.lease_s).
+    "CONDUIT_BATCH_BUDGET_S": "1",
+    "CONDUIT_LEASE_MARGIN_S": "1",
 }
 
 

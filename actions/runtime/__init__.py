@@ -1,0 +1,13 @@
+"""The invocation state machine: enqueue, dispatch, sweeper, circuit, rate limits.
+
+The names below are the runtime's public surface for services, the Celery tasks and the journeys app.
+"""
+
+from actions.runtime.dispatch import invocation_send, invocations_send_due
+from actions.runtime.invocations import BATCH_SIZE, invocation_enqueue, invocation_replay, invocations_enqueue
+from actions.runtime.sweeper import invocations_sweep
+
+__all__ = [
+    "BATCH_SIZE", "invocation_enqueue", "invocation_replay", "invocation_send", "invocations_enqueue",
+    "invocations_send_due", "invocations_sweep",
+]  # fmt: skip

@@ -1,44 +1,29 @@
 """The runtime: every call of an action is an Invocation row moved through its states.
 
 pending -> running -> succeeded | failed | rate_limited, and running -> pending for a
-retry, a delay or a hold. The database is the truth; Celery only wakes workers
-(`tasks.send_invocation`), and the sweeper re-wakes what a lost message left behind.
+retry, a delay or a hold. The database is the truth; Celery only wakes workers (the
+`actions.send_invocation` task), and the sweeper re-wakes what a lost message left behind.
+This module writes new rows (enqueue, replay) and wakes workers; `dispatch` sends them.
 """
 
-import email.utils
 import logging
-import random
-import re
 import threading
-import time
-from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
+from celery import current_app
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
-from actions.delivery import emails as emailing
-from actions.delivery import secret_references as secret_values
-from actions.delivery.calls import CallResult, call_action, render
+from actions.delivery.calls import render
 from actions.delivery.rendering import RenderedRequest, RenderError
-from actions.models import Action, EndpointLimit, Invocation, InvocationAttempt
-from actions.runtime import ratelimit
-from actions.runtime.circuit import circuit_admit, circuit_record, circuit_release_trial
-from actions.runtime.signals import invocations_finished
-from config.common.db import update_rows
+from actions.models import Action, Invocation
 
 logger = logging.getLogger(__name__)
 Status = Invocation.Status
-RETRIED_STATUSES = {408, 429}
-BATCH_SIZE = 50
-HOST_FAILURE_OUTCOMES = {"timedout", "error"}
-
-
-# --- enqueue ------------------------------------------------------------------------
+BATCH_SIZE = 50  # a worker claims this many due rows per message (MEASURED.md: batches keep the database work small)
+SEND_TASK = "actions.send_invocation"  # looked up by name: the runtime never imports its Celery door
 
 
 def _request_record(rendered: RenderedRequest) -> dict:
@@ -108,377 +93,13 @@ def _wake_enqueued() -> None:
 
 def wake(invocation_id: Any, at: datetime) -> None:
     """Ask a worker to look at the row at `at`. Losing this message loses nothing: the sweeper re-wakes."""
-    from actions.tasks import send_invocation
-
     delay = max((at - timezone.now()).total_seconds(), 0.0)
     if delay > settings.CONDUIT_COUNTDOWN_MAX_S:
         return  # long waits are never broker ETAs; the sweeper picks the row up when due
     try:
-        send_invocation.apply_async(args=[str(invocation_id)], countdown=delay or None)
+        current_app.tasks[SEND_TASK].apply_async(args=[str(invocation_id)], countdown=delay or None)
     except Exception:  # the broker is down: the row is pending, the sweeper sends it later
         logger.warning("Could not reach the broker for invocation %s; the sweeper will retry.", invocation_id)
-
-
-# --- send ---------------------------------------------------------------------------
-
-
-def _retry_after(headers: dict[str, str], now: datetime) -> float | None:
-    """Seconds to wait from a Retry-After header (seconds or an HTTP date), None if absent or unreadable."""
-    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), "").strip()
-    if re.fullmatch(r"[0-9]{1,9}", value):
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max((when - now).total_seconds(), 0.0)
-
-
-def _backoff(attempt: int) -> float:
-    """Exponential backoff with jitter: base * 2^(attempt-1), +-25%, capped."""
-    delay = min(settings.CONDUIT_RETRY_BASE_S * 2 ** (attempt - 1), settings.CONDUIT_RETRY_MAX_S)
-    return delay * random.uniform(0.75, 1.25)  # noqa: S311  (jitter, not cryptography)
-
-
-def _is_retried(result: CallResult) -> bool:
-    if result.outcome.startswith("smtp_"):  # an SMTP server's 4xx is temporary, its 5xx final
-        return result.outcome.startswith("smtp_4")
-    if result.status_code is not None:
-        return result.status_code in RETRIED_STATUSES or result.status_code >= 500
-    return result.outcome in ("timedout", "error")  # never "refused": a blocked destination stays blocked
-
-
-def _host(invocation: Invocation) -> str:
-    return urlsplit(invocation.request["url"]).hostname or ""
-
-
-def _claim_batch(first_id: Any) -> list[Invocation]:
-    """Claim up to BATCH_SIZE due invocations, the message's own first; rows others hold are skipped."""
-    now = timezone.now()
-    with transaction.atomic():
-        due = Invocation.objects.filter(status=Status.PENDING, next_attempt_at__lte=now).select_for_update(
-            skip_locked=True, of=("self",)
-        )
-        first = Case(When(pk=first_id, then=Value(0)), default=Value(1)) if first_id else Value(1)
-        rows = list(due.order_by(first, "next_attempt_at").values_list("pk", "action__timeout_ms")[:BATCH_SIZE])
-        if not rows:
-            return []
-        # The lease outlives the whole batch: the budget, then a token fetch, a call, a new token
-        # after a 401 and the call again, each up to the timeout.
-        lease_s = settings.CONDUIT_BATCH_BUDGET_S + 4 * max(t for _, t in rows) / 1000 + 10
-        ids = [pk for pk, _ in rows]
-        Invocation.objects.filter(pk__in=ids, status=Status.PENDING).update(
-            status=Status.RUNNING, claimed_until=now + timedelta(seconds=lease_s)
-        )
-    # claimed_until doubles as this claim's token: the results are written only where it still holds.
-    return list(Invocation.objects.select_related("action", "action__organization").filter(pk__in=ids))
-
-
-class _Batch:
-    """What a batch decided, written back in one transaction."""
-
-    FIELDS = [
-        "status", "outcome", "attempts", "response_status", "response_headers", "response_body", "error",
-        "latency_ms", "next_attempt_at", "claimed_until", "held_since", "finished_at",
-    ]  # fmt: skip
-
-    def __init__(self) -> None:
-        self.changed: list[Invocation] = []
-        self.attempts: list[InvocationAttempt] = []
-        self.wake: list[Invocation] = []
-        self.new_requests: list[Invocation] = []  # rows whose retry sends a narrower request
-        self.circuits: dict[tuple[int, str], list] = defaultdict(lambda: [0, 0, None])  # calls, failures, trial
-
-    def finish(self, invocation: Invocation, status: str, outcome: str, now: datetime, error: str = "") -> None:
-        invocation.status, invocation.outcome, invocation.finished_at = status, outcome, now
-        invocation.claimed_until = None
-        if error:
-            invocation.error = error
-        self.changed.append(invocation)
-
-    def reschedule(self, invocation: Invocation, at: datetime, wake: bool = True) -> None:
-        invocation.status, invocation.next_attempt_at, invocation.claimed_until = Status.PENDING, at, None
-        self.changed.append(invocation)
-        if wake:
-            self.wake.append(invocation)
-
-    @transaction.atomic
-    def save(self, claims: dict[Any, datetime], now: datetime) -> None:
-        """Write what this worker still owns: a row whose lease ran out belongs to whoever took it since."""
-        owned = set(
-            Invocation.objects.select_for_update()
-            .filter(pk__in=list(claims), status=Status.RUNNING)
-            .values_list("pk", "claimed_until")
-        )
-        owned_ids = {pk for pk, lease in owned if claims.get(pk) == lease}
-        InvocationAttempt.objects.bulk_create([a for a in self.attempts if a.invocation_id in owned_ids])
-        changed = [i for i in self.changed if i.pk in owned_ids]
-        for invocation in changed:
-            invocation.updated_at = now
-        update_rows(changed, [*self.FIELDS, "updated_at"], guard={"status": Status.RUNNING})
-        narrowed = [i for i in self.new_requests if i.pk in owned_ids]
-        if narrowed:  # rare (an email some recipients refused for now): not in every batch's UPDATE
-            update_rows(narrowed, ["request"])
-        for (organization_id, host), (calls, failures, trial_failed) in self.circuits.items():
-            circuit_record(
-                organization_id=organization_id, host=host, calls=calls, failures=failures,
-                trial_failed=trial_failed, now=now,
-            )  # fmt: skip
-        finished = [i for i in changed if i.status in Invocation.FINAL]
-        if finished:
-            invocations_finished.send(sender=Invocation, invocations=finished)
-        # One message per BATCH_SIZE rows due within the same tenth of a second, sent for the last
-        # of them: a worker takes a batch of due rows per message.
-        due: dict[int, list[Invocation]] = defaultdict(list)
-        for invocation in self.wake:
-            if invocation.pk in owned_ids:
-                due[int(invocation.next_attempt_at.timestamp() * 10)].append(invocation)
-        for group in due.values():
-            for start in range(0, len(group), BATCH_SIZE):
-                chunk = group[start : start + BATCH_SIZE]
-                last = max(i.next_attempt_at for i in chunk)
-                transaction.on_commit(lambda first=chunk[0].pk, last=last: wake(first, last))
-
-
-def _admit(batch: _Batch, invocations: list[Invocation], now: datetime) -> list[tuple[Invocation, bool]]:
-    """Pass the circuit of each host: (invocation, is the trial call) for those let through."""
-    admitted = []
-    by_host: dict[tuple[int, str], list[Invocation]] = defaultdict(list)
-    for invocation in invocations:
-        by_host[(invocation.organization_id, _host(invocation))].append(invocation)
-    for (organization_id, host), group in by_host.items():
-        lease_s = 4 * max(i.action.timeout_ms for i in group) / 1000 + 10  # as the claim's lease
-        decision, until = circuit_admit(organization_id=organization_id, host=host, now=now, lease_s=lease_s)
-        if decision == "allow":
-            admitted += [(i, False) for i in group]
-            continue
-        if decision == "trial":  # one call tries the host; the others wait a moment
-            admitted.append((group[0], True))
-            group, until = group[1:], now + timedelta(seconds=1)
-        for invocation in group:
-            held_since = invocation.held_since or now
-            if (now - held_since).total_seconds() > settings.CONDUIT_CIRCUIT_MAX_HOLD_S:
-                batch.finish(invocation, Status.FAILED, "circuit_open", now, f"The circuit to {host} stayed open.")
-            else:
-                invocation.held_since = held_since
-                batch.reschedule(invocation, until)
-    for invocation, _ in admitted:
-        invocation.held_since = None  # let through: a later outage starts its own count
-    return admitted
-
-
-def _hold_back(
-    batch: _Batch, invocation: Invocation, trial: bool, retry_at: float | None, now: datetime, spread_s: float = 0.0
-) -> None:
-    """A call the limits did not let through: rejected or delayed, as its action says.
-
-    With `spread_s`, the delayed call is due at a random time over that many seconds after
-    `retry_at` and no message is sent for it: a backlog behind a limit then comes due at about
-    the rate the limit lets through, instead of every waiting row being claimed again each time
-    capacity frees (the soak test's workers spent their time re-claiming 47,000 rows).
-    """
-    if trial:  # the trial never ran: free the slot so that the next call tries the host
-        circuit_release_trial(organization_id=invocation.organization_id, host=_host(invocation))
-    if invocation.action.on_rate_limit == Action.OnRateLimit.REJECT:
-        batch.finish(invocation, Status.RATE_LIMITED, "rate_limited", now, "The rate limit was reached.")
-        return
-    at = (retry_at or time.time() + 1) + random.uniform(0, spread_s)  # noqa: S311  (spreading, not secrets)
-    batch.reschedule(invocation, datetime.fromtimestamp(at, tz=UTC), wake=not spread_s)
-
-
-def _within_limits(
-    batch: _Batch, admitted: list[tuple[Invocation, bool]], now: datetime
-) -> list[tuple[Invocation, bool, list[ratelimit.Limit]]]:
-    """The calls to send, each with the limits to take just before it is sent.
-
-    Limits set by people (the action's, a host's) are taken one call at a time, right before the
-    call: taken for a whole batch, calls sent seconds later would reach the provider in a later
-    window than the one they were counted in (the soak test saw 262 calls in a second for 200).
-    Only the default host cap, whose margin is seconds wide, is taken for the batch at once.
-    """
-    pairs = {(i.organization_id, _host(i)) for i, _ in admitted}
-    configured = {}
-    if pairs:
-        query = Q()
-        for organization_id, host in pairs:
-            query |= Q(organization_id=organization_id, host=host)
-        configured = {(e.organization_id, e.host): e for e in EndpointLimit.objects.filter(query)}
-    groups: dict[tuple[int, int, str], list[tuple[Invocation, bool]]] = defaultdict(list)
-    for invocation, trial in admitted:
-        groups[(invocation.action_id, invocation.organization_id, _host(invocation))].append((invocation, trial))
-    allowed = []
-    for (_, organization_id, host), group in groups.items():
-        action = group[0][0].action
-        limits = []
-        if action.rate_limit_calls and action.rate_limit_period_s:
-            limits.append(ratelimit.Limit(f"action:{action.pk}", action.rate_limit_calls, action.rate_limit_period_s))
-        endpoint = configured.get((organization_id, host))
-        calls, period = (endpoint.calls, endpoint.period_s) if endpoint else settings.CONDUIT_DEFAULT_HOST_LIMIT
-        limits.append(ratelimit.Limit(f"host:{organization_id}:{host}", calls, period))
-        if action.rate_limit_calls or endpoint:
-            allowed += [(invocation, trial, limits) for invocation, trial in group]
-            continue
-        granted, retry_at = ratelimit.acquire(limits, time.time(), len(group))
-        allowed += [(invocation, trial, []) for invocation, trial in group[:granted]]
-        for invocation, trial in group[granted:]:
-            _hold_back(batch, invocation, trial, retry_at, now)
-    return allowed
-
-
-def _send_one(batch: _Batch, invocation: Invocation, trial: bool) -> None:
-    action, request, started = invocation.action, invocation.request, timezone.now()
-    attempt = invocation.attempts + 1
-    body = request["body"].encode() if request["body"] is not None else None
-    rendered = RenderedRequest(request["method"], request["url"], [tuple(h) for h in request["headers"]], body)
-    result = call_action(action, rendered, idempotency_key=str(invocation.idempotency_key))
-    finished = timezone.now()
-    batch.attempts.append(
-        InvocationAttempt(
-            invocation_id=invocation.pk, number=attempt, outcome=result.outcome,
-            response_status=result.status_code, response_headers=result.response_headers,
-            response_body=result.response_body, error=result.error, latency_ms=result.latency_ms, started_at=started,
-        )
-    )  # fmt: skip
-    host_failed = not result.auth_failed and (
-        result.outcome in HOST_FAILURE_OUTCOMES or (result.status_code or 0) >= 500
-    )
-    counts = batch.circuits[(invocation.organization_id, _host(invocation))]
-    if trial:
-        counts[2] = host_failed
-    else:
-        counts[0] += 1
-        counts[1] += int(host_failed)
-    invocation.attempts, invocation.response_status = attempt, result.status_code
-    invocation.response_headers, invocation.response_body = result.response_headers, result.response_body
-    invocation.error, invocation.latency_ms, invocation.outcome = (
-        result.error,
-        result.latency_ms,
-        result.outcome,
-    )
-    if result.outcome == "succeeded":
-        batch.finish(invocation, Status.SUCCEEDED, "succeeded", finished)
-    elif _is_retried(result) and attempt <= action.max_retries:
-        if result.next_request is not None:
-            invocation.request = result.next_request
-            batch.new_requests.append(invocation)
-        delay = _retry_after(result.response_headers, finished)
-        delay = _backoff(attempt) if delay is None else min(delay, settings.CONDUIT_RETRY_MAX_S * 12)
-        batch.reschedule(invocation, finished + timedelta(seconds=delay))
-    else:
-        batch.finish(invocation, Status.FAILED, result.outcome, finished)
-
-
-def _unsendable(invocation: Invocation) -> str:
-    """Why a claimed invocation cannot be sent as stored, or ""."""
-    url = invocation.request.get("url") if isinstance(invocation.request, dict) else None
-    if not url:
-        return "This invocation has no rendered request to send."
-    # Credentials are read at send time: never send them to a host the action no longer calls.
-    # An email goes through the organization's SMTP settings as they are when it is sent.
-    is_email = invocation.action.kind == Action.Kind.EMAIL
-    if is_email != (invocation.request.get("method") == "SMTP"):
-        return "The action is now of another kind; this call, made for the old one, was not sent."
-    if not is_email and _host(invocation) != (urlsplit(invocation.action.url).hostname or ""):
-        return "The action now calls another host; this call, made for the old one, was not sent."
-    return ""
-
-
-def _backlog_s(invocation: Invocation, limits: list[ratelimit.Limit]) -> float:
-    """How long the action's waiting calls take to go through its tightest limit."""
-    waiting = Invocation.objects.filter(
-        organization_id=invocation.organization_id, action_id=invocation.action_id, status=Status.PENDING
-    )[:100_000].count()
-    return max(waiting / (limit.calls / limit.period_s) for limit in limits)
-
-
-def invocations_send_due(*, first_id: Any = None) -> int:
-    """Send a batch of due invocations (the given one first): claim, circuit, limits, calls, one write.
-
-    Claiming and writing in batches keeps the database work per call small (MEASURED.md): a
-    lone invocation costs eleven statements, a batch of fifty the same eleven.
-    """
-    invocations = _claim_batch(first_id)
-    if not invocations:
-        return 0
-    claims = {i.pk: i.claimed_until for i in invocations}
-    batch, now, started = _Batch(), timezone.now(), time.monotonic()
-    sendable = []
-    for invocation in invocations:
-        if reason := _unsendable(invocation):
-            batch.finish(invocation, Status.FAILED, "error", now, reason)
-        else:
-            sendable.append(invocation)
-    exhausted: dict[tuple[str, ...], tuple[float | None, float]] = {}
-    with secret_values.batch_cache(), emailing.connection_pool():
-        _send_admitted(batch, _within_limits(batch, _admit(batch, sendable, now), now), started, exhausted)
-    batch.save(claims, timezone.now())
-    return len(invocations)
-
-
-def _send_admitted(
-    batch: _Batch, admitted: list[tuple[Invocation, bool, list[ratelimit.Limit]]], started: float,
-    exhausted: dict[tuple[str, ...], tuple[float | None, float]],
-) -> None:  # fmt: skip
-    for invocation, trial, limits in admitted:
-        if time.monotonic() - started > settings.CONDUIT_BATCH_BUDGET_S:
-            if trial:
-                circuit_release_trial(organization_id=invocation.organization_id, host=_host(invocation))
-            batch.reschedule(invocation, timezone.now())  # out of time: another worker takes it now
-            continue
-        if limits:
-            keys = tuple(limit.key for limit in limits)
-            if keys in exhausted:  # these limits just refused: no need to ask again in this batch
-                retry_at, spread_s = exhausted[keys]
-                _hold_back(batch, invocation, trial, retry_at, timezone.now(), spread_s)
-                continue
-            granted, retry_at = ratelimit.acquire(limits, time.time(), 1)
-            if not granted:
-                _hold_back(batch, invocation, trial, retry_at, timezone.now())  # this one is woken on time
-                exhausted[keys] = (retry_at, _backlog_s(invocation, limits))
-                continue
-        try:
-            _send_one(batch, invocation, trial)
-        except Exception:  # one bad call must not hold back the batch
-            logger.exception("Invocation %s could not be sent.", invocation.pk)
-            batch.finish(invocation, Status.FAILED, "error", timezone.now(), "Conduit could not send this call.")
-
-
-def invocation_send(*, invocation_id: Any) -> None:
-    """Send this invocation if it is due and nobody holds it (with other due ones, as a batch)."""
-    invocations_send_due(first_id=invocation_id)
-
-
-# --- sweeper ------------------------------------------------------------------------
-
-
-def invocations_sweep(*, now: datetime | None = None, batch: int = 1000) -> dict[str, int]:
-    """Re-wake invocations that are due but were not picked up, and free those stuck running."""
-    now = now or timezone.now()
-    stuck_ids = list(
-        Invocation.objects.filter(status=Status.RUNNING, claimed_until__lt=now).values_list("pk", flat=True)[:batch]
-    )
-    if stuck_ids:
-        # A worker died mid-call: the next attempt carries the same Idempotency-Key.
-        Invocation.objects.filter(pk__in=stuck_ids, status=Status.RUNNING, claimed_until__lt=now).update(
-            status=Status.PENDING, next_attempt_at=now, claimed_until=None
-        )
-    grace = now - timedelta(seconds=settings.CONDUIT_SWEEP_GRACE_S)
-    due_ids = list(
-        Invocation.objects.filter(Q(status=Status.PENDING) & (Q(next_attempt_at__lte=grace) | Q(pk__in=stuck_ids)))
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:batch]
-    )
-    if due_ids:
-        # Pushed forward so the next sweep does not wake them again while they wait in the queue.
-        Invocation.objects.filter(pk__in=due_ids, status=Status.PENDING).update(next_attempt_at=now)
-    for start in range(0, len(due_ids), BATCH_SIZE):  # a worker takes a batch per message
-        wake(due_ids[start], now)
-    return {"stuck": len(stuck_ids), "woken": len(due_ids)}
-
-
-# --- replay -------------------------------------------------------------------------
 
 
 @transaction.atomic

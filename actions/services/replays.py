@@ -5,7 +5,7 @@ from datetime import datetime
 from django.db import transaction
 
 from actions.models import Action, Invocation
-from actions.runtime.invocations import invocation_replay
+from actions.runtime import invocation_replay
 from config.common.exceptions import Conflict
 
 __all__ = ["failed_invocation_replay", "invocations_replay_failed"]

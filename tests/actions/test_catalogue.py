@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from django.urls import reverse
 
 from actions.models import Action, SecretValue
-from actions.runtime.invocations import invocation_enqueue, invocation_send
+from actions.runtime import invocation_enqueue, invocation_send
 from actions.services.templates import TEMPLATES
 from tests.conftest import token_client
 

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from actions.models import Action, Invocation
-from actions.runtime.invocations import invocation_enqueue, invocation_send
+from actions.runtime import invocation_enqueue, invocation_send
 from tests.conftest import token_client
 from tests.workers import wait_for
 
@@ -498,7 +498,7 @@ def test_an_enqueued_email_is_delivered_by_a_worker(workers, world, smtp_server)
 
 def test_a_batch_of_emails_shares_one_connection(mailer, smtp_server):
     """Django opens a connection per send; a batch reuses one (bench/emails.py: about twice the rate)."""
-    from actions.runtime.invocations import invocations_enqueue
+    from actions.runtime import invocations_enqueue
 
     greetings = []
 

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from werkzeug import Request, Response
 
 from actions.models import Action, Invocation
-from actions.runtime.invocations import invocation_enqueue, invocation_send
+from actions.runtime import invocation_enqueue, invocation_send
 from tests.conftest import token_client
 
 ACTIONS_URL = "/api/v1/orgs/acme/actions/"

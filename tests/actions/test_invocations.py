@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from actions.models import Invocation
-from actions.runtime.invocations import invocation_enqueue, invocation_send, invocations_sweep
+from actions.runtime import invocation_enqueue, invocation_send, invocations_sweep
 from actions.services.actions import action_create
 from tests.actions.helpers import SMS_ACTION
 

@@ -10,7 +10,7 @@ from django.db import transaction
 from werkzeug import Request, Response
 
 from actions.models import EndpointLimit, Invocation
-from actions.runtime.invocations import invocation_enqueue
+from actions.runtime import invocation_enqueue
 from tests.actions.helpers import SMS_ACTION
 from tests.workers import wait_for
 
@@ -151,14 +151,14 @@ def test_host_limit_holds_for_two_actions_and_two_workers(workers, action_factor
 def test_worker_killed_mid_call_is_finished_by_the_sweeper_with_the_same_key(workers, action_factory, httpserver):
     receiver = Receiver(httpserver)
     receiver.delay_s = 3.0  # long enough to kill the worker while the call is in flight
-    action = action_factory(timeout_ms=5000)
+    action = action_factory(timeout_ms=2000)
     victim = workers.start(beat=False)
     [invocation] = enqueue(action)
     wait_for(lambda: receiver.calls, message="the call to start")
     workers.kill(victim)
     receiver.delay_s = 0.0
     assert Invocation.objects.get(pk=invocation.pk).status == "running"
-    workers.start()  # a new worker with the sweeper: the lease (3 x 5 s + 10 s) expires, then it retries
+    workers.start()  # a new worker with the sweeper: the lease (1 s + 4 x 2 s + 1 s) expires, then it retries
     [done] = finished(invocation, timeout=60)
     assert done.status == "succeeded"
     assert receiver.keys() == {str(invocation.pk)}
@@ -203,7 +203,7 @@ def test_circuit_opens_on_a_failing_host_and_closes_after_recovery(workers, acti
 
 
 def test_replay_sends_the_same_key_and_links_to_the_original(workers, action_factory, httpserver):
-    from actions.runtime.invocations import invocation_replay
+    from actions.runtime import invocation_replay
 
     receiver = Receiver(httpserver, [(400, {}), (200, {})])
     workers.start()

@@ -7,8 +7,8 @@ from django.utils import timezone
 from werkzeug import Response
 
 from actions.models import CircuitBreaker, Invocation
+from actions.runtime import invocation_enqueue, invocation_send
 from actions.runtime.circuit import circuit_admit, circuit_release_trial
-from actions.runtime.invocations import invocation_enqueue, invocation_send
 from actions.services.actions import action_create, action_test, action_update
 from tests.actions.helpers import SMS_ACTION
 from tests.conftest import token_client

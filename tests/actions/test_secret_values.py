@@ -9,7 +9,7 @@ import pytest
 from werkzeug import Response
 
 from actions.models import Action, SecretValue
-from actions.runtime.invocations import invocation_enqueue, invocation_send
+from actions.runtime import invocation_enqueue, invocation_send
 from actions.services.secret_values import secret_value_save
 from tests.conftest import token_client
 

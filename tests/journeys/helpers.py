@@ -5,7 +5,7 @@ import json
 import pytest
 from werkzeug import Response
 
-from actions.runtime.invocations import invocations_send_due
+from actions.runtime import invocations_send_due
 from journeys.engine import events_process, runs_advance
 from journeys.models import Journey, JourneyRun
 from journeys.services import events_ingest, journey_create, journey_publish
