@@ -97,7 +97,7 @@ def wake(invocation_id: Any, at: datetime) -> None:
     if delay > settings.CONDUIT_COUNTDOWN_MAX_S:
         return  # long waits are never broker ETAs; the sweeper picks the row up when due
     try:
-        current_app.tasks[SEND_TASK].apply_async(args=[str(invocation_id)], countdown=delay or None)
+        current_app.send_task(SEND_TASK, args=[str(invocation_id)], countdown=delay or None)
     except Exception:  # the broker is down: the row is pending, the sweeper sends it later
         logger.warning("Could not reach the broker for invocation %s; the sweeper will retry.", invocation_id)
 
