@@ -7,26 +7,23 @@ written in that same transaction, so a step never runs twice. Celery messages on
 the sweeper wakes what a lost message left behind.
 """
 
-import json
 import logging
-import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
-from actions.models import Action, Invocation
-from actions.runtime.invocations import invocations_enqueue
+from actions.models import Invocation
+from actions.runtime import invocations_enqueue
 from config.common.db import update_rows
-from config.common.parsers import has_nul, without_nul
-from journeys.expressions import EvaluationError, ExpressionError, compile_expression
+from journeys import steps
 from journeys.models import Event, Journey, JourneyRun, Profile, StepRun
+from journeys.steps import CompiledJourney, compiled, steps_of
 
 logger = logging.getLogger(__name__)
 RunStatus, StepStatus = JourneyRun.Status, StepRun.Status
@@ -34,97 +31,6 @@ BATCH_SIZE = 100
 EVENT_BATCH_SIZE = 500
 MAX_STEPS_PER_PASS = 50  # a safety net: publishing already refuses loops without a wait
 RUN_LEASE_S = 10  # a pass is computation and one write: seconds at most; a dead worker's runs wait this long
-
-
-# --- what a journey version needs at run time, compiled once --------------------------
-
-
-@dataclass
-class CompiledJourney:
-    journey: Journey
-    steps: dict[str, dict]
-    actions: dict[int, Action]
-
-
-_steps: dict[tuple[int, Any], dict[str, dict]] = {}
-_steps_lock = threading.Lock()
-
-
-def steps_of(journey: Journey) -> dict[str, dict]:
-    """Steps by key; a published version's steps never change, so they are cached per (id, published_at)."""
-    cached = _steps.get((journey.pk, journey.published_at))
-    if cached is not None and journey.published_at is not None:
-        return cached
-    steps = {s["key"]: s for s in journey.steps if isinstance(s, dict) and isinstance(s.get("key"), str)}
-    if journey.published_at is not None:
-        with _steps_lock:
-            if len(_steps) > 1000:
-                _steps.clear()
-            _steps[(journey.pk, journey.published_at)] = steps
-    return steps
-
-
-def compiled(journeys: list[Journey]) -> dict[int, CompiledJourney]:
-    """Per journey id: its steps (cached) and its actions as they are now (one query: an action
-    edited or archived since is seen at once, never a stale copy)."""
-    steps = {journey.pk: steps_of(journey) for journey in journeys}
-    ids = {s.get("action") for by_key in steps.values() for s in by_key.values() if s.get("type") == "action"}
-    actions = {a.pk: a for a in Action.objects.select_related("organization").filter(pk__in=ids)}
-    return {
-        journey.pk: CompiledJourney(
-            journey=journey,
-            steps=steps[journey.pk],
-            actions={pk: a for pk, a in actions.items() if a.organization_id == journey.organization_id},
-        )  # fmt: skip
-        for journey in journeys
-    }
-
-
-def evaluate(source: str, scope: dict[str, Any]) -> Any:
-    """Evaluate a journey expression; EvaluationError (with what went wrong) on any failure."""
-    try:
-        return compile_expression(source).evaluate(**scope)
-    except ExpressionError as exc:
-        raise EvaluationError(str(exc)) from None
-
-
-def wake_time(value: Any) -> datetime:
-    """The datetime an `until` expression gave; EvaluationError for anything else (a bad date too)."""
-    if isinstance(value, str):
-        try:
-            parsed = parse_datetime(value)
-        except ValueError:
-            parsed = None
-        if parsed is None:
-            raise EvaluationError(f"until gave {value!r}, not a date and time")
-        value = parsed
-    if not isinstance(value, datetime):
-        raise EvaluationError(f"until gave {type(value).__name__}, not a date and time")
-    return value if timezone.is_aware(value) else value.replace(tzinfo=UTC)
-
-
-def outcome_entry(invocation: Invocation) -> dict[str, Any]:
-    """What expressions see as steps.<key> once its call ended (SPEC section 3)."""
-    try:
-        body = json.loads(invocation.response_body) if invocation.response_body else None
-    except ValueError:
-        body = invocation.response_body
-    body = without_nul(body)  # a provider's \u0000 cannot be stored in PostgreSQL's JSON
-    succeeded = invocation.outcome == "succeeded"
-    return {
-        "status": invocation.outcome or invocation.status,
-        "response": body if succeeded else None,
-        "error_response": None if succeeded else body,
-    }
-
-
-def route(step: dict, outcome: str) -> str | None:
-    """Where a step goes for an outcome: next on success, on_timeout then on_error otherwise."""
-    if outcome == "succeeded":
-        return step.get("next")
-    if outcome == "timedout" and step.get("on_timeout"):
-        return step["on_timeout"]
-    return step.get("on_error")
 
 
 # --- events start runs --------------------------------------------------------------
@@ -259,7 +165,7 @@ def _step_run(run: JourneyRun, step: dict, status: str, now: datetime) -> StepRu
 
 
 def _advance(work: _Pass, run: JourneyRun, plan: CompiledJourney, scope: dict[str, Any]) -> None:
-    """Run steps of one run until it must wait (a wait, a call) or ends."""
+    """Run steps of one run until it must wait (a wait, a call) or ends; `steps.decide` says what each does."""
     now = work.now
     if run.journey.status == Journey.Status.STOPPED:  # started as the journey was being stopped
         _end(run, RunStatus.STOPPED, now, "The journey was stopped.")
@@ -269,7 +175,7 @@ def _advance(work: _Pass, run: JourneyRun, plan: CompiledJourney, scope: dict[st
         if open_step is not None:
             open_step.status, open_step.finished_at = StepStatus.SUCCEEDED, now
             work.closed_steps.append(open_step)
-        _follow(run, plan.steps[run.current_step].get("next"), now)
+        _follow(run, steps.route(plan.steps[run.current_step], "succeeded"), now)
     for _ in range(MAX_STEPS_PER_PASS):
         if run.status != RunStatus.ACTIVE:
             return
@@ -277,56 +183,29 @@ def _advance(work: _Pass, run: JourneyRun, plan: CompiledJourney, scope: dict[st
         if step is None:
             _end(run, RunStatus.FAILED, now, f"The journey has no step {run.current_step!r}.")
             return
-        kind = step["type"]
-        if kind == "end":
-            work.new_steps.append(_step_run(run, step, StepStatus.SUCCEEDED, now))
-            work.new_steps[-1].finished_at = now
-            _end(run, RunStatus.COMPLETED, now)
-            return
         record = _step_run(run, step, StepStatus.SUCCEEDED, now)
         work.new_steps.append(record)
-        try:
-            if kind == "condition":
-                record.outcome, record.next_step = "else", step.get("else") or ""
-                for number, branch in enumerate(step.get("branches") or []):
-                    if evaluate(branch["expression"], scope) is True:
-                        record.outcome, record.next_step = f"branches[{number}]", branch.get("next") or ""
-                        break
-                record.finished_at = now
-                _follow(run, record.next_step, now)
-            elif kind == "wait":
-                if step.get("until") is not None:
-                    wake_at = wake_time(evaluate(step["until"], scope))
-                else:
-                    wake_at = now + timedelta(seconds=step["duration_s"])
-                record.wake_at, record.next_step = wake_at, step.get("next") or ""
-                if wake_at <= now:
-                    record.finished_at = now
-                    _follow(run, record.next_step, now)
-                    continue
-                record.status = StepStatus.WAITING
-                run.status, run.due_at, run.current_step_run = RunStatus.WAITING, wake_at, record
-                work.wake_later.append(wake_at)
-                return
-            elif kind == "action":
-                action = plan.actions.get(step.get("action"))
-                if action is None:
-                    raise EvaluationError("the action of this step no longer exists")
-                if action.status != Action.Status.ACTIVE:
-                    raise EvaluationError(f"the action {action.name!r} is {action.status}, not active")
-                values = {name: evaluate(source, scope) for name, source in (step.get("parameters") or {}).items()}
-                if has_nul(values):
-                    raise EvaluationError("a parameter value contains the NUL character, which no request can carry")
-                record.status = StepStatus.RUNNING
-                run.due_at, run.current_step_run = None, record
-                work.calls[action.pk].append((record, values))
-                return
-        except EvaluationError as exc:
-            record.status, record.error, record.finished_at = StepStatus.FAILED, str(exc), now
-            record.outcome, record.next_step = "error", step.get("on_error") or ""
-            scope["steps"][step["key"]] = {"status": "error", "response": None, "error_response": None}
-            run.context[step["key"]] = scope["steps"][step["key"]]
-            _follow(run, record.next_step, now, failed_step=step["key"])
+        decision = steps.decide(step, scope, now=now, actions=plan.actions)
+        if decision.kind == steps.END:
+            record.finished_at = now
+            _end(run, RunStatus.COMPLETED, now)
+            return
+        if decision.kind == steps.CALL:
+            record.status = StepStatus.RUNNING
+            run.due_at, run.current_step_run = None, record
+            work.calls[decision.action.pk].append((record, decision.values))
+            return
+        record.outcome, record.next_step, record.wake_at = decision.outcome, decision.next, decision.wake_at
+        if decision.kind == steps.WAIT:
+            record.status = StepStatus.WAITING
+            run.status, run.due_at, run.current_step_run = RunStatus.WAITING, decision.wake_at, record
+            work.wake_later.append(decision.wake_at)
+            return
+        record.finished_at = now
+        if decision.failed:
+            record.status, record.error = StepStatus.FAILED, decision.error
+            run.context[step["key"]] = decision.entry
+        _follow(run, decision.next, now, failed_step=step["key"] if decision.failed else "")
     # Publishing refuses loops without a wait; a run still here is due again, not lost.
     work.wake_now += 1
 
@@ -451,15 +330,14 @@ def _save_pass(
 
 
 def _apply_outcome(run: JourneyRun, record: StepRun, invocation: Invocation, now: datetime) -> None:
-    step = steps_of(run.journey).get(record.step_key, {})
-    entry = outcome_entry(invocation)
-    run.context = {**run.context, record.step_key: entry}
-    succeeded = entry["status"] == "succeeded"
-    record.status = StepStatus.SUCCEEDED if succeeded else StepStatus.FAILED
-    record.outcome, record.finished_at = entry["status"], now
-    record.error = "" if succeeded else (invocation.error or f"The call ended as {entry['status']}.")
-    record.next_step = route(step, entry["status"]) or ""
-    _follow(run, record.next_step, now, failed_step="" if succeeded else record.step_key)
+    step = steps_of(run.journey).get(record.step_key, {"key": record.step_key})
+    context = dict(run.context)
+    decision = steps.after_call(step, steps.outcome_entry(invocation), context)
+    run.context = context
+    record.status = StepStatus.FAILED if decision.failed else StepStatus.SUCCEEDED
+    record.outcome, record.finished_at, record.next_step = decision.outcome, now, decision.next
+    record.error = (invocation.error or f"The call ended as {decision.outcome}.") if decision.failed else ""
+    _follow(run, record.next_step, now, failed_step=record.step_key if decision.failed else "")
 
 
 def on_invocations_finished(sender: Any, invocations: list[Invocation], **kwargs: Any) -> None:

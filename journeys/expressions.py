@@ -108,3 +108,11 @@ def compile_expression(source: str) -> Expression:
     without_strings = _STRINGS.sub('""', source)
     references = frozenset(_STEP_REFERENCE.findall(without_strings))
     return Expression(source=source, program=program, step_references=references)
+
+
+def evaluate(source: str, scope: dict[str, Any]) -> Any:
+    """Evaluate a journey expression in a scope of profile, event, steps and now; EvaluationError on any failure."""
+    try:
+        return compile_expression(source).evaluate(**scope)
+    except ExpressionError as exc:
+        raise EvaluationError(str(exc)) from None

@@ -65,6 +65,17 @@ class Journey(models.Model):
         AFTER_EXIT = "after_exit", "After exit: again once its previous run ended"
         ALWAYS = "always", "Always: every matching event starts a run"
 
+    # The one table of transitions: which states each verb may leave. Services decide with it,
+    # the admin's buttons ask it.
+    ALLOWED_FROM = {
+        "publish": (Status.DRAFT,),
+        "pause": (Status.LIVE,),
+        "resume": (Status.PAUSED,),
+        "stop": (Status.LIVE, Status.PAUSED),
+        "close": (Status.DRAFT, Status.STOPPED),
+        "new-version": (Status.LIVE, Status.PAUSED, Status.STOPPED),
+    }
+
     organization = models.ForeignKey("tenants.Organization", on_delete=models.CASCADE, related_name="journeys")
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True, default="")
@@ -89,6 +100,10 @@ class Journey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} v{self.version}"
+
+    def allows(self, verb: str) -> bool:
+        """Whether this journey's status allows `verb` (a key of ALLOWED_FROM)."""
+        return self.status in self.ALLOWED_FROM[verb]
 
 
 class JourneyRun(models.Model):

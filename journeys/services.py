@@ -14,8 +14,7 @@ from actions.delivery.rendering import RenderError
 from actions.models import Action
 from config.common.db import update_rows
 from config.common.exceptions import Conflict
-from journeys import engine
-from journeys.expressions import EvaluationError
+from journeys import engine, steps
 from journeys.models import Event, Journey, JourneyRun, Profile, StepRun
 from journeys.validation import check_publishable, check_shape
 from tenants.models import Organization
@@ -150,11 +149,12 @@ def journey_update(*, journey: Journey, data: dict[str, Any]) -> Journey:
     return _save_journey(journey)
 
 
-def _transition(journey: Journey, allowed_from: tuple[str, ...], to: str, verb: str) -> Journey:
+def _transition(journey: Journey, verb: str, to: str, done: str) -> Journey:
+    """Move the journey to `to` if Journey.ALLOWED_FROM lets `verb` leave its status; `done` names it in errors."""
     current = Journey.objects.select_for_update().get(pk=journey.pk)
-    if current.status not in allowed_from:
+    if not current.allows(verb):
         raise Conflict(
-            f"A {current.status} journey cannot be {verb}; only a {' or '.join(allowed_from)} one can.",
+            f"A {current.status} journey cannot be {done}; only a {' or '.join(Journey.ALLOWED_FROM[verb])} one can.",
             {"status": [f"The journey is {current.status}."]},
         )
     current.status = to
@@ -166,7 +166,7 @@ def _transition(journey: Journey, allowed_from: tuple[str, ...], to: str, verb: 
 def journey_publish(*, journey: Journey) -> Journey:
     """Check the whole journey, listing every problem; live it goes, replacing its previous version."""
     current = Journey.objects.select_for_update().get(pk=journey.pk)
-    if current.status != Journey.Status.DRAFT:
+    if not current.allows("publish"):
         raise Conflict(f"Only a draft can be published; this journey is {current.status}.")
     actions = {a.pk: a for a in Action.objects.filter(organization=current.organization)}
     problems = check_publishable(
@@ -185,12 +185,12 @@ def journey_publish(*, journey: Journey) -> Journey:
 
 @transaction.atomic
 def journey_pause(*, journey: Journey) -> Journey:
-    return _transition(journey, (Journey.Status.LIVE,), Journey.Status.PAUSED, "paused")
+    return _transition(journey, "pause", Journey.Status.PAUSED, "paused")
 
 
 @transaction.atomic
 def journey_resume(*, journey: Journey) -> Journey:
-    journey = _transition(journey, (Journey.Status.PAUSED,), Journey.Status.LIVE, "resumed")
+    journey = _transition(journey, "resume", Journey.Status.LIVE, "resumed")
     engine.runs_resume(journey=journey)
     return journey
 
@@ -198,21 +198,21 @@ def journey_resume(*, journey: Journey) -> Journey:
 @transaction.atomic
 def journey_stop(*, journey: Journey) -> Journey:
     """No new run starts; open runs end as stopped and their unsent calls are cancelled."""
-    journey = _transition(journey, (Journey.Status.LIVE, Journey.Status.PAUSED), Journey.Status.STOPPED, "stopped")
+    journey = _transition(journey, "stop", Journey.Status.STOPPED, "stopped")
     engine.runs_stop(journey=journey, now=timezone.now())
     return journey
 
 
 @transaction.atomic
 def journey_close(*, journey: Journey) -> Journey:
-    return _transition(journey, (Journey.Status.DRAFT, Journey.Status.STOPPED), Journey.Status.CLOSED, "closed")
+    return _transition(journey, "close", Journey.Status.CLOSED, "closed")
 
 
 @transaction.atomic
 def journey_new_version(*, journey: Journey) -> Journey:
     """A draft copy that replaces this version when it is published."""
     current = Journey.objects.select_for_update().get(pk=journey.pk)
-    if current.status not in (Journey.Status.LIVE, Journey.Status.PAUSED, Journey.Status.STOPPED):
+    if not current.allows("new-version"):
         raise Conflict(f"A new version is made from a published journey; this one is {current.status}.")
     if Journey.objects.filter(previous=current).exists():
         raise Conflict("This journey already has a newer version.")
@@ -237,24 +237,41 @@ def journey_delete(*, journey: Journey) -> None:
 TEST_MAX_STEPS = 100
 
 
-def _test_call(action: Action, values: dict[str, Any], dry_run: bool) -> tuple[str, dict, dict | None]:
-    """(outcome, request shown with secrets masked, response or None) for one action step of a test."""
-    rendered = render(action, values)
-    if dry_run:
-        return "succeeded", shown_request(action, rendered, []), None
-    result = call_action(action, rendered, idempotency_key=str(uuid.uuid4()))
-    response = {"status_code": result.status_code, "body": result.response_json, "error": result.error}
-    if result.response_json is None:
-        response["body"] = result.response_body
-    return result.outcome, result.request, response
+def _test_call(
+    step: dict, decision: steps.Decision, scope: dict[str, Any], dry_run: bool, entry: dict[str, Any]
+) -> steps.Decision:
+    """Render (and unless `dry_run`, send) one action step's call; the request and response go into `entry`."""
+    try:
+        rendered = render(decision.action, decision.values)
+        if dry_run:  # each action step is taken as succeeded
+            entry["request"] = shown_request(decision.action, rendered, [])
+            return steps.after_call(step, steps.call_entry("succeeded", None), scope["steps"])
+        result = call_action(decision.action, rendered, idempotency_key=str(uuid.uuid4()))
+    except (RenderError, TypeError, ValueError) as exc:
+        return steps.after_error(step, scope["steps"], str(exc))
+    entry["request"], entry["outcome"] = result.request, result.outcome
+    body = result.response_json if result.response_json is not None else result.response_body
+    entry["response"] = {"status_code": result.status_code, "body": body, "error": result.error}
+    return steps.after_call(step, steps.call_entry(result.outcome, body), scope["steps"])
+
+
+def _shown(entry: dict[str, Any], sees_bodies: bool) -> dict[str, Any]:
+    """A path entry as this person may see it: the request and response body only with invocation bodies."""
+    if sees_bodies:
+        return entry
+    entry.pop("request", None)
+    if "response" in entry:
+        entry["response"] = {"status_code": entry["response"]["status_code"]}
+    return entry
 
 
 def journey_test(
-    *, journey: Journey, profile: dict[str, Any], event: dict[str, Any], dry_run: bool = True
+    *, journey: Journey, profile: dict[str, Any], event: dict[str, Any], dry_run: bool = True, sees_bodies: bool
 ) -> dict[str, Any]:
     """Run the journey now for this profile and event, waits skipped (SPEC section 5), and tell the path.
 
     Nothing is stored. With `dry_run` no call is sent and each action step is taken as succeeded.
+    Rendered requests and response bodies only for those who may see invocation bodies (SPEC section 1).
     """
     actions = {a.pk: a for a in Action.objects.filter(organization=journey.organization)}
     problems = check_publishable(steps=journey.steps, start=journey.start, entry_event=journey.entry_event or "-",
@@ -262,59 +279,35 @@ def journey_test(
     if problems:
         raise ValidationError(problems)
     by_key = {s["key"]: s for s in journey.steps}
+    now = timezone.now()
     scope = {
         "profile": profile,
         "event": {"name": event.get("name", journey.entry_event), "data": event.get("data") or {}},
         "steps": {},
-        "now": timezone.now(),
+        "now": now,
     }
     path, key, result = [], journey.start, "completed"
     for _ in range(TEST_MAX_STEPS):
         step = by_key[key]
         entry: dict[str, Any] = {"key": key, "type": step["type"]}
         path.append(entry)
-        try:
-            if step["type"] == "end":
-                break
-            if step["type"] == "condition":
-                entry["outcome"], target = "else", step["else"]
-                for number, branch in enumerate(step["branches"]):
-                    if engine.evaluate(branch["expression"], scope) is True:
-                        entry["outcome"], target = f"branches[{number}]", branch["next"]
-                        break
-            elif step["type"] == "wait":
-                if step.get("until") is not None:  # a broken expression or date shows here, not in a week
-                    engine.wake_time(engine.evaluate(step["until"], scope))
-                entry["outcome"], target = "skipped", step["next"]
-            else:
-                values = {n: engine.evaluate(source, scope) for n, source in (step.get("parameters") or {}).items()}
-                entry["parameters"] = values
-                outcome, entry["request"], response = _test_call(actions[step["action"]], values, dry_run)
-                entry["outcome"] = outcome
-                if response is not None:
-                    entry["response"] = response
-                    body = response["body"]
-                    succeeded = outcome == "succeeded"
-                    scope["steps"][key] = {"status": outcome, "response": body if succeeded else None,
-                                           "error_response": None if succeeded else body}  # fmt: skip
-                else:
-                    scope["steps"][key] = {"status": "succeeded", "response": None, "error_response": None}
-                target = engine.route(step, outcome)
-                if not target:
-                    result = "failed"
-                    break
-        except (EvaluationError, RenderError, TypeError, ValueError) as exc:
-            entry["outcome"], entry["error"] = "error", str(exc)
-            scope["steps"][key] = {"status": "error", "response": None, "error_response": None}
-            target = step.get("on_error")
-            if not target:
-                result = "failed"
-                break
-        entry["next"] = target
-        key = target
+        decision = steps.decide(step, scope, now=now, actions=actions, skip_waits=True)
+        if decision.kind == steps.END:
+            break
+        if decision.kind == steps.CALL:
+            entry["parameters"] = decision.values
+            decision = _test_call(step, decision, scope, dry_run, entry)
+        entry["outcome"] = decision.outcome
+        if decision.error:
+            entry["error"] = decision.error
+        if not decision.next:
+            result = "failed" if decision.failed else result
+            break
+        entry["next"] = decision.next
+        key = decision.next
     else:
         result = f"stopped after {TEST_MAX_STEPS} steps (a loop through waits, which a test skips)"
-    return {"dry_run": dry_run, "result": result, "path": path}
+    return {"dry_run": dry_run, "result": result, "path": [_shown(entry, sees_bodies) for entry in path]}
 
 
 def journey_report(*, journey: Journey) -> dict[str, Any]:

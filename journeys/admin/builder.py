@@ -15,13 +15,13 @@ from django.utils.safestring import mark_safe
 from actions.models import Action
 from config.common.exceptions import Conflict
 from journeys import services
-from journeys.diagram import journey_svg, links
-from journeys.forms import JourneySettingsForm, JourneyTestForm, NewStepForm, StepForm
+from journeys.admin.diagram import journey_svg, links
+from journeys.admin.forms import JourneySettingsForm, JourneyTestForm, NewStepForm, StepForm
 from journeys.models import Journey, JourneyRun, StepRun
 from journeys.validation import check_publishable
 from tenants.admin_scoping import OrgScopedAdminMixin, messages_by_field, problem_lines
-from tenants.middleware import active_organization, active_role
-from tenants.roles import Capability, role_can
+from tenants.middleware import active_organization
+from tenants.roles import Capability
 
 SKELETONS = {
     "action": {"parameters": {}},
@@ -29,17 +29,15 @@ SKELETONS = {
     "wait": {"duration_s": 3600},
     "end": {},
 }
+# Each button's service and what it says once done; which states allow it is Journey.ALLOWED_FROM.
 TRANSITIONS = {
-    "publish": (services.journey_publish, "published: it is live", (Journey.Status.DRAFT,)),
-    "pause": (services.journey_pause, "paused: its runs are held", (Journey.Status.LIVE,)),
-    "resume": (services.journey_resume, "resumed", (Journey.Status.PAUSED,)),
-    "stop": (services.journey_stop, "stopped: its runs ended", (Journey.Status.LIVE, Journey.Status.PAUSED)),
-    "close": (services.journey_close, "closed", (Journey.Status.DRAFT, Journey.Status.STOPPED)),
-    "new-version": (
-        services.journey_new_version, "copied into a new draft version",
-        (Journey.Status.LIVE, Journey.Status.PAUSED, Journey.Status.STOPPED),
-    ),
-}  # fmt: skip
+    "publish": (services.journey_publish, "published: it is live"),
+    "pause": (services.journey_pause, "paused: its runs are held"),
+    "resume": (services.journey_resume, "resumed"),
+    "stop": (services.journey_stop, "stopped: its runs ended"),
+    "close": (services.journey_close, "closed"),
+    "new-version": (services.journey_new_version, "copied into a new draft version"),
+}
 
 
 def _problems(exc: ValidationError | Conflict) -> dict[str, list[str]]:
@@ -48,6 +46,7 @@ def _problems(exc: ValidationError | Conflict) -> dict[str, list[str]]:
     return messages_by_field(exc)
 
 
+@admin.register(Journey)
 class JourneyAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
     """Journeys: the list, and for each one a page with its settings, steps, diagram and buttons."""
 
@@ -86,8 +85,6 @@ class JourneyAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
                 **self.admin_site.each_context(request),
                 "opts": self.opts, "title": title, "journey": journey,
                 "can_edit": self.has_change_permission(request),
-                "sees_requests": request.user.is_superuser
-                or role_can(active_role(request), Capability.VIEW_INVOCATION_BODIES),
                 **context,
             },
         )  # fmt: skip
@@ -166,8 +163,7 @@ class JourneyAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
             for s in journey.steps
         ]  # fmt: skip
         buttons = [
-            (verb, verb.replace("-", " ").capitalize()) for verb, (_, _, allowed) in TRANSITIONS.items()
-            if journey.status in allowed
+            (verb, verb.replace("-", " ").capitalize()) for verb in Journey.ALLOWED_FROM if journey.allows(verb)
         ] if self.has_change_permission(request) else []  # fmt: skip
         return self._render(
             request, "page.html", journey, str(journey), form=form, editable=editable, steps=steps,
@@ -244,7 +240,7 @@ class JourneyAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
         if request.method != "POST" or verb not in TRANSITIONS:
             raise Http404
         journey = self._journey(request, object_id)
-        service, done, _ = TRANSITIONS[verb]
+        service, done = TRANSITIONS[verb]
         try:
             result = service(journey=journey)
         except (ValidationError, Conflict) as exc:
@@ -261,7 +257,8 @@ class JourneyAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
         answer, problems = None, []
         if request.method == "POST" and form.is_valid():
             try:
-                answer = services.journey_test(journey=journey, **form.cleaned_data)
+                sees_bodies = self._can(request, Capability.VIEW_INVOCATION_BODIES)
+                answer = services.journey_test(journey=journey, sees_bodies=sees_bodies, **form.cleaned_data)
             except ValidationError as exc:
                 problems = problem_lines(_problems(exc))
         return self._render(request, "test.html", journey, f"Test {journey}", form=form, answer=answer,

@@ -1,9 +1,10 @@
+"""Read-only admins of what journeys act on and leave behind: profiles, events, and runs with their steps."""
+
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
-from journeys.admin_builder import JourneyAdmin
-from journeys.models import Event, Journey, JourneyRun, Profile, StepRun
+from journeys.models import Event, JourneyRun, Profile, StepRun
 from tenants.admin_scoping import OrgScopedAdminMixin, ReadOnlyAdminMixin
 from tenants.roles import Capability
 
@@ -24,9 +25,6 @@ class EventAdmin(ReadOnlyAdminMixin, OrgScopedAdminMixin, admin.ModelAdmin):
     search_fields = ["name", "client_id", "profile__external_id"]
     list_select_related = ["profile"]
     fields = ["name", "client_id", "profile", "data", "occurred_at", "received_at", "processed_at"]
-
-
-admin.site.register(Journey, JourneyAdmin)
 
 
 class StepRunInline(ReadOnlyAdminMixin, OrgScopedAdminMixin, admin.TabularInline):

@@ -1,0 +1,8 @@
+"""The journeys admin: the builder (journeys, their steps, tests and reports) and the runs it follows.
+
+Django's autodiscovery imports this package; importing the modules registers their ModelAdmins.
+"""
+
+from journeys.admin import builder, runs
+
+__all__ = ["builder", "runs"]
