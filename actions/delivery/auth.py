@@ -21,6 +21,7 @@ from django.core.cache import cache
 from actions.delivery import transport
 from actions.delivery.rendering import HEADER_NAME, RESERVED_HEADERS, RenderedRequest, encode_json, validate_url
 from actions.delivery.secret_references import PATH_SAFE, in_json_string
+from config.common.json_values import walk_strings
 
 
 @dataclass(frozen=True)
@@ -244,16 +245,6 @@ def full_auth(kind: str, config: dict, secrets: dict) -> dict:
 # --- applying auth to a call --------------------------------------------------------
 
 
-def _secret_strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value] if len(value) >= 4 else []
-    if isinstance(value, dict):
-        return [s for item in value.values() for s in _secret_strings(item)]
-    if isinstance(value, list):
-        return [s for item in value for s in _secret_strings(item)]
-    return []
-
-
 def _append_query(url: str, name: str, value: str) -> str:
     return url + ("&" if urlsplit(url).query else "?") + urlencode([(name, value)])
 
@@ -355,7 +346,7 @@ def apply_auth(action: Any, request: RenderedRequest, *, refresh: bool = False) 
     """Add the action's credentials to `request`; return the secret strings to mask in records."""
     kind = action.auth_type
     secrets = action.auth_secrets or {}
-    to_mask = _secret_strings(secrets)
+    to_mask = [text for _, text in walk_strings(secrets) if len(text) >= 4]  # shorter ones would mask too much
     spec = AUTH_SPECS.get(kind, AuthSpec())
     missing = [path for path in spec.secrets if _get(secrets, path) in (None, "")]
     if missing:

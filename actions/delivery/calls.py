@@ -4,12 +4,13 @@ The test request uses it now; invocations (the runtime) use the same path.
 """
 
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
 from actions.delivery import transport
 from actions.delivery.auth import TOKEN_TYPES, AuthError, apply_auth, mask
+from actions.delivery.emails import render_email, send_email
 from actions.delivery.rendering import RenderedRequest, render_request
+from actions.delivery.results import CallResult
 from actions.delivery.secret_references import SecretMissing, readable, unseal
 from actions.delivery.signing import delivery_headers
 from actions.models import Action
@@ -18,26 +19,9 @@ USER_AGENT = "Conduit/0.1"
 RECORDED_BODY_BYTES = 64 * 1024
 
 
-@dataclass
-class CallResult:
-    outcome: str  # SPEC section 3: succeeded, http_<code>, timedout, rate_limited, circuit_open, refused, error
-    request: dict  # the rendered request as shown to people: secrets masked
-    status_code: int | None = None
-    response_headers: dict[str, str] = field(default_factory=dict)
-    response_body: str = ""
-    response_json: Any = None
-    truncated: bool = False
-    latency_ms: int = 0
-    error: str = ""
-    auth_failed: bool = False  # no credentials could be had: says nothing about the host's health
-    next_request: dict | None = None  # what a retry sends instead (an email, to the recipients refused for now)
-
-
 def render(action: Action, values: dict[str, Any]) -> RenderedRequest:
     """The request (or, for an email action, the email) for these values. Raises RenderError."""
     if action.kind == Action.Kind.EMAIL:
-        from actions.delivery.emails import render_email
-
         return render_email(action, values)
     return render_request(
         method=action.method, url=action.url, query=action.query, headers=action.headers,
@@ -75,8 +59,6 @@ def call_action(action: Action, rendered: RenderedRequest, *, idempotency_key: s
     """Send an already rendered request with the action's auth, its Idempotency-Key and, with a signing
     secret, its signature. Never raises for the network."""
     if action.kind == Action.Kind.EMAIL:
-        from actions.delivery.emails import send_email
-
         return send_email(action, rendered, idempotency_key, shown_request(action, rendered, []))
     try:
         url, headers, body, named = unseal(

@@ -29,7 +29,6 @@ from django.utils.html import escape
 
 from actions.delivery import transport
 from actions.delivery.auth import mask
-from actions.delivery.calls import CallResult
 from actions.delivery.rendering import (
     PLACEHOLDER,
     RenderedRequest,
@@ -40,6 +39,7 @@ from actions.delivery.rendering import (
     to_json_value,
     to_text,
 )
+from actions.delivery.results import CallResult
 from actions.models import Action, EmailSettings
 
 TEMPLATE_KEYS = ("to", "cc", "reply_to", "from", "subject", "text", "html")

@@ -15,7 +15,8 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from django.utils.dateparse import parse_date, parse_datetime
 
-from actions.delivery.secret_references import REFERENCE, map_strings, seal
+from actions.delivery.secret_references import REFERENCE, seal
+from config.common.json_values import map_strings, walk_strings
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 # Anything that looks like a placeholder, to catch typos such as {{ first name }}.
@@ -236,17 +237,6 @@ def _placeholder_problems(text: str, declared: set[str], where: str, secrets: se
     return problems
 
 
-def _walk_strings(value: Any, path: str):
-    if isinstance(value, str):
-        yield path, value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _walk_strings(item, f"{path}.{key}")
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _walk_strings(item, f"{path}[{index}]")
-
-
 def validate_url(url: Any, *, allow_http: bool, declared: set[str], secrets: set[str] | None = None) -> list[str]:
     if not isinstance(url, str) or not url.strip():
         return ["an absolute URL is required"]
@@ -328,14 +318,14 @@ def validate_body(
     if not isinstance(body, dict | list):
         return ["must be a JSON object or array"]
     problems = []
-    for path, text in _walk_strings(body, "body"):
+    for path, text in walk_strings(body, "body"):
         problems += _placeholder_problems(text, declared, path, secrets)
     return problems
 
 
 def used_placeholders(*, url: str, query: list, headers: list, body: Any) -> set[str]:
     texts = [url, *(p["value"] for p in query or []), *(h["value"] for h in headers or [])]
-    texts += [text for _, text in _walk_strings(body, "body")]
+    texts += [text for _, text in walk_strings(body, "body")]
     return {name for text in texts for name in PLACEHOLDER.findall(text)}
 
 

@@ -12,12 +12,14 @@ import contextlib
 import contextvars
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, quote_plus
 
 from django.conf import settings
 from django.utils.crypto import constant_time_compare, salted_hmac
+
+from config.common.json_values import map_strings
 
 REFERENCE = re.compile(r"\{\{\s*secrets\.([A-Za-z_][A-Za-z0-9_]{0,63})\s*\}\}")
 SEALED = re.compile(r"~secret\.([A-Za-z_][A-Za-z0-9_]{0,63})\.([0-9a-f]{24})~")
@@ -50,17 +52,6 @@ def seal(text: str, organization_id: int) -> str:
 
 def names_in(text: str) -> set[str]:
     return set(REFERENCE.findall(text))
-
-
-def map_strings(value: Any, function: Callable[[str], Any]) -> Any:
-    """A JSON value with `function` applied to each string in it, at any depth."""
-    if isinstance(value, str):
-        return function(value)
-    if isinstance(value, dict):
-        return {key: map_strings(item, function) for key, item in value.items()}
-    if isinstance(value, list):
-        return [map_strings(item, function) for item in value]
-    return value
 
 
 def readable(value: Any, organization_id: int) -> Any:
