@@ -4,12 +4,12 @@ Problems are collected, never raised one at a time, so that a person sees all of
 each names its step and field (`steps[sms].parameters.phone`).
 """
 
-import re
 from typing import Any
 
+from config.common.identifiers import NAME
 from journeys.expressions import ExpressionError, compile_expression
 
-KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+KEY = NAME  # a step key is a name like any other
 STEP_FIELDS = {
     "action": {"key", "type", "action", "parameters", "next", "on_error", "on_timeout"},
     "condition": {"key", "type", "branches", "else", "on_error"},  # on_error: an expression failed at run time

@@ -16,12 +16,12 @@ from urllib.parse import quote, urlencode, urlsplit
 from django.utils.dateparse import parse_date, parse_datetime
 
 from actions.delivery.secret_references import REFERENCE, seal
+from config.common.identifiers import NAME
 from config.common.json_values import map_strings, walk_strings
 
-PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")  # any length: a long name is refused by name
 # Anything that looks like a placeholder, to catch typos such as {{ first name }}.
 ANY_BRACES = re.compile(r"\{\{(.*?)\}\}")
-NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 PARAMETER_TYPES = ("string", "integer", "decimal", "boolean", "datetime", "date", "list", "object")
 PARAMETER_KEYS = {"name", "type", "required", "default", "description"}

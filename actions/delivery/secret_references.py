@@ -19,11 +19,11 @@ from urllib.parse import quote, quote_plus
 from django.conf import settings
 from django.utils.crypto import constant_time_compare, salted_hmac
 
+from config.common.identifiers import IDENTIFIER
 from config.common.json_values import map_strings
 
-REFERENCE = re.compile(r"\{\{\s*secrets\.([A-Za-z_][A-Za-z0-9_]{0,63})\s*\}\}")
-SEALED = re.compile(r"~secret\.([A-Za-z_][A-Za-z0-9_]{0,63})\.([0-9a-f]{24})~")
-NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+REFERENCE = re.compile(rf"\{{\{{\s*secrets\.({IDENTIFIER})\s*\}}\}}")
+SEALED = re.compile(rf"~secret\.({IDENTIFIER})\.([0-9a-f]{{24}})~")
 # Characters a secret may keep in a URL path (Slack's webhook path holds slashes).
 PATH_SAFE = "/:@!$&'()*+,;="
 

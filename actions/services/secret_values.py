@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from actions.delivery import secret_references
 from actions.models import Action, SecretValue
 from config.common.exceptions import Conflict
+from config.common.identifiers import NAME
 from config.common.problems import add_problems as add
 from tenants.models import Organization
 
@@ -42,7 +43,7 @@ def secret_value_problems(
     """What saving `data` would refuse, by field."""
     errors: dict[str, list[str]] = {}
     name = data.get("name", instance.name if instance else None)
-    if not isinstance(name, str) or not secret_references.NAME.match(name):
+    if not isinstance(name, str) or not NAME.match(name):
         add(errors, "name", "letters, digits and _ (not starting with a digit), at most 64, e.g. SLACK_WEBHOOK")
     value = data.get("value")
     if instance is None or "value" in data:

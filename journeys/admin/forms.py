@@ -13,6 +13,7 @@ from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from actions.models import Action
+from config.common.identifiers import NAME
 from journeys.models import Journey
 
 STEP_TYPES = [
@@ -51,7 +52,7 @@ class JourneySettingsForm(forms.Form):
 
 class NewStepForm(forms.Form):
     key = forms.RegexField(
-        regex=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$", max_length=64,
+        regex=NAME, max_length=64,
         help_text="A short name for the step: letters, digits and _, e.g. send_sms. Expressions use it.",
         error_messages={"invalid": "Use letters, digits and _ only, starting with a letter."},
     )  # fmt: skip

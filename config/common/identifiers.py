@@ -1,0 +1,7 @@
+"""The one shape of a name people give: a parameter, a secret value, a step key (letters, digits, _)."""
+
+import re
+
+IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]{0,63}"  # at most 64 characters, not starting with a digit
+NAME = re.compile(rf"^{IDENTIFIER}$")
+NAME_HELP = "letters, digits and _ (not starting with a digit), at most 64"
