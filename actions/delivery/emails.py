@@ -27,7 +27,7 @@ from django.core.mail.message import sanitize_address
 from django.core.validators import validate_email
 from django.utils.html import escape
 
-from actions.delivery import transport
+from actions.delivery import destinations
 from actions.delivery.auth import mask
 from actions.delivery.rendering import (
     PLACEHOLDER,
@@ -140,12 +140,12 @@ class _GuardedSMTP(smtplib.SMTP):
     """smtplib connecting through outbound safety: the resolved IP is checked at connection time."""
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
-        return transport.connect_allowed(host, port, timeout=timeout)
+        return destinations.connect_allowed(host, port, timeout=timeout)
 
 
 class _GuardedSMTPSSL(smtplib.SMTP_SSL):
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
-        sock = transport.connect_allowed(host, port, timeout=timeout)
+        sock = destinations.connect_allowed(host, port, timeout=timeout)
         return self.context.wrap_socket(sock, server_hostname=self._host)
 
 
@@ -156,14 +156,14 @@ class _PrivateOnlySMTP(_GuardedSMTP):
         sock = super()._get_socket(host, port, timeout)
         if ipaddress.ip_address(sock.getpeername()[0]).is_global:
             sock.close()
-            raise transport.DestinationRefused(
+            raise destinations.DestinationRefused(
                 f"Refused: {host} is on the internet and the login would go unencrypted; choose STARTTLS or TLS."
             )
         return sock
 
 
 class GuardedEmailBackend(EmailBackend):
-    """Django's SMTP backend, with the connection made through `transport.connect_allowed`."""
+    """Django's SMTP backend, with the connection made through `destinations.connect_allowed`."""
 
     @property
     def connection_class(self) -> type[smtplib.SMTP]:
@@ -298,11 +298,11 @@ def send_email(action: Action, rendered: RenderedRequest, idempotency_key: str |
         outcome, error, answer = _refusal(code, text)
     except smtplib.SMTPResponseException as exc:  # sender refused, data refused, authentication failed
         outcome, error, answer = _refusal(exc.smtp_code, exc.smtp_error)
-    except transport.DestinationRefused as exc:
+    except destinations.DestinationRefused as exc:
         outcome, error = "refused", str(exc.args[0] if exc.args else exc)
     except TimeoutError:
         outcome, error = "timedout", f"The SMTP server {smtp.host} did not answer within {smtp.timeout_s} s."
-    except transport.ConnectFailed as exc:
+    except destinations.ConnectFailed as exc:
         kind = "timedout" if isinstance(exc.error, TimeoutError) else "error"
         outcome, error = kind, f"Could not connect to the SMTP server at {exc.peer}: {exc.error}."
     except (smtplib.SMTPException, ssl.SSLError, OSError, ValueError) as exc:

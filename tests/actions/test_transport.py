@@ -12,7 +12,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from actions.delivery.transport import DestinationRefused, OutboundRequest, check_destination_ip, send
+from actions.delivery.destinations import DestinationRefused, check_destination_ip
+from actions.delivery.transport import OutboundRequest, send
 
 ONE_MIB = 1024 * 1024
 ALLOW_ADVICE = "List its network in CONDUIT_ALLOWED_PRIVATE_NETWORKS to allow it."
