@@ -9,6 +9,6 @@ class ActionsConfig(AppConfig):
         from django.conf import settings
 
         from actions import checks  # noqa: F401  (registers the deploy check)
-        from config.celery import register_periodic
+        from config.common.periodic import register_periodic
 
         register_periodic("sweep-invocations", settings.CONDUIT_SWEEP_INTERVAL_S, "actions.sweep_invocations")

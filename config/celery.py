@@ -1,4 +1,4 @@
-"""The Celery app. Periodic sweepers are declared by each app (see `register_periodic`)."""
+"""The Celery app. Periodic sweepers are declared by each app (see `config.common.periodic`)."""
 
 import os
 from pathlib import Path
@@ -40,15 +40,3 @@ def _filesystem_broker_options(sender: Celery, **kwargs) -> None:
 
 
 app.autodiscover_tasks()
-
-# name -> (seconds, task name). Apps add their sweepers with `register_periodic`
-# when their tasks module is imported; beat reads this table once at start.
-PERIODIC_TASKS: dict[str, tuple[float, str]] = {}
-
-
-def register_periodic(name: str, every_seconds: float, task: str) -> None:
-    """Declare a periodic task (a sweeper) run by the single beat scheduler."""
-    PERIODIC_TASKS[name] = (every_seconds, task)
-    app.conf.beat_schedule = {
-        key: {"task": task_name, "schedule": seconds} for key, (seconds, task_name) in PERIODIC_TASKS.items()
-    }

@@ -9,7 +9,7 @@ class JourneysConfig(AppConfig):
         from django.conf import settings
 
         from actions.runtime.signals import invocations_finished
-        from config.celery import register_periodic
+        from config.common.periodic import register_periodic
         from journeys.engine import on_invocations_finished
 
         invocations_finished.connect(on_invocations_finished, dispatch_uid="journeys.runs_go_on")

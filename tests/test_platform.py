@@ -148,7 +148,8 @@ def test_celery_runs_with_late_ack_prefetch_one_and_reject_on_worker_lost():
 
 
 def test_registered_sweepers_reach_the_beat_schedule():
-    from config.celery import PERIODIC_TASKS, app, register_periodic
+    from config.celery import app
+    from config.common.periodic import PERIODIC_TASKS, register_periodic
 
     register_periodic("test-sweeper", 5, "tests.example_sweep")
     try:
