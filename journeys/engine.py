@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.db.models import Q
@@ -28,6 +29,9 @@ from journeys.steps import CompiledJourney, compiled, steps_of
 logger = logging.getLogger(__name__)
 RunStatus, StepStatus = JourneyRun.Status, StepRun.Status
 BATCH_SIZE = 100
+# Woken by name: the engine never imports its Celery door (journeys.tasks).
+PROCESS_EVENTS_TASK = "journeys.process_events"
+ADVANCE_RUNS_TASK = "journeys.advance_runs"
 EVENT_BATCH_SIZE = 500
 MAX_STEPS_PER_PASS = 50  # a safety net: publishing already refuses loops without a wait
 RUN_LEASE_S = 10  # a pass is computation and one write: seconds at most; a dead worker's runs wait this long
@@ -90,21 +94,17 @@ def events_process(*, batch: int = EVENT_BATCH_SIZE) -> int:
 
 
 def wake_events() -> None:
-    from journeys.tasks import process_events
-
     try:
-        process_events.delay()
+        current_app.send_task(PROCESS_EVENTS_TASK)
     except Exception:  # the broker is down: the events are stored, the sweeper wakes them later
         logger.warning("Could not reach the broker to process events; the sweeper will.")
 
 
 def wake_runs(count: int = 1, countdown: float | None = None) -> None:
     """One message per batch of due runs. Losing one loses nothing: the sweeper re-wakes."""
-    from journeys.tasks import advance_runs
-
     for _ in range(max(1, -(-count // BATCH_SIZE))):
         try:
-            advance_runs.apply_async(countdown=countdown)
+            current_app.send_task(ADVANCE_RUNS_TASK, countdown=countdown)
         except Exception:
             logger.warning("Could not reach the broker to advance runs; the sweeper will.")
             return
