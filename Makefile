@@ -43,11 +43,13 @@ test: $(VENV)/.installed-dev
 	@bash .ci/system-packages.sh || echo "Could not install redis-server and chromium: browser tests will fail."
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix .
