@@ -13,8 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from actions.delivery import auth as auth_module
-from actions.delivery import emails as emailing
-from actions.delivery import rendering
+from actions.delivery import emails, rendering
 from actions.delivery.calls import CallResult, call_action, render
 from actions.models import Action, EmailSettings, SecretValue, generate_signing_secret
 from actions.selectors import IN_USE, action_usage, parameter_changes_that_break
@@ -127,7 +126,7 @@ def _validate_email_action(action: Action, declared: set[str], errors: dict) -> 
         add(errors, "auth", "type: an email action uses the organization's SMTP login; choose none")
     if action.signing_secret:
         add(errors, "signing_secret", "an email is not signed; remove the signing secret")
-    add(errors, "email", emailing.validate_email_templates(action.email, declared=declared))
+    add(errors, "email", emails.validate_email_templates(action.email, declared=declared))
     if (
         action.status == Action.Status.ACTIVE
         and not EmailSettings.objects.filter(organization=action.organization).exists()
@@ -306,7 +305,7 @@ def action_test(*, action: Action, values: dict[str, Any]) -> CallResult:
         # Problems with values are the parameters'; an email's missing SMTP settings are the email's.
         errors: dict[str, list[str]] = {}
         for key, message in exc.errors.items():
-            is_email = action.kind == Action.Kind.EMAIL and key in ("email", *emailing.TEMPLATE_KEYS)
+            is_email = action.kind == Action.Kind.EMAIL and key in ("email", *emails.TEMPLATE_KEYS)
             add(errors, "email" if is_email else "parameters", message)
         raise ValidationError(errors) from None
     # Keyed and signed like a real call, so that a receiver that checks signatures accepts the test too.

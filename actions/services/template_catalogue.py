@@ -140,9 +140,7 @@ def _slack(c: dict[str, str], secret: Callable[[str, str], str]) -> dict[str, An
     parts = _split_url(c["webhook_url"], "webhook_url")
     path = parts.path.removeprefix("/services/")
     if parts.scheme != "https" or parts.hostname != "hooks.slack.com" or not path or path == parts.path:
-        raise Refused(
-            {"credentials.webhook_url": "a Slack incoming webhook URL: https://hooks.slack.com/services/..."}
-        )
+        raise Refused({"credentials.webhook_url": "a Slack incoming webhook URL: https://hooks.slack.com/services/..."})
     # The path is the credential: it goes in a secret value, never in the action's URL.
     return {
         "method": "POST",

@@ -7,13 +7,12 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from actions.models import Action, SecretValue
-from actions.services import actions as services
 from actions.services import secret_values
+from actions.services.actions import action_create, free_action_name
 from actions.services.template_catalogue import TEMPLATES, Credential, Refused, Template
 from tenants.models import Organization
 
 __all__ = ["TEMPLATES", "Credential", "Template", "action_from_template", "template_summary"]
-
 
 
 def _secret_keeper(organization: Organization) -> Callable[[str, str], str]:
@@ -72,13 +71,13 @@ def action_from_template(
     except Refused as exc:
         raise ValidationError({k: [v] for k, v in exc.errors.items()}) from None
     data.update(
-        name=services.free_action_name(organization, name or template.name),
+        name=free_action_name(organization, name or template.name),
         description=template.description,
         status=status,
         parameters=[dict(p) for p in template.parameters],
     )
     try:
-        return services.action_create(organization=organization, data=data, user=user)
+        return action_create(organization=organization, data=data, user=user)
     except ValidationError as exc:
         shown: dict[str, list[str]] = {}
         named = {**ERROR_FIELD, "url": f"credentials.{template.url_from}" if template.url_from else "credentials"}
