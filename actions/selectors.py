@@ -1,7 +1,12 @@
+from typing import Any
+from urllib.parse import urlsplit
+
 from django.apps import apps
 
+from actions.delivery.auth import value_at
+from actions.delivery.rendering import PLACEHOLDER
 from actions.delivery.secret_references import readable
-from actions.models import Action, Invocation
+from actions.models import Action, EmailSettings, Invocation
 
 IN_USE = ("live", "paused")
 
@@ -33,3 +38,29 @@ def parameter_changes_that_break(before: list[dict], after: list[dict]) -> list[
 def invocation_request_shown(invocation: Invocation) -> dict:
     """The rendered request as people see it: a secret value shows as {{secrets.NAME}}, never as its value."""
     return readable(invocation.request or {}, invocation.organization_id)
+
+
+def action_host(*, action: Action) -> str:
+    """The host an HTTP action calls, its URL's placeholders filled with anything; "" when there is none."""
+    try:
+        return urlsplit(PLACEHOLDER.sub("x", action.url or "")).hostname or ""
+    except ValueError:
+        return ""
+
+
+def action_destination(*, action: Action) -> str:
+    """Where a call of the action goes: the host of an HTTP action, the SMTP server (host:port) of an email one."""
+    if action.kind == Action.Kind.HTTP:
+        return action_host(action=action)
+    found = EmailSettings.objects.filter(organization_id=action.organization_id).first()
+    return f"{found.host}:{found.port}" if found else ""
+
+
+def action_auth_setting(*, action: Action, path: str) -> Any:
+    """The stored value of one auth setting (a dotted path such as "inject.name"), None when unset; never a secret."""
+    return value_at(action.auth_config or {}, path)
+
+
+def action_auth_secret_is_set(*, action: Action, path: str) -> bool:
+    """Whether the auth secret at `path` ("password", "request.headers") is stored; its value stays in the row."""
+    return value_at(action.auth_secrets or {}, path) not in (None, "")

@@ -1,5 +1,5 @@
 """The admin door: one module per service module, registered when Django's admin autodiscovers this package."""
 
-from actions.admin import actions, invocations, secret_values
+from actions.admin import actions, circuits, email_settings, endpoint_limits, invocations, palette, secret_values
 
-__all__ = ["actions", "invocations", "secret_values"]
+__all__ = ["actions", "circuits", "email_settings", "endpoint_limits", "invocations", "palette", "secret_values"]

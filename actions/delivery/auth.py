@@ -69,7 +69,8 @@ class AuthError(Exception):
 # --- dotted paths -------------------------------------------------------------------
 
 
-def _get(data: dict, path: str) -> Any:
+def value_at(data: dict, path: str) -> Any:
+    """The value at a dotted path of stored auth settings ("inject.name"), None when a part is missing."""
     for part in path.split("."):
         if not isinstance(data, dict) or part not in data:
             return None
@@ -135,8 +136,8 @@ def validate_auth(auth: Any, *, allow_http: bool, stored_type: str | None, store
         if auth.get(key) in (None, ""):
             problems.append(f"{key}: required for {kind} auth")
     for path in spec.secrets:
-        given = _get(auth, path)
-        kept = stored_type == kind and _get(stored_secrets, path)
+        given = value_at(auth, path)
+        kept = stored_type == kind and value_at(stored_secrets, path)
         if given in (None, "") and not kept:
             problems.append(f"{path}: required for {kind} auth")
         elif given not in (None, "") and not isinstance(given, str):
@@ -217,7 +218,7 @@ def split_auth(auth: dict, *, stored_type: str | None, stored_secrets: dict) -> 
     for path in spec.all_secrets:
         given = _pop(config, path)
         if given in (None, "") and stored_type == kind:
-            given = _get(stored_secrets, path)
+            given = value_at(stored_secrets, path)
         if given not in (None, ""):
             _put(secrets, path, given)
     return kind, config, secrets
@@ -228,7 +229,7 @@ def public_auth(kind: str, config: dict, secrets: dict) -> dict:
     shown = {"type": kind, **copy.deepcopy(config)}
     spec = AUTH_SPECS.get(kind, AuthSpec())
     for path in spec.all_secrets:
-        _put(shown, f"{path}_set", _get(secrets, path) not in (None, ""))
+        _put(shown, f"{path}_set", value_at(secrets, path) not in (None, ""))
     return shown
 
 
@@ -236,7 +237,7 @@ def full_auth(kind: str, config: dict, secrets: dict) -> dict:
     merged = {"type": kind, **copy.deepcopy(config)}
     spec = AUTH_SPECS.get(kind, AuthSpec())
     for path in spec.all_secrets:
-        value = _get(secrets, path)
+        value = value_at(secrets, path)
         if value is not None:
             _put(merged, path, value)
     return merged
@@ -320,12 +321,12 @@ def _fetch_token(action: Any, timeout_s: float) -> tuple[str, int]:
     if result.outcome != "succeeded":
         raise AuthError(f"Could not get an access token from {host}: it answered HTTP {result.status_code}.", result)
     data = _parse_json(result)
-    token = _get(data, token_path) if isinstance(data, dict) else None
+    token = value_at(data, token_path) if isinstance(data, dict) else None
     if not isinstance(token, str) or not token:
         raise AuthError(f"The token endpoint {host} answered without a token at {token_path!r}.", result)
     seconds = fixed
     if seconds is None and expires_path:
-        expires = _get(data, expires_path)
+        expires = value_at(data, expires_path)
         seconds = int(expires) if isinstance(expires, int | float) and not isinstance(expires, bool) else 3600
     # Cached until a minute before it expires (SPEC section 2).
     return token, max(int(seconds or 3600) - 60, 1)
@@ -348,7 +349,7 @@ def apply_auth(action: Any, request: RenderedRequest, *, refresh: bool = False) 
     secrets = action.auth_secrets or {}
     to_mask = [text for _, text in walk_strings(secrets) if len(text) >= 4]  # shorter ones would mask too much
     spec = AUTH_SPECS.get(kind, AuthSpec())
-    missing = [path for path in spec.secrets if _get(secrets, path) in (None, "")]
+    missing = [path for path in spec.secrets if value_at(secrets, path) in (None, "")]
     if missing:
         raise AuthError(f"The action's {kind} auth has no {missing[0]} set; enter it before calling.")
     timeout_s = action.timeout_ms / 1000

@@ -33,8 +33,8 @@ from actions.delivery.rendering import (
     PLACEHOLDER,
     RenderedRequest,
     RenderError,
-    _placeholder_problems,
     encode_json,
+    placeholder_problems,
     resolve_values,
     to_json_value,
     to_text,
@@ -60,7 +60,7 @@ def validate_email_templates(email: Any, *, declared: set[str]) -> list[str]:
         if value is not None and not isinstance(value, str):
             problems.append(f"{key}: must be text")
         elif value:
-            problems += _placeholder_problems(value, declared, key)
+            problems += placeholder_problems(value, declared, key)
     for key in ("to", "subject"):
         if not email.get(key):
             problems.append(f"{key}: required for an email")

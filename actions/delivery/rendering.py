@@ -213,7 +213,7 @@ def normalize_parameters(parameters: list[dict]) -> list[dict]:
     ]
 
 
-def _placeholder_problems(text: str, declared: set[str], where: str, secrets: set[str] | None = None) -> list[str]:
+def placeholder_problems(text: str, declared: set[str], where: str, secrets: set[str] | None = None) -> list[str]:
     """`secrets`: the organization's secret value names, or None where {{secrets.NAME}} may not stand."""
     problems = []
     for match in ANY_BRACES.finditer(text):
@@ -240,7 +240,7 @@ def _placeholder_problems(text: str, declared: set[str], where: str, secrets: se
 def validate_url(url: Any, *, allow_http: bool, declared: set[str], secrets: set[str] | None = None) -> list[str]:
     if not isinstance(url, str) or not url.strip():
         return ["an absolute URL is required"]
-    problems = _placeholder_problems(url, declared, "url", secrets)
+    problems = placeholder_problems(url, declared, "url", secrets)
     # Placeholders may only stand in the path: fill them to check the rest.
     probe = PLACEHOLDER.sub("x", REFERENCE.sub("x", url))
     try:
@@ -291,7 +291,7 @@ def validate_pairs(pairs: Any, *, kind: str, declared: set[str], secrets: set[st
                 problems.append(f"header {name}: set by Conduit itself, it cannot be templated")
             if "\r" in value or "\n" in value:
                 problems.append(f"header {name}: value must be on one line")
-        problems += _placeholder_problems(value, declared, f"{kind} {name}", secrets)
+        problems += placeholder_problems(value, declared, f"{kind} {name}", secrets)
     return problems
 
 
@@ -319,7 +319,7 @@ def validate_body(
         return ["must be a JSON object or array"]
     problems = []
     for path, text in walk_strings(body, "body"):
-        problems += _placeholder_problems(text, declared, path, secrets)
+        problems += placeholder_problems(text, declared, path, secrets)
     return problems
 
 

@@ -19,6 +19,7 @@ from actions.models import Action, EmailSettings, SecretValue, generate_signing_
 from actions.selectors import IN_USE, action_usage, parameter_changes_that_break
 from config.common.exceptions import Conflict
 from config.common.problems import add_problems as add
+from config.common.problems import merge_problems
 from tenants.models import Organization
 
 EDITABLE_FIELDS = [
@@ -168,7 +169,7 @@ def validate_action(action: Action) -> dict[str, list[str]]:
     if action.status == Action.Status.ACTIVE:
         spec = auth_module.AUTH_SPECS.get(action.auth_type)
         for path in spec.secrets if spec else ():
-            if auth_module._get(action.auth_secrets or {}, path) in (None, ""):
+            if auth_module.value_at(action.auth_secrets or {}, path) in (None, ""):
                 add(errors, "auth", f"{path}: required before the action can be active")
     try:
         action.full_clean(exclude=["organization", *JSON_CHECKED_FIELDS])
@@ -208,13 +209,29 @@ def action_update(*, action: Action, data: dict[str, Any]) -> Action:
     action = Action.objects.select_for_update().get(pk=action.pk)
     before = list(action.parameters)
     errors = _apply(action, data)
-    if "parameters" in data and isinstance(action.parameters, list):
+    if "parameters" in data:
         _refuse_breaking_live_journeys(action, before)
     return _save(action, errors)
 
 
+def action_check(
+    *, organization: Organization, data: dict[str, Any], action: Action | None = None
+) -> dict[str, list[str]]:
+    """Every problem saving `data` would raise, by field, without saving; the admin form asks this first."""
+    trial = copy.deepcopy(action) if action is not None else Action(organization=organization)
+    problems = _apply(trial, data)
+    if action is not None and "parameters" in data:
+        try:
+            _refuse_breaking_live_journeys(trial, list(action.parameters))
+        except Conflict as conflict:  # what action_update answers with a 409, here on the field it names
+            merge_problems(problems, conflict.errors)
+    return merge_problems(problems, validate_action(trial))
+
+
 def _refuse_breaking_live_journeys(action: Action, before: list[dict]) -> None:
     """SPEC section 2: a live journey's mapping must keep working; such an edit is a 409 naming them."""
+    if not isinstance(action.parameters, list):
+        return  # not a list of parameters at all: validate_action names that problem
     changes = parameter_changes_that_break(before, action.parameters)
     if not changes:
         return

@@ -9,7 +9,9 @@ from django.db import connection
 from django.urls import reverse
 
 from actions.models import Action
+from actions.services.actions import action_check
 from config.common.exceptions import Conflict
+from journeys.models import Journey
 from tests.actions.helpers import SMS_ACTION, make_action
 from tests.factories import UserFactory
 
@@ -193,6 +195,40 @@ def test_a_refusal_at_save_time_is_a_form_error_not_a_500(world, client, monkeyp
     assert "used by the live journey Welcome" in _form(response).errors["parameters"][0]
     action.refresh_from_db()
     assert action.description == SMS_ACTION["description"]
+
+
+def test_an_edit_that_breaks_a_live_journey_is_shown_on_the_parameters_before_saving(world, client, monkeypatch):
+    action = make_action(world.acme)
+    journey = Journey.objects.create(organization=world.acme, name="Welcome", entry_event="signed_up", status="live")
+    journey.actions.add(action)
+    client.force_login(world.user("technical"))
+    data = _form_data(client.get(_url("change", action)))
+    kept = [p for p in action.parameters if p["name"] != "phone"]
+
+    def never_called(**kwargs):
+        raise AssertionError("the form saved what action_check refuses")
+
+    monkeypatch.setattr("actions.admin.actions.services.action_update", never_called)
+    response = client.post(_url("change", action), {**data, "parameters": json.dumps(kept)})
+    assert response.status_code == 200
+    assert _form(response).errors["parameters"] == ["Used by live journeys: Welcome (v1)."]
+    action.refresh_from_db()
+    assert [p["name"] for p in action.parameters] == [p["name"] for p in SMS_ACTION["parameters"]]
+
+
+def test_action_check_names_every_problem_without_saving(world):
+    action = make_action(world.acme)
+    journey = Journey.objects.create(organization=world.acme, name="Welcome", entry_event="signed_up", status="live")
+    journey.actions.add(action)
+    problems = action_check(
+        organization=world.acme, action=action, data={"parameters": [], "url": "http://sms.example.com/"}
+    )
+    assert problems["parameters"] == ["Used by live journeys: Welcome (v1)."]
+    assert any("https://" in message for message in problems["url"])
+    assert "body" in problems  # its placeholders now name no parameter
+    action.refresh_from_db()
+    assert action.parameters and action.url.startswith("https://")
+    assert action_check(organization=world.acme, data={**SMS_ACTION, "name": "Another"}) == {}
 
 
 # --- the test request -----------------------------------------------------------------

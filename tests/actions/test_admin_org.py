@@ -4,10 +4,14 @@ from django.db import connection
 from django.urls import reverse
 
 from actions.models import Action, EmailSettings, SecretValue
-from tests.actions.test_admin import FORM, _form
+from tests.actions.test_admin import FORM
 
 SECRET = "T0001/B0002/very-secret-path"
 PASSWORD = "smtp-PASSWORD-991"
+
+
+def _form(response):
+    return response.context["adminform"].form
 
 
 def _raw(table: str, column: str, pk: int) -> str:
