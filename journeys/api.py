@@ -116,7 +116,7 @@ class ProfileViewSet(OrgScopedViewSet):
 
     @extend_schema(parameters=[EXTERNAL_ID], responses=ProfileSerializer)
     def retrieve(self, request: Request, org_slug: str, external_id: str) -> Response:
-        profile = get_object_in_org(Profile.objects.all(), self.organization, external_id=external_id)
+        profile = get_object_in_org(self.get_queryset(), self.organization, external_id=external_id)
         return Response(ProfileSerializer(profile).data)
 
     @extend_schema(

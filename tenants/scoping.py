@@ -7,6 +7,7 @@ model's queryset and capabilities; the base filters it by organization, so a vie
 cannot forget the organization.
 """
 
+from functools import cached_property
 from typing import Any, TypeVar
 
 from django.db import models
@@ -16,7 +17,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, permissions, serializers, viewsets
 from rest_framework.request import Request
 
-from tenants.models import ApiKey, Organization
+from tenants.models import ApiKey, Membership, Organization
 from tenants.roles import Capability, role_can, scopes_can
 from tenants.selectors import membership_get, organization_get_active
 
@@ -32,26 +33,24 @@ def get_object_in_org(queryset: models.QuerySet[M], organization: Organization, 
 
 
 class OrganizationAccess(permissions.BasePermission):
-    """Anonymous: 401. Not a member, or another organization's key: 404. No capability: 403."""
+    """Anonymous: 401. Not a member, or another organization's key: 404. No capability: 403.
+
+    It only reads what the view resolved (`view.organization`, `view.membership`); it assigns nothing.
+    """
 
     def has_permission(self, request: Request, view: "OrgScopedViewSet") -> bool:
         if not isinstance(request.auth, ApiKey) and not (request.user and request.user.is_authenticated):
             raise exceptions.NotAuthenticated()
-        organization = organization_get_active(slug=view.kwargs["org_slug"])
+        organization = view.organization
         capability = view.required_capability()
         if isinstance(request.auth, ApiKey):
             if request.auth.organization_id != organization.pk:
                 raise Http404("Organization not found.")
-            view.organization, view.role = organization, None
             if not scopes_can(request.auth.scopes, capability):
                 raise exceptions.PermissionDenied(f"This API key lacks the scope for this operation ({capability}).")
             return True
-        user = request.user
-        membership = membership_get(user=user, organization=organization)
-        if membership is None and not user.is_superuser:
+        if view.membership is None and not request.user.is_superuser:
             raise Http404("Organization not found.")
-        view.organization = organization
-        view.role = membership.role if membership else "admin"
         if not role_can(view.role, capability):
             raise exceptions.PermissionDenied(f"Your role ({view.role}) does not allow this operation ({capability}).")
         return True
@@ -73,8 +72,31 @@ class OrgScopedViewSet(viewsets.GenericViewSet):
     capability: Capability | None = None
     organization_field = "organization"
 
-    organization: Organization
-    role: str | None
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Refuse a subclass that could lose the organization: it narrows, it never rebuilds the base."""
+        super().__init_subclass__(**kwargs)
+        for name, instead in (("get_queryset", "scope_queryset"), ("get_object", "lookup_field")):
+            if name in cls.__dict__:
+                raise TypeError(f"{cls.__name__} overrides {name}: use {instead}, which cannot lose the organization.")
+
+    @cached_property
+    def organization(self) -> Organization:
+        """The organization of the URL, active, or 404."""
+        return organization_get_active(slug=self.kwargs["org_slug"])
+
+    @cached_property
+    def membership(self) -> Membership | None:
+        """The user's membership of the organization; None for an API key or a non-member."""
+        if isinstance(self.request.auth, ApiKey):
+            return None
+        return membership_get(user=self.request.user, organization=self.organization)
+
+    @cached_property
+    def role(self) -> str | None:
+        """The member's role; "admin" for a superuser who is not a member; None for an API key (and the schema)."""
+        if getattr(self, "swagger_fake_view", False) or isinstance(self.request.auth, ApiKey):
+            return None
+        return self.membership.role if self.membership else "admin"
 
     def required_capability(self) -> Capability:
         if self.capability is not None:
@@ -101,7 +123,7 @@ class OrgScopedViewSet(viewsets.GenericViewSet):
 
     def get_serializer_context(self) -> dict[str, Any]:
         context = super().get_serializer_context()
-        context["organization"] = getattr(self, "organization", None)
+        context["organization"] = None if getattr(self, "swagger_fake_view", False) else self.organization
         return context
 
 

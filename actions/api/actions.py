@@ -133,7 +133,7 @@ class ActionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Des
     filterset_fields = ["status"]
 
     def sees_configuration(self) -> bool:
-        return role_can(getattr(self, "role", None), Capability.MANAGE_ACTIONS)
+        return role_can(self.role, Capability.MANAGE_ACTIONS)
 
     def scope_queryset(self, queryset):
         return queryset if self.sees_configuration() else queryset.filter(status=Action.Status.ACTIVE)

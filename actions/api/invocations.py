@@ -10,6 +10,7 @@ from typing import Any
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status
@@ -162,10 +163,9 @@ class InvocationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgSco
     filterset_class = InvocationFilter
 
     def sees_bodies(self) -> bool:
-        return role_can(getattr(self, "role", None), Capability.VIEW_INVOCATION_BODIES)
+        return role_can(self.role, Capability.VIEW_INVOCATION_BODIES)
 
-    def get_queryset(self):
-        queryset = super().get_queryset()
+    def scope_queryset(self, queryset: QuerySet) -> QuerySet:
         return queryset.prefetch_related("attempt_log") if self.sees_bodies() else queryset
 
     def get_serializer_class(self):
@@ -182,7 +182,7 @@ class InvocationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgSco
         data.is_valid(raise_exception=True)
         values = data.validated_data
         if "invocation" in values:
-            original = get_object_in_org(Invocation.objects.all(), self.organization, pk=values["invocation"])
+            original = get_object_in_org(self.get_queryset(), self.organization, pk=values["invocation"])
             replayed = [replays.failed_invocation_replay(invocation=original)]
         else:
             action = get_object_in_org(Action.objects.all(), self.organization, pk=values["action"])

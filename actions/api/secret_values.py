@@ -111,14 +111,16 @@ class EmailSettingsViewSet(OrgScopedViewSet):
     read_capability = Capability.MANAGE_ACTIONS
     write_capability = Capability.MANAGE_ACTIONS
 
-    def get_object(self) -> EmailSettings:
+    def dangerously_get_object(self) -> EmailSettings:
+        """The organization's one row, found without a lookup in the URL: the documented exemption from
+        the base's get_object (a singleton); it still reads the organization's own queryset."""
         found = self.get_queryset().first()
         if found is None:
             raise Http404("This organization has no email settings yet; PUT them first.")
         return found
 
     def retrieve(self, request: Request, org_slug: str) -> Response:
-        return Response(EmailSettingsSerializer(self.get_object()).data)
+        return Response(EmailSettingsSerializer(self.dangerously_get_object()).data)
 
     @extend_schema(request=EmailSettingsSerializer, responses=EmailSettingsSerializer)
     def update(self, request: Request, org_slug: str) -> Response:

@@ -521,3 +521,30 @@ def test_superuser_sees_every_organization(world):
     response = token_client(staff).get("/api/v1/orgs/globex/members/")
     assert response.status_code == 200
     assert [m["username"] for m in response.json()["results"]] == ["globex_admin"]
+
+
+def test_a_viewset_that_overrides_get_queryset_or_get_object_is_refused_at_class_creation():
+    from tenants.scoping import OrgScopedViewSet
+
+    for name in ("get_queryset", "get_object"):
+        with pytest.raises(TypeError, match=f"overrides {name}"):
+            type("Leaky", (OrgScopedViewSet,), {name: lambda self: None})
+
+
+def test_the_permission_check_assigns_nothing_to_the_view(world):
+    from rest_framework.test import APIRequestFactory, force_authenticate
+
+    from actions.api.actions import ActionViewSet
+    from tenants.scoping import OrganizationAccess
+
+    request = APIRequestFactory().get(f"/api/v1/orgs/{world.acme.slug}/actions/")
+    force_authenticate(request, user=world.user("technical"))
+    view = ActionViewSet(action_map={"get": "list"})
+    view.setup(request, org_slug=world.acme.slug)
+    view.request = view.initialize_request(request, org_slug=world.acme.slug)
+    view.format_kwarg = None
+    before = set(vars(view))
+    assert OrganizationAccess().has_permission(view.request, view) is True
+    # What the view resolved itself (cached properties) is all that appears; the permission sets nothing else.
+    assert set(vars(view)) - before <= {"organization", "membership", "role"}
+    assert view.organization == world.acme and view.role == "technical"
