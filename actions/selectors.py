@@ -3,7 +3,7 @@ from urllib.parse import urlsplit
 
 from django.apps import apps
 
-from actions.delivery.auth import value_at
+from actions.delivery.auth import public_auth, value_at
 from actions.delivery.rendering import PLACEHOLDER
 from actions.delivery.secret_references import readable
 from actions.models import Action, EmailSettings, Invocation
@@ -64,3 +64,8 @@ def action_auth_setting(*, action: Action, path: str) -> Any:
 def action_auth_secret_is_set(*, action: Action, path: str) -> bool:
     """Whether the auth secret at `path` ("password", "request.headers") is stored; its value stays in the row."""
     return value_at(action.auth_secrets or {}, path) not in (None, "")
+
+
+def action_auth_shown(*, action: Action) -> dict:
+    """The action's auth as the API shows it: its settings, and for each secret only whether it is set."""
+    return public_auth(action.auth_type, action.auth_config, action.auth_secrets)

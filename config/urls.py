@@ -4,8 +4,12 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from actions.api.actions import ActionViewSet
-from actions.api.invocations import ActionMetricsViewSet, EndpointLimitViewSet, InvocationViewSet
-from actions.api.secret_values import ActionTemplateViewSet, EmailSettingsViewSet, SecretValueViewSet
+from actions.api.email_settings import EmailSettingsViewSet
+from actions.api.endpoint_limits import EndpointLimitViewSet
+from actions.api.invocations import InvocationViewSet
+from actions.api.metrics import ActionMetricsViewSet
+from actions.api.secret_values import SecretValueViewSet
+from actions.api.templates import ActionTemplateViewSet
 from journeys.api import EventViewSet, JourneyViewSet, ProfileViewSet, RunViewSet
 from tenants.api import ApiKeyViewSet, MemberViewSet, OrganizationViewSet, TokenView
 from tenants.views import switch_organization

@@ -9,7 +9,8 @@ from rest_framework.decorators import action as api_action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from actions.api.invocations import IdFilter
+from config.common.filters import IdFilter
+from config.common.serializers import StrictSerializer
 from journeys.models import Journey, JourneyRun, Profile, StepRun
 from journeys.services import (
     events_ingest,
@@ -26,7 +27,6 @@ from journeys.services import (
     journey_update,
     profile_put,
 )
-from tenants.api import StrictSerializer
 from tenants.roles import Capability, role_can
 from tenants.scoping import OrgScopedViewSet, get_object_in_org
 

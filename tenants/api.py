@@ -7,6 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
+from config.common.serializers import StrictSerializer
 from tenants.models import ApiKey, Membership, Organization
 from tenants.roles import Capability, Role, Scope
 from tenants.scoping import OrgScopedViewSet
@@ -17,17 +18,6 @@ from tenants.services import (
     membership_change_role,
     membership_remove,
 )
-
-
-class StrictSerializer(serializers.Serializer):
-    """Refuses unknown fields instead of silently ignoring them."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({name: "Unknown field." for name in unknown})
-        return super().to_internal_value(data)
 
 
 class OrganizationSerializer(serializers.ModelSerializer):

@@ -5,12 +5,11 @@ from rest_framework.decorators import action as api_action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from actions.delivery.auth import public_auth
 from actions.models import Action
-from actions.selectors import action_usage
+from actions.selectors import action_auth_shown, action_usage
 from actions.services import actions as services
 from actions.services import samples
-from tenants.api import StrictSerializer
+from config.common.serializers import StrictSerializer
 from tenants.roles import Capability, role_can
 from tenants.scoping import OrgScopedViewSet
 
@@ -81,7 +80,7 @@ class ActionSerializer(StrictSerializer, serializers.ModelSerializer):
 
     def to_representation(self, obj: Action) -> dict:
         data = super().to_representation(obj)
-        data["auth"] = public_auth(obj.auth_type, obj.auth_config, obj.auth_secrets)
+        data["auth"] = action_auth_shown(action=obj)
         return data
 
     def get_signing_secret_set(self, obj: Action) -> bool:

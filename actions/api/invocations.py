@@ -1,52 +1,20 @@
-"""The API door to the invocation log: invocations, replay, per-action metrics, host limits.
-
-Thin, as `actions.api.actions`: validate, call `actions.services.metrics`, serialize. Request and
-response bodies are shown only to roles that may see them (admin, technical).
-"""
-
-from datetime import UTC
-from typing import Any
+"""The API of invocations: the log of every call, and replays. Thin: validate, call a service, serialize."""
 
 import django_filters
-from django import forms
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action as api_action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from actions.models import Action, EndpointLimit, Invocation, InvocationAttempt
+from actions.models import Action, Invocation, InvocationAttempt
 from actions.selectors import invocation_request_shown
-from actions.services import endpoint_limits, replays
-from actions.services import metrics as observability
-from tenants.api import StrictSerializer
+from actions.services import replays
+from config.common.filters import IdFilter, UtcDateTimeFilter
+from config.common.serializers import StrictSerializer
 from tenants.roles import Capability, role_can
 from tenants.scoping import OrgScopedViewSet, get_object_in_org
-
-# --- invocations --------------------------------------------------------------------
-
-
-@extend_schema_field(OpenApiTypes.INT)
-class IdFilter(django_filters.NumberFilter):
-    """A row id: a whole number the database can hold (fuzzing found 500s for 2**65)."""
-
-    field_class = forms.IntegerField
-
-    def __init__(self, *args: Any, **kwargs: Any):
-        kwargs.setdefault("min_value", 1)
-        kwargs.setdefault("max_value", 2**63 - 1)
-        super().__init__(*args, **kwargs)
-
-
-class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
-    """An ISO 8601 time compared in UTC: PostgreSQL refuses offsets past 15:59 that Python accepts
-    (fuzzing sent +23:35)."""
-
-    def filter(self, qs: Any, value: Any) -> Any:
-        return super().filter(qs, value.astimezone(UTC) if value else value)
 
 
 class InvocationFilter(django_filters.FilterSet):
@@ -188,106 +156,3 @@ class InvocationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgSco
             action = get_object_in_org(Action.objects.all(), self.organization, pk=values["action"])
             replayed = replays.invocations_replay_failed(action=action, since=values["since"], until=values["until"])
         return Response(ReplayedSerializer(replayed, many=True).data, status=status.HTTP_202_ACCEPTED)
-
-
-# --- metrics ------------------------------------------------------------------------
-
-
-class MetricsBucketSerializer(serializers.Serializer):
-    start = serializers.DateTimeField()
-    end = serializers.DateTimeField()
-    calls = serializers.IntegerField()
-    failures = serializers.IntegerField(help_text="Calls that did not succeed (failed or rate limited).")
-
-
-class ActionMetricsSerializer(serializers.Serializer):
-    action = serializers.IntegerField()
-    window = serializers.CharField()
-    since = serializers.DateTimeField()
-    until = serializers.DateTimeField()
-    calls = serializers.IntegerField(help_text="Finished invocations: succeeded, failed or rate limited.")
-    succeeded = serializers.IntegerField()
-    http_4xx = serializers.IntegerField()
-    http_5xx = serializers.IntegerField()
-    timeouts = serializers.IntegerField()
-    rate_limited = serializers.IntegerField()
-    errors = serializers.IntegerField(help_text="Other failures: error, refused, circuit_open.")
-    success_rate = serializers.FloatField(allow_null=True, help_text="0 to 1; null without calls.")
-    latency_p50_ms = serializers.IntegerField(allow_null=True)
-    latency_p95_ms = serializers.IntegerField(allow_null=True)
-    calls_per_second = serializers.FloatField()
-    pending = serializers.IntegerField()
-    running = serializers.IntegerField()
-    bucket_s = serializers.IntegerField(help_text="The width of each series bucket, in seconds.")
-    series = MetricsBucketSerializer(many=True)
-
-
-class ActionMetricsViewSet(OrgScopedViewSet):
-    """An action's calls, outcomes, latency and throughput over a window, for every role."""
-
-    queryset = Action.objects.all()
-    read_capability = Capability.VIEW_JOURNEYS
-    write_capability = Capability.MANAGE_ACTIONS
-
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The action's id."),
-            OpenApiParameter("window", OpenApiTypes.STR, description=f"{observability.WINDOW_HELP} Default 1h."),
-        ],
-        responses=ActionMetricsSerializer,
-    )
-    def metrics(self, request: Request, org_slug: str, pk: int) -> Response:
-        action = get_object_in_org(self.get_queryset(), self.organization, pk=pk)
-        window_text = request.query_params.get("window", "1h")
-        try:
-            window = observability.parse_window(window_text)
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.message_dict) from None
-        metrics = observability.action_metrics(action=action, window=window)
-        return Response(ActionMetricsSerializer({**metrics, "action": action.pk, "window": window_text}).data)
-
-
-# --- endpoint limits ----------------------------------------------------------------
-
-
-class EndpointLimitSerializer(StrictSerializer, serializers.ModelSerializer):
-    class Meta:
-        model = EndpointLimit
-        fields = ["id", "host", "calls", "period_s"]
-        read_only_fields = ["id"]
-        # Host form and uniqueness are checked by the service, with the same words as the admin.
-        validators = []
-        extra_kwargs = {"host": {"validators": []}, "period_s": {"help_text": "Seconds, 1 to 86400."}}
-
-
-class EndpointLimitViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, OrgScopedViewSet
-):
-    """Host limits: all calls of the organization to one host share `calls` per `period_s`
-    (300,000 per 60 s where none is set). Technical users and admins."""
-
-    queryset = EndpointLimit.objects.all()
-    serializer_class = EndpointLimitSerializer
-    read_capability = Capability.MANAGE_ACTIONS
-    write_capability = Capability.MANAGE_ACTIONS
-
-    @extend_schema(request=EndpointLimitSerializer, responses={201: EndpointLimitSerializer})
-    def create(self, request: Request, org_slug: str) -> Response:
-        data = self.validated_input(partial=False)
-        limit = endpoint_limits.endpoint_limit_create(organization=self.organization, data=data)
-        return Response(EndpointLimitSerializer(limit).data, status=status.HTTP_201_CREATED)
-
-    @extend_schema(request=EndpointLimitSerializer, responses=EndpointLimitSerializer)
-    def update(self, request: Request, org_slug: str, pk: str) -> Response:
-        data = self.validated_input(partial=False)
-        limit = endpoint_limits.endpoint_limit_update(endpoint_limit=self.get_object(), data=data)
-        return Response(EndpointLimitSerializer(limit).data)
-
-    @extend_schema(request=EndpointLimitSerializer, responses=EndpointLimitSerializer)
-    def partial_update(self, request: Request, org_slug: str, pk: str) -> Response:
-        data = self.validated_input(partial=True)
-        limit = endpoint_limits.endpoint_limit_update(endpoint_limit=self.get_object(), data=data)
-        return Response(EndpointLimitSerializer(limit).data)
-
-    def perform_destroy(self, instance: EndpointLimit) -> None:
-        endpoint_limits.endpoint_limit_delete(endpoint_limit=instance)
