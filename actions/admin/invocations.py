@@ -202,7 +202,7 @@ class InvocationAdmin(MetricsPagesMixin, ReadOnlyAdminMixin, OrgScopedAdminMixin
         replayed, skipped = 0, 0
         for invocation in queryset:
             try:
-                replays.failed_invocation_replay(invocation=invocation)
+                replays.invocation_replay(invocation=invocation)
             except Conflict:
                 skipped += 1
             else:

@@ -99,7 +99,7 @@ class MetricsPagesMixin:
                 for error in errors:
                     self.message_user(request, error, messages.ERROR)
             return HttpResponseRedirect(back)
-        replayed = replays.invocations_replay_failed(
+        replayed = replays.invocations_replay(
             action=action, since=form.cleaned_data["since"], until=form.cleaned_data["until"]
         )
         self.message_user(

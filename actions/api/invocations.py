@@ -151,8 +151,8 @@ class InvocationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgSco
         values = data.validated_data
         if "invocation" in values:
             original = get_object_in_org(self.get_queryset(), self.organization, pk=values["invocation"])
-            replayed = [replays.failed_invocation_replay(invocation=original)]
+            replayed = [replays.invocation_replay(invocation=original)]
         else:
             action = get_object_in_org(Action.objects.all(), self.organization, pk=values["action"])
-            replayed = replays.invocations_replay_failed(action=action, since=values["since"], until=values["until"])
+            replayed = replays.invocations_replay(action=action, since=values["since"], until=values["until"])
         return Response(ReplayedSerializer(replayed, many=True).data, status=status.HTTP_202_ACCEPTED)

@@ -4,10 +4,10 @@ The names below are the runtime's public surface for services, the Celery tasks 
 """
 
 from actions.runtime.dispatch import invocation_send, invocations_send_due
-from actions.runtime.invocations import BATCH_SIZE, invocation_enqueue, invocation_replay, invocations_enqueue
+from actions.runtime.invocations import BATCH_SIZE, invocation_enqueue, invocations_enqueue, wake
 from actions.runtime.sweeper import invocations_sweep
 
 __all__ = [
-    "BATCH_SIZE", "invocation_enqueue", "invocation_replay", "invocation_send", "invocations_enqueue",
-    "invocations_send_due", "invocations_sweep",
+    "BATCH_SIZE", "invocation_enqueue", "invocation_send", "invocations_enqueue", "invocations_send_due",
+    "invocations_sweep", "wake",
 ]  # fmt: skip

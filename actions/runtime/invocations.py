@@ -3,7 +3,7 @@
 pending -> running -> succeeded | failed | rate_limited, and running -> pending for a
 retry, a delay or a hold. The database is the truth; Celery only wakes workers (the
 `actions.send_invocation` task), and the sweeper re-wakes what a lost message left behind.
-This module writes new rows (enqueue, replay) and wakes workers; `dispatch` sends them.
+This module writes new rows and wakes workers; `dispatch` sends them.
 """
 
 import logging
@@ -100,18 +100,3 @@ def wake(invocation_id: Any, at: datetime) -> None:
         current_app.send_task(SEND_TASK, args=[str(invocation_id)], countdown=delay or None)
     except Exception:  # the broker is down: the row is pending, the sweeper sends it later
         logger.warning("Could not reach the broker for invocation %s; the sweeper will retry.", invocation_id)
-
-
-@transaction.atomic
-def invocation_replay(*, invocation: Invocation) -> Invocation:
-    """Send the same rendered request again, with the same Idempotency-Key, linked to the original."""
-    now = timezone.now()
-    original = Invocation.objects.select_for_update().get(pk=invocation.pk)
-    replay = Invocation.objects.create(
-        organization_id=original.organization_id, action_id=original.action_id,
-        origin=Invocation.Origin.REPLAY,
-        origin_ref=str(original.pk), replay_of=original, request=original.request, next_attempt_at=now,
-        created_at=now, idempotency_key=original.idempotency_key,
-    )  # fmt: skip
-    transaction.on_commit(lambda: wake(replay.pk, now))
-    return replay

@@ -3,17 +3,18 @@
 from datetime import datetime
 
 from django.db import transaction
+from django.utils import timezone
 
 from actions.models import Action, Invocation
-from actions.runtime import invocation_replay
+from actions.runtime import wake
 from config.common.exceptions import Conflict
 
-__all__ = ["failed_invocation_replay", "invocations_replay_failed"]
+__all__ = ["invocation_replay", "invocations_replay"]
 Status = Invocation.Status
 
 
 @transaction.atomic
-def failed_invocation_replay(*, invocation: Invocation) -> Invocation:
+def invocation_replay(*, invocation: Invocation) -> Invocation:
     """Replay one invocation, which must have failed (else Conflict: a 409 in the API)."""
     current = Invocation.objects.select_for_update().get(pk=invocation.pk)
     if current.status != Status.FAILED:
@@ -26,11 +27,11 @@ def failed_invocation_replay(*, invocation: Invocation) -> Invocation:
             "This invocation was never sent (its parameters did not fit the action): there is nothing to replay.",
             {"invocation": ["The invocation has no rendered request."]},
         )
-    return invocation_replay(invocation=current)
+    return _replay(current)
 
 
 @transaction.atomic
-def invocations_replay_failed(*, action: Action, since: datetime, until: datetime) -> list[Invocation]:
+def invocations_replay(*, action: Action, since: datetime, until: datetime) -> list[Invocation]:
     """Replay every failed invocation of `action` created in [since, until) not replayed yet.
 
     Running it twice replays nothing the second time: the originals are locked, then checked again.
@@ -53,4 +54,16 @@ def invocations_replay_failed(*, action: Action, since: datetime, until: datetim
     originals = list(Invocation.objects.select_for_update().filter(pk__in=candidates).order_by("created_at", "pk"))
     # Read after the locks are held: a concurrent replay of the same range has committed by now.
     already = set(Invocation.objects.filter(replay_of_id__in=candidates).values_list("replay_of_id", flat=True))
-    return [invocation_replay(invocation=original) for original in originals if original.pk not in already]
+    return [_replay(original) for original in originals if original.pk not in already]
+
+
+def _replay(original: Invocation) -> Invocation:
+    """The replay row: the same rendered request and Idempotency-Key, linked to the original (locked by the caller)."""
+    now = timezone.now()
+    replay = Invocation.objects.create(
+        organization_id=original.organization_id, action_id=original.action_id, origin=Invocation.Origin.REPLAY,
+        origin_ref=str(original.pk), replay_of=original, request=original.request, next_attempt_at=now,
+        created_at=now, idempotency_key=original.idempotency_key,
+    )  # fmt: skip
+    transaction.on_commit(lambda: wake(replay.pk, now))
+    return replay

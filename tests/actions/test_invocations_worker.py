@@ -203,7 +203,7 @@ def test_circuit_opens_on_a_failing_host_and_closes_after_recovery(workers, acti
 
 
 def test_replay_sends_the_same_key_and_links_to_the_original(workers, action_factory, httpserver):
-    from actions.runtime import invocation_replay
+    from actions.services.replays import invocation_replay
 
     receiver = Receiver(httpserver, [(400, {}), (200, {})])
     workers.start()

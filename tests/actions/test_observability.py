@@ -10,7 +10,7 @@ from django.utils import timezone
 import actions.admin.invocations  # noqa: F401  (registers the admin classes; actions/admin/actions.py imports it too)
 from actions.models import Action, CircuitBreaker, EndpointLimit, Invocation, InvocationAttempt
 from actions.services.metrics import action_metrics, parse_window
-from actions.services.replays import invocations_replay_failed
+from actions.services.replays import invocations_replay
 from tenants.services import api_key_create
 from tests.actions.helpers import make_action
 from tests.conftest import key_client, token_client
@@ -363,7 +363,7 @@ def test_replay_range_service_respects_the_half_open_range(world, sms):
     start = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
     at_start = _invocation(sms, Status.FAILED, "error", None, at=start)
     _invocation(sms, Status.FAILED, "error", None, at=start + timedelta(hours=1))
-    replays = invocations_replay_failed(action=sms, since=start, until=start + timedelta(hours=1))
+    replays = invocations_replay(action=sms, since=start, until=start + timedelta(hours=1))
     assert [r.replay_of_id for r in replays] == [at_start.pk]
 
 
