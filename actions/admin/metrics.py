@@ -15,8 +15,8 @@ from django.utils.http import urlencode
 
 from actions.admin.invocation_filters import ACTION_PARAMETER, actions_of
 from actions.models import Action
-from actions.services import metrics as observability
 from actions.services import replays
+from actions.services.metrics import action_metrics, parse_window
 
 METRICS_WINDOWS = ["1h", "24h", "7d"]
 DEFAULT_WINDOW = "1h"
@@ -53,11 +53,11 @@ class MetricsPagesMixin:
         window_text = request.GET.get("window", DEFAULT_WINDOW)
         window_error = None
         try:
-            window = observability.parse_window(window_text)
+            window = parse_window(window_text)
         except ValidationError as exc:
             window_error = exc.message_dict["window"][0]
-            window_text, window = DEFAULT_WINDOW, observability.parse_window(DEFAULT_WINDOW)
-        metrics = observability.action_metrics(action=action, window=window)
+            window_text, window = DEFAULT_WINDOW, parse_window(DEFAULT_WINDOW)
+        metrics = action_metrics(action=action, window=window)
         changelist = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist")
         base_filter = {ACTION_PARAMETER: action.pk}
         return TemplateResponse(

@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from actions.models import Action
-from actions.services import metrics as observability
+from actions.services.metrics import WINDOW_HELP, action_metrics, parse_window
 from tenants.roles import Capability
 from tenants.scoping import OrgScopedViewSet, get_object_in_org
 
@@ -52,7 +52,7 @@ class ActionMetricsViewSet(OrgScopedViewSet):
     @extend_schema(
         parameters=[
             OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The action's id."),
-            OpenApiParameter("window", OpenApiTypes.STR, description=f"{observability.WINDOW_HELP} Default 1h."),
+            OpenApiParameter("window", OpenApiTypes.STR, description=f"{WINDOW_HELP} Default 1h."),
         ],
         responses=ActionMetricsSerializer,
     )
@@ -60,8 +60,8 @@ class ActionMetricsViewSet(OrgScopedViewSet):
         action = get_object_in_org(self.get_queryset(), self.organization, pk=pk)
         window_text = request.query_params.get("window", "1h")
         try:
-            window = observability.parse_window(window_text)
+            window = parse_window(window_text)
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.message_dict) from None
-        metrics = observability.action_metrics(action=action, window=window)
+        metrics = action_metrics(action=action, window=window)
         return Response(ActionMetricsSerializer({**metrics, "action": action.pk, "window": window_text}).data)

@@ -22,6 +22,20 @@ from config.common.problems import add_problems as add
 from config.common.problems import merge_problems
 from tenants.models import Organization
 
+__all__ = [
+    "EDITABLE_FIELDS",
+    "action_check",
+    "action_create",
+    "action_delete",
+    "action_duplicate",
+    "action_export",
+    "action_import",
+    "action_test",
+    "action_update",
+    "free_action_name",
+    "validate_action",
+]
+
 EDITABLE_FIELDS = [
     "name", "description", "status", "kind", "method", "url", "query", "headers", "body", "body_type", "email",
     "parameters",

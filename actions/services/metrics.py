@@ -14,6 +14,8 @@ from django.utils import timezone
 
 from actions.models import Action, Invocation
 
+__all__ = ["WINDOW_HELP", "action_metrics", "parse_window"]
+
 Status = Invocation.Status
 FINISHED = [Status.SUCCEEDED, Status.FAILED, Status.RATE_LIMITED]
 

@@ -16,6 +16,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 from actions.delivery.auth import service_account_problems
 
+__all__ = ["TEMPLATES", "Credential", "Refused", "Template"]
+
 
 @dataclass(frozen=True)
 class Credential:
