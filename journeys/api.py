@@ -28,7 +28,7 @@ from journeys.services import (
     profile_put,
 )
 from tenants.roles import Capability, role_can
-from tenants.scoping import OrgScopedViewSet, get_object_in_org
+from tenants.scoping import OrgScopedViewSet
 
 MAX_EVENTS = 1000
 MAX_EVENT_BYTES = 64 * 1024
@@ -113,11 +113,12 @@ class ProfileViewSet(OrgScopedViewSet):
     queryset = Profile.objects.all()
     read_capability = Capability.VIEW_JOURNEYS
     write_capability = Capability.WRITE_PROFILES
+    lookup_field = "external_id"
+    not_found_detail = "Profile not found."
 
     @extend_schema(parameters=[EXTERNAL_ID], responses=ProfileSerializer)
     def retrieve(self, request: Request, org_slug: str, external_id: str) -> Response:
-        profile = get_object_in_org(self.get_queryset(), self.organization, external_id=external_id)
-        return Response(ProfileSerializer(profile).data)
+        return Response(ProfileSerializer(self.get_object()).data)
 
     @extend_schema(
         parameters=[EXTERNAL_ID],

@@ -71,6 +71,8 @@ class OrgScopedViewSet(viewsets.GenericViewSet):
     # An @action may set `capability=...` to override both.
     capability: Capability | None = None
     organization_field = "organization"
+    # get_object's 404 detail; None keeps DRF's ("No <model> matches the given query.").
+    not_found_detail: str | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Refuse a subclass that could lose the organization: it narrows, it never rebuilds the base."""
@@ -114,6 +116,20 @@ class OrgScopedViewSet(viewsets.GenericViewSet):
     def scope_queryset(self, queryset: models.QuerySet) -> models.QuerySet:
         """Hook for subclasses: narrow (never widen) the organization's rows."""
         return queryset
+
+    def get_object(self) -> models.Model:
+        """DRF's lookup by `lookup_field` among the organization's rows; 404 when missing or foreign, in the
+        view's own words (`not_found_detail`) where it has them."""
+        try:
+            return super().get_object()
+        except Http404:
+            if self.not_found_detail is None:
+                raise
+            raise Http404(self.not_found_detail) from None
+
+    def get_in_organization(self, model: type[M], **lookup: Any) -> M:
+        """A row of the organization named by `lookup` (an id from the request body), or 404, missing or foreign."""
+        return get_object_in_org(model._default_manager.all(), self.organization, **lookup)
 
     def validated_input(self, *, partial: bool = False) -> dict[str, Any]:
         """The request body checked by the view's serializer (400 naming fields), for a service to write."""

@@ -14,7 +14,7 @@ from actions.services import replays
 from config.common.filters import IdFilter, UtcDateTimeFilter
 from config.common.serializers import StrictSerializer
 from tenants.roles import Capability, role_can
-from tenants.scoping import OrgScopedViewSet, get_object_in_org
+from tenants.scoping import OrgScopedViewSet
 
 
 class InvocationFilter(django_filters.FilterSet):
@@ -150,9 +150,9 @@ class InvocationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgSco
         data.is_valid(raise_exception=True)
         values = data.validated_data
         if "invocation" in values:
-            original = get_object_in_org(self.get_queryset(), self.organization, pk=values["invocation"])
+            original = self.get_in_organization(Invocation, pk=values["invocation"])
             replayed = [replays.invocation_replay(invocation=original)]
         else:
-            action = get_object_in_org(Action.objects.all(), self.organization, pk=values["action"])
+            action = self.get_in_organization(Action, pk=values["action"])
             replayed = replays.invocations_replay(action=action, since=values["since"], until=values["until"])
         return Response(ReplayedSerializer(replayed, many=True).data, status=status.HTTP_202_ACCEPTED)

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from actions.models import Action
 from actions.services.metrics import WINDOW_HELP, action_metrics, parse_window
 from tenants.roles import Capability
-from tenants.scoping import OrgScopedViewSet, get_object_in_org
+from tenants.scoping import OrgScopedViewSet
 
 
 class MetricsBucketSerializer(serializers.Serializer):
@@ -48,6 +48,7 @@ class ActionMetricsViewSet(OrgScopedViewSet):
     queryset = Action.objects.all()
     read_capability = Capability.VIEW_JOURNEYS
     write_capability = Capability.MANAGE_ACTIONS
+    not_found_detail = "Action not found."
 
     @extend_schema(
         parameters=[
@@ -57,7 +58,7 @@ class ActionMetricsViewSet(OrgScopedViewSet):
         responses=ActionMetricsSerializer,
     )
     def metrics(self, request: Request, org_slug: str, pk: int) -> Response:
-        action = get_object_in_org(self.get_queryset(), self.organization, pk=pk)
+        action = self.get_object()
         window_text = request.query_params.get("window", "1h")
         try:
             window = parse_window(window_text)
