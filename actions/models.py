@@ -199,8 +199,12 @@ class EndpointLimit(models.Model):
 
     organization = models.ForeignKey("tenants.Organization", on_delete=models.CASCADE, related_name="endpoint_limits")
     host = models.CharField(max_length=255, help_text="Host name as in the URLs, e.g. api.twilio.com.")
-    calls = models.PositiveIntegerField(validators=[MinValueValidator(1)])
-    period_s = models.PositiveIntegerField(validators=[MinValueValidator(1), MaxValueValidator(86_400)])
+    calls = models.PositiveIntegerField(default=300_000, validators=[MinValueValidator(1)])
+    period_s = models.PositiveIntegerField(default=60, validators=[MinValueValidator(1), MaxValueValidator(86_400)])
+    # Calls open to the host at once, across every worker (AJO caps a host at 400 connections).
+    max_concurrent = models.PositiveIntegerField(
+        default=400, validators=[MinValueValidator(1), MaxValueValidator(100_000)]
+    )
 
     class Meta:
         ordering = ["host"]
@@ -241,6 +245,16 @@ class RateLimitCounter(models.Model):
 
     key = models.CharField(max_length=300, primary_key=True)
     slices = models.JSONField(default=dict)  # slice number -> calls in it
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class InFlightCounter(models.Model):
+    """Calls open to one host of an organization, per worker process: the embedded concurrency cap's state."""
+
+    key = models.CharField(max_length=300, primary_key=True)  # "<organization id>:<host>"
+    workers = models.JSONField(default=dict)  # worker -> [calls open, until (ms since the epoch)]
 
     def __str__(self) -> str:
         return self.key

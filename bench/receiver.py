@@ -2,13 +2,16 @@
 
 Raw asyncio, keep-alive, several processes on one port (SO_REUSEPORT), so that the
 receiver is never what a benchmark measures. With a log path, each request's arrival time
-and body are appended there (one line each), for latency measurements.
+and body are appended there (one line each), for latency measurements. With a latency, each
+answer comes that many milliseconds after its request (MIN-MAX: at random in that range), as a
+real provider's does; "never" answers no request at all (a provider that hangs).
 
-    python bench/receiver.py PORT [PROCESSES] [LOG]
+    python bench/receiver.py PORT [PROCESSES] [LOG or -] [LATENCY_MS or MIN-MAX or never]
 """
 
 import asyncio
 import os
+import random
 import socket
 import sys
 import time
@@ -17,6 +20,7 @@ RESPONSE = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length
 
 
 LOG = None
+LATENCY_S: tuple[float, float] | None = None  # None: at once; (inf, inf): never
 
 
 class Http(asyncio.Protocol):
@@ -41,7 +45,24 @@ class Http(asyncio.Protocol):
                 LOG.write(f"{time.time():.6f} ".encode() + self.buffer[head_end + 4 : total] + b"\n")
                 LOG.flush()
             self.buffer = self.buffer[total:]
+            if LATENCY_S is None:
+                self.transport.write(RESPONSE)
+            elif LATENCY_S[0] != float("inf"):
+                delay = random.uniform(*LATENCY_S)  # noqa: S311  (a stand-in's latency, not secrets)
+                asyncio.get_running_loop().call_later(delay, self._answer)
+
+    def _answer(self):
+        if not self.transport.is_closing():
             self.transport.write(RESPONSE)
+
+
+def latency_range(text: str) -> tuple[float, float] | None:
+    """ "100" -> (0.1, 0.1), "50-300" -> (0.05, 0.3), "never" -> (inf, inf), "0" -> None."""
+    if text == "never":
+        return (float("inf"), float("inf"))
+    low, _, high = text.partition("-")
+    bounds = (float(low) / 1000, float(high or low) / 1000)
+    return bounds if bounds[1] > 0 else None
 
 
 def serve(port: int, protocol: type[asyncio.Protocol] = Http, *background) -> None:
@@ -63,6 +84,8 @@ if __name__ == "__main__":
     for _ in range(processes - 1):
         if os.fork() == 0:
             break
-    if len(sys.argv) > 3:
+    if len(sys.argv) > 3 and sys.argv[3] != "-":
         LOG = open(sys.argv[3], "ab")  # noqa: SIM115  (open for the life of the process)
+    if len(sys.argv) > 4:
+        LATENCY_S = latency_range(sys.argv[4])
     serve(port)

@@ -86,6 +86,14 @@ def _encryption_keys(settings):
     settings.FIELD_ENCRYPTION_KEYS = [TEST_ENCRYPTION_KEY]
 
 
+@pytest.fixture(autouse=True)
+def _calls_in_this_thread(settings):
+    """Calls sent from the test process run one at a time in its own thread: a call thread would use a
+    database connection of its own, outside the test's transaction. Real workers (tests/workers.py)
+    keep their calls in flight together, and the tests of that use them."""
+    settings.CONDUIT_MAX_IN_FLIGHT = 1
+
+
 @pytest.fixture
 def allow_loopback(settings):
     """Outbound calls to the loopback test servers are refused unless listed (SPEC section 2)."""

@@ -8,6 +8,7 @@ import base64
 import copy
 import hashlib
 import json
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -332,19 +333,39 @@ def _fetch_token(action: Any, timeout_s: float) -> tuple[str, int]:
     return token, max(int(seconds or 3600) - 60, 1)
 
 
-def get_token(action: Any, *, refresh: bool = False, timeout_s: float = 10.0) -> str:
+_fetches: dict[str, threading.Lock] = {}
+_fetches_guard = threading.Lock()
+_fetched_at: dict[str, float] = {}  # token key -> when this process last got a new token (monotonic)
+
+
+def get_token(action: Any, *, refresh: bool = False, asked_at: float = 0.0, timeout_s: float = 10.0) -> str:
+    """The action's access token from the cache, else from its token endpoint.
+
+    Single-flight: calls in flight together that need a new token wait for one request. With
+    `refresh` (the provider refused the token the call got at `asked_at`), a token fetched since
+    is taken as it is; only a call whose token is still the newest asks for another.
+    """
     key = _token_cache_key(action)
     if not refresh:
         token = cache.get(key)
         if token:
             return token
-    token, ttl = _fetch_token(action, timeout_s)
-    cache.set(key, token, ttl)
+    with _fetches_guard:
+        lock = _fetches.setdefault(key, threading.Lock())
+    with lock:
+        token = cache.get(key)
+        if token and (not refresh or _fetched_at.get(key, float("-inf")) > asked_at):
+            return token
+        token, ttl = _fetch_token(action, timeout_s)
+        cache.set(key, token, ttl)
+        _fetched_at[key] = time.monotonic()
     return token
 
 
-def apply_auth(action: Any, request: RenderedRequest, *, refresh: bool = False) -> list[str]:
-    """Add the action's credentials to `request`; return the secret strings to mask in records."""
+def apply_auth(action: Any, request: RenderedRequest, *, refresh: bool = False, asked_at: float = 0.0) -> list[str]:
+    """Add the action's credentials to `request`; return the secret strings to mask in records.
+
+    `refresh`: the token given to this call at `asked_at` (time.monotonic()) was refused."""
     kind = action.auth_type
     secrets = action.auth_secrets or {}
     to_mask = [text for _, text in walk_strings(secrets) if len(text) >= 4]  # shorter ones would mask too much
@@ -366,7 +387,7 @@ def apply_auth(action: Any, request: RenderedRequest, *, refresh: bool = False) 
         else:
             request.url = _append_query(request.url, action.auth_config["name"], secrets["value"])
     elif kind in TOKEN_TYPES:
-        token = get_token(action, refresh=refresh, timeout_s=timeout_s)
+        token = get_token(action, refresh=refresh, asked_at=asked_at, timeout_s=timeout_s)
         to_mask.append(token)
         inject = action.auth_config.get("inject", {"as": "bearer"}) if kind == "token_endpoint" else {"as": "bearer"}
         if inject["as"] == "bearer":

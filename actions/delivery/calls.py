@@ -4,6 +4,7 @@ The test request uses it now; invocations (the runtime) use the same path.
 """
 
 import json
+import time
 from typing import Any
 
 from actions.delivery import transport
@@ -70,10 +71,11 @@ def call_action(action: Action, rendered: RenderedRequest, *, idempotency_key: s
     # Signed here, after the secret values are in: the signature covers the bytes actually sent.
     extra = [("User-Agent", USER_AGENT), *delivery_headers(action, idempotency_key, body)]
     secrets: list[str] = []
+    asked_at = 0.0
     for attempt in ("first", "refresh"):
         request = RenderedRequest(rendered.method, url, list(headers), body)
         try:
-            secrets = apply_auth(action, request, refresh=attempt == "refresh")
+            secrets = apply_auth(action, request, refresh=attempt == "refresh", asked_at=asked_at)
         except AuthError as exc:
             result = exc.result
             return CallResult(
@@ -81,6 +83,7 @@ def call_action(action: Action, rendered: RenderedRequest, *, idempotency_key: s
                 error=mask(exc.message, secrets, named),
                 latency_ms=result.latency_ms if result else 0, auth_failed=True,
             )  # fmt: skip
+        asked_at = asked_at or time.monotonic()  # a token fetched after this one is newer than the one refused
         result = _send(action, request, extra)
         # A cached token may have been revoked early: fetch a new one once (SPEC section 2).
         if not (result.status_code == 401 and action.auth_type in TOKEN_TYPES and attempt == "first"):

@@ -14,12 +14,13 @@ import json
 import smtplib
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from email.utils import formataddr, getaddresses, parseaddr
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.core.mail.backends.smtp import EmailBackend
@@ -187,18 +188,60 @@ def _narrowed(rendered: RenderedRequest, parts: dict, later: set[str]) -> dict:
     return {"method": rendered.method, "url": rendered.url, "headers": headers, "body": encode_json(body).decode()}
 
 
-@dataclass
 class _Server:
-    """An organization's SMTP settings as a batch read them, and the batch's connection to that server."""
+    """An organization's SMTP settings as a batch read them, and up to CONDUIT_SMTP_CONNECTIONS
+    connections to that server shared by the batch's calls in flight (one call per connection at a time)."""
 
-    smtp: EmailSettings | None
-    backend: GuardedEmailBackend | None = None
+    def __init__(self, smtp: EmailSettings | None):
+        self.smtp = smtp
+        self.idle: list[GuardedEmailBackend] = []  # list.append and list.pop are atomic: no lock needed
+        self.slots = threading.BoundedSemaphore(settings.CONDUIT_SMTP_CONNECTIONS)
+
+    def sendmail(self, sender: str, recipients: list[str], data: bytes) -> dict:
+        """smtplib's sendmail on an idle connection, or a new one while fewer than the bound are open."""
+        with self.slots:
+            backend = self.idle.pop() if self.idle else None
+            if backend is not None:
+                try:
+                    refused = backend.connection.sendmail(sender, recipients, data)
+                except smtplib.SMTPServerDisconnected:  # the server closed the idle connection: once more, anew
+                    _close(backend)
+                    backend = None
+                except BaseException as exc:
+                    self._after_failure(backend, exc)
+                    raise
+                else:
+                    self.idle.append(backend)
+                    return refused
+            backend = _backend(self.smtp)
+            try:
+                backend.open()
+            except BaseException:
+                _close(backend)  # never kept: a session that did not log in
+                raise
+            try:
+                refused = backend.connection.sendmail(sender, recipients, data)
+            except BaseException as exc:
+                self._after_failure(backend, exc)
+                raise
+            self.idle.append(backend)
+            return refused
+
+    def _after_failure(self, backend: GuardedEmailBackend, exc: BaseException) -> None:
+        # A refusal leaves the session usable (smtplib resets it); anything else breaks it.
+        if isinstance(exc, smtplib.SMTPResponseException | smtplib.SMTPRecipientsRefused) and backend.connection:
+            self.idle.append(backend)
+        else:
+            _close(backend)
 
     def close(self) -> None:
-        if self.backend is not None:
-            with contextlib.suppress(Exception):  # closing a dead connection: nothing left to do
-                self.backend.close()
-            self.backend = None
+        while self.idle:
+            _close(self.idle.pop())
+
+
+def _close(backend: GuardedEmailBackend) -> None:
+    with contextlib.suppress(Exception):  # closing a dead connection: nothing left to do
+        backend.close()
 
 
 _pool: contextvars.ContextVar[dict[int, _Server] | None] = contextvars.ContextVar("conduit_smtp", default=None)
@@ -207,7 +250,7 @@ _pool: contextvars.ContextVar[dict[int, _Server] | None] = contextvars.ContextVa
 @contextlib.contextmanager
 def connection_pool() -> Iterator[None]:
     """Within a batch of calls, an organization's SMTP settings are read once and its emails share
-    one SMTP connection (settings changed meanwhile apply from the next batch on).
+    a few SMTP connections (settings changed meanwhile apply from the next batch on).
 
     Django's backend opens a connection per send; reusing one roughly doubles the rate a
     server takes (bench/emails.py). The connections are closed when the batch ends.
@@ -219,6 +262,18 @@ def connection_pool() -> Iterator[None]:
         for server in (_pool.get() or {}).values():
             server.close()
         _pool.reset(token)
+
+
+def smtp_preload(organization_ids: set[int]) -> None:
+    """Read these organizations' SMTP settings into the batch's pool, from the thread that holds the database."""
+    pool = _pool.get()
+    if pool is None:
+        return
+    missing = organization_ids - set(pool)
+    if missing:
+        found = {smtp.organization_id: smtp for smtp in EmailSettings.objects.filter(organization_id__in=missing)}
+        for organization_id in missing:
+            pool[organization_id] = _Server(found.get(organization_id))
 
 
 def _server(organization_id: int) -> _Server:
@@ -240,21 +295,15 @@ def _backend(smtp: EmailSettings) -> GuardedEmailBackend:
 
 
 def _sendmail(server: _Server, pooled: bool, sender: str, recipients: list[str], data: bytes) -> dict:
-    """smtplib's sendmail on the batch's connection to this server (a new one outside a batch)."""
-    if server.backend is not None:
-        try:
-            return server.backend.connection.sendmail(sender, recipients, data)
-        except smtplib.SMTPServerDisconnected:  # the server closed the idle connection: once more, anew
-            server.close()
+    """On the batch's connections to this server, or on a connection of its own outside a batch."""
+    if pooled:
+        return server.sendmail(sender, recipients, data)
     backend = _backend(server.smtp)
     backend.open()
-    if not pooled:
-        try:
-            return backend.connection.sendmail(sender, recipients, data)
-        finally:
-            backend.close()
-    server.backend = backend
-    return backend.connection.sendmail(sender, recipients, data)
+    try:
+        return backend.connection.sendmail(sender, recipients, data)
+    finally:
+        backend.close()
 
 
 def send_email(action: Action, rendered: RenderedRequest, idempotency_key: str | None, shown: dict) -> CallResult:
@@ -307,8 +356,6 @@ def send_email(action: Action, rendered: RenderedRequest, idempotency_key: str |
         outcome, error = kind, f"Could not connect to the SMTP server at {exc.peer}: {exc.error}."
     except (smtplib.SMTPException, ssl.SSLError, OSError, ValueError) as exc:
         outcome, error = "error", f"The email could not be sent through {smtp.host}: {exc}"
-    if outcome != "succeeded" and not outcome.startswith("smtp_"):
-        server.close()  # a broken connection is not used again
     error = mask(error, secrets)
     body = json.dumps(answer) if answer else ""
     return CallResult(

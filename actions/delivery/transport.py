@@ -125,7 +125,10 @@ class _GuardedHTTPSConnectionPool(HTTPSConnectionPool):
 
 
 def _guarded_pool_manager(**connection_kwargs: Any) -> PoolManager:
-    manager = PoolManager(num_pools=100, maxsize=10, retries=False, **connection_kwargs)
+    # As many kept-alive connections per host as calls a worker keeps in flight: with fewer, the
+    # calls past the size open a connection each and urllib3 throws it away after (no keep-alive).
+    maxsize = max(int(getattr(settings, "CONDUIT_MAX_IN_FLIGHT", 10)), 10)
+    manager = PoolManager(num_pools=100, maxsize=maxsize, retries=False, **connection_kwargs)
     manager.pool_classes_by_scheme = {"http": _GuardedHTTPConnectionPool, "https": _GuardedHTTPSConnectionPool}
     return manager
 

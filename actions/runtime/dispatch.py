@@ -1,4 +1,5 @@
-"""Sending due invocations: claim a batch, pass the circuit and the rate limits, call, write back once."""
+"""Deciding about due invocations: claim a batch, pass the circuit and the rate limits, record what a
+call gave, write back in one transaction. `inflight` keeps the calls themselves open together."""
 
 import email.utils
 import logging
@@ -15,7 +16,6 @@ from django.db import transaction
 from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
-from actions.delivery import emails, secret_references
 from actions.delivery.calls import CallResult, call_action
 from actions.delivery.rendering import RenderedRequest
 from actions.models import Action, EndpointLimit, Invocation, InvocationAttempt
@@ -69,19 +69,19 @@ def _is_retried(result: CallResult) -> bool:
     return result.outcome in ("timedout", "error")  # never "refused": a blocked destination stays blocked
 
 
-def _host(invocation: Invocation) -> str:
+def host_of(invocation: Invocation) -> str:
     return urlsplit(invocation.request["url"]).hostname or ""
 
 
-def _claim_batch(first_id: Any) -> list[Invocation]:
-    """Claim up to BATCH_SIZE due invocations, the message's own first; rows others hold are skipped."""
+def claim_batch(first_id: Any, limit: int = BATCH_SIZE) -> list[Invocation]:
+    """Claim up to `limit` due invocations, the message's own first; rows others hold are skipped."""
     now = timezone.now()
     with transaction.atomic():
         due = Invocation.objects.filter(status=Status.PENDING, next_attempt_at__lte=now).select_for_update(
             skip_locked=True, of=("self",)
         )
         first = Case(When(pk=first_id, then=Value(0)), default=Value(1)) if first_id else Value(1)
-        rows = list(due.order_by(first, "next_attempt_at").values_list("pk", "action__timeout_ms")[:BATCH_SIZE])
+        rows = list(due.order_by(first, "next_attempt_at").values_list("pk", "action__timeout_ms")[:limit])
         if not rows:
             return []
         ids = [pk for pk, _ in rows]
@@ -93,7 +93,7 @@ def _claim_batch(first_id: Any) -> list[Invocation]:
     return list(Invocation.objects.select_related("action", "action__organization").filter(pk__in=ids))
 
 
-class _Batch:
+class Batch:
     """What a batch decided, written back in one transaction."""
 
     FIELDS = [
@@ -159,12 +159,12 @@ class _Batch:
                 transaction.on_commit(lambda first=chunk[0].pk, last=last: wake(first, last))
 
 
-def _admit(batch: _Batch, invocations: list[Invocation], now: datetime) -> list[tuple[Invocation, bool]]:
+def admit(batch: Batch, invocations: list[Invocation], now: datetime) -> list[tuple[Invocation, bool]]:
     """Pass the circuit of each host: (invocation, is the trial call) for those let through."""
     admitted = []
     by_host: dict[tuple[int, str], list[Invocation]] = defaultdict(list)
     for invocation in invocations:
-        by_host[(invocation.organization_id, _host(invocation))].append(invocation)
+        by_host[(invocation.organization_id, host_of(invocation))].append(invocation)
     for (organization_id, host), group in by_host.items():
         trial_lease = lease_s(max(i.action.timeout_ms for i in group), whole_batch=False)
         decision, until = circuit_admit(organization_id=organization_id, host=host, now=now, lease_s=trial_lease)
@@ -186,8 +186,8 @@ def _admit(batch: _Batch, invocations: list[Invocation], now: datetime) -> list[
     return admitted
 
 
-def _hold_back(
-    batch: _Batch, invocation: Invocation, trial: bool, retry_at: float | None, now: datetime, spread_s: float = 0.0
+def hold_back(
+    batch: Batch, invocation: Invocation, trial: bool, retry_at: float | None, now: datetime, spread_s: float = 0.0
 ) -> None:
     """A call the limits did not let through: rejected or delayed, as its action says.
 
@@ -197,7 +197,7 @@ def _hold_back(
     capacity frees (the soak test's workers spent their time re-claiming 47,000 rows).
     """
     if trial:  # the trial never ran: free the slot so that the next call tries the host
-        circuit_release_trial(organization_id=invocation.organization_id, host=_host(invocation))
+        circuit_release_trial(organization_id=invocation.organization_id, host=host_of(invocation))
     if invocation.action.on_rate_limit == Action.OnRateLimit.REJECT:
         batch.finish(invocation, Status.RATE_LIMITED, "rate_limited", now, "The rate limit was reached.")
         return
@@ -205,9 +205,20 @@ def _hold_back(
     batch.reschedule(invocation, datetime.fromtimestamp(at, tz=UTC), wake=not spread_s)
 
 
-def _within_limits(
-    batch: _Batch, admitted: list[tuple[Invocation, bool]], now: datetime
-) -> list[tuple[Invocation, bool, list[ratelimit.Limit]]]:
+def endpoint_limits(pairs: set[tuple[int, str]]) -> dict[tuple[int, str], EndpointLimit]:
+    """The limits people set on these (organization, host) pairs."""
+    if not pairs:
+        return {}
+    query = Q()
+    for organization_id, host in pairs:
+        query |= Q(organization_id=organization_id, host=host)
+    return {(e.organization_id, e.host): e for e in EndpointLimit.objects.filter(query)}
+
+
+def within_limits(
+    batch: Batch, admitted: list[tuple[Invocation, bool]], now: datetime,
+    configured: dict[tuple[int, str], EndpointLimit],
+) -> list[tuple[Invocation, bool, list[ratelimit.Limit]]]:  # fmt: skip
     """The calls to send, each with the limits to take just before it is sent.
 
     Limits set by people (the action's, a host's) are taken one call at a time, right before the
@@ -215,16 +226,9 @@ def _within_limits(
     window than the one they were counted in (the soak test saw 262 calls in a second for 200).
     Only the default host cap, whose margin is seconds wide, is taken for the batch at once.
     """
-    pairs = {(i.organization_id, _host(i)) for i, _ in admitted}
-    configured = {}
-    if pairs:
-        query = Q()
-        for organization_id, host in pairs:
-            query |= Q(organization_id=organization_id, host=host)
-        configured = {(e.organization_id, e.host): e for e in EndpointLimit.objects.filter(query)}
     groups: dict[tuple[int, int, str], list[tuple[Invocation, bool]]] = defaultdict(list)
     for invocation, trial in admitted:
-        groups[(invocation.action_id, invocation.organization_id, _host(invocation))].append((invocation, trial))
+        groups[(invocation.action_id, invocation.organization_id, host_of(invocation))].append((invocation, trial))
     allowed = []
     for (_, organization_id, host), group in groups.items():
         action = group[0][0].action
@@ -234,23 +238,27 @@ def _within_limits(
         endpoint = configured.get((organization_id, host))
         calls, period = (endpoint.calls, endpoint.period_s) if endpoint else settings.CONDUIT_DEFAULT_HOST_LIMIT
         limits.append(ratelimit.Limit(f"host:{organization_id}:{host}", calls, period))
-        if action.rate_limit_calls or endpoint:
+        if action.rate_limit_calls or (calls, period) != tuple(settings.CONDUIT_DEFAULT_HOST_LIMIT):
             allowed += [(invocation, trial, limits) for invocation, trial in group]
             continue
         granted, retry_at = ratelimit.acquire(limits, time.time(), len(group))
         allowed += [(invocation, trial, []) for invocation, trial in group[:granted]]
         for invocation, trial in group[granted:]:
-            _hold_back(batch, invocation, trial, retry_at, now)
+            hold_back(batch, invocation, trial, retry_at, now)
     return allowed
 
 
-def _send_one(batch: _Batch, invocation: Invocation, trial: bool) -> None:
-    action, request, started = invocation.action, invocation.request, timezone.now()
-    attempt = invocation.attempts + 1
+def call_invocation(invocation: Invocation) -> CallResult:
+    """The call itself, as stored: run in a thread of the worker's pool, so it touches no database."""
+    request = invocation.request
     body = request["body"].encode() if request["body"] is not None else None
     rendered = RenderedRequest(request["method"], request["url"], [tuple(h) for h in request["headers"]], body)
-    result = call_action(action, rendered, idempotency_key=str(invocation.idempotency_key))
-    finished = timezone.now()
+    return call_action(invocation.action, rendered, idempotency_key=str(invocation.idempotency_key))
+
+
+def record_result(batch: Batch, invocation: Invocation, trial: bool, result: CallResult, started: datetime) -> None:
+    """What a call gave: its attempt, the circuit's counts, and the invocation done, retried or failed."""
+    action, attempt, finished = invocation.action, invocation.attempts + 1, timezone.now()
     batch.attempts.append(
         InvocationAttempt(
             invocation_id=invocation.pk, number=attempt, outcome=result.outcome,
@@ -261,7 +269,7 @@ def _send_one(batch: _Batch, invocation: Invocation, trial: bool) -> None:
     host_failed = not result.auth_failed and (
         result.outcome in HOST_FAILURE_OUTCOMES or (result.status_code or 0) >= 500
     )
-    counts = batch.circuits[(invocation.organization_id, _host(invocation))]
+    counts = batch.circuits[(invocation.organization_id, host_of(invocation))]
     if trial:
         counts[2] = host_failed
     else:
@@ -269,11 +277,7 @@ def _send_one(batch: _Batch, invocation: Invocation, trial: bool) -> None:
         counts[1] += int(host_failed)
     invocation.attempts, invocation.response_status = attempt, result.status_code
     invocation.response_headers, invocation.response_body = result.response_headers, result.response_body
-    invocation.error, invocation.latency_ms, invocation.outcome = (
-        result.error,
-        result.latency_ms,
-        result.outcome,
-    )
+    invocation.error, invocation.latency_ms, invocation.outcome = result.error, result.latency_ms, result.outcome
     if result.outcome == "succeeded":
         batch.finish(invocation, Status.SUCCEEDED, "succeeded", finished)
     elif _is_retried(result) and attempt <= action.max_retries:
@@ -287,7 +291,7 @@ def _send_one(batch: _Batch, invocation: Invocation, trial: bool) -> None:
         batch.finish(invocation, Status.FAILED, result.outcome, finished)
 
 
-def _unsendable(invocation: Invocation) -> str:
+def unsendable(invocation: Invocation) -> str:
     """Why a claimed invocation cannot be sent as stored, or ""."""
     url = invocation.request.get("url") if isinstance(invocation.request, dict) else None
     if not url:
@@ -297,71 +301,14 @@ def _unsendable(invocation: Invocation) -> str:
     is_email = invocation.action.kind == Action.Kind.EMAIL
     if is_email != (invocation.request.get("method") == "SMTP"):
         return "The action is now of another kind; this call, made for the old one, was not sent."
-    if not is_email and _host(invocation) != (urlsplit(invocation.action.url).hostname or ""):
+    if not is_email and host_of(invocation) != (urlsplit(invocation.action.url).hostname or ""):
         return "The action now calls another host; this call, made for the old one, was not sent."
     return ""
 
 
-def _backlog_s(invocation: Invocation, limits: list[ratelimit.Limit]) -> float:
+def backlog_s(invocation: Invocation, limits: list[ratelimit.Limit]) -> float:
     """How long the action's waiting calls take to go through its tightest limit."""
     waiting = Invocation.objects.filter(
         organization_id=invocation.organization_id, action_id=invocation.action_id, status=Status.PENDING
     )[:100_000].count()
     return max(waiting / (limit.calls / limit.period_s) for limit in limits)
-
-
-def invocations_send_due(*, first_id: Any = None) -> int:
-    """Send a batch of due invocations (the given one first): claim, circuit, limits, calls, one write.
-
-    Claiming and writing in batches keeps the database work per call small (MEASURED.md): a
-    lone invocation costs eleven statements, a batch of fifty the same eleven.
-    """
-    invocations = _claim_batch(first_id)
-    if not invocations:
-        return 0
-    claims = {i.pk: i.claimed_until for i in invocations}
-    batch, now, started = _Batch(), timezone.now(), time.monotonic()
-    sendable = []
-    for invocation in invocations:
-        if reason := _unsendable(invocation):
-            batch.finish(invocation, Status.FAILED, "error", now, reason)
-        else:
-            sendable.append(invocation)
-    exhausted: dict[tuple[str, ...], tuple[float | None, float]] = {}
-    with secret_references.batch_cache(), emails.connection_pool():
-        _send_admitted(batch, _within_limits(batch, _admit(batch, sendable, now), now), started, exhausted)
-    batch.save(claims, timezone.now())
-    return len(invocations)
-
-
-def _send_admitted(
-    batch: _Batch, admitted: list[tuple[Invocation, bool, list[ratelimit.Limit]]], started: float,
-    exhausted: dict[tuple[str, ...], tuple[float | None, float]],
-) -> None:  # fmt: skip
-    for invocation, trial, limits in admitted:
-        if time.monotonic() - started > settings.CONDUIT_BATCH_BUDGET_S:
-            if trial:
-                circuit_release_trial(organization_id=invocation.organization_id, host=_host(invocation))
-            batch.reschedule(invocation, timezone.now())  # out of time: another worker takes it now
-            continue
-        if limits:
-            keys = tuple(limit.key for limit in limits)
-            if keys in exhausted:  # these limits just refused: no need to ask again in this batch
-                retry_at, spread_s = exhausted[keys]
-                _hold_back(batch, invocation, trial, retry_at, timezone.now(), spread_s)
-                continue
-            granted, retry_at = ratelimit.acquire(limits, time.time(), 1)
-            if not granted:
-                _hold_back(batch, invocation, trial, retry_at, timezone.now())  # this one is woken on time
-                exhausted[keys] = (retry_at, _backlog_s(invocation, limits))
-                continue
-        try:
-            _send_one(batch, invocation, trial)
-        except Exception:  # one bad call must not hold back the batch
-            logger.exception("Invocation %s could not be sent.", invocation.pk)
-            batch.finish(invocation, Status.FAILED, "error", timezone.now(), "Conduit could not send this call.")
-
-
-def invocation_send(*, invocation_id: Any) -> None:
-    """Send this invocation if it is due and nobody holds it (with other due ones, as a batch)."""
-    invocations_send_due(first_id=invocation_id)

@@ -1,0 +1,309 @@
+"""Many calls open at once per worker process: claim due invocations, keep up to CONDUIT_MAX_IN_FLIGHT
+of their calls in flight, and write back what they gave in bulk.
+
+The calls run in a pool of threads over the one urllib3 pool manager of the process (bench/clients.py
+compares it with asyncio and gevent on this machine). Only the call runs in a thread: claiming, the
+circuit, the limits and writing back stay on the task's thread, which holds the database connection.
+A host gets at most HOST_SHARE of a worker's calls and at most its `max_concurrent` across workers,
+so a host that hangs holds only its own slots.
+"""
+
+import contextvars
+import logging
+import math
+import os
+import queue
+import random
+import threading
+import time
+from collections import Counter, defaultdict, deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connections
+from django.utils import timezone
+
+from actions.delivery import emails, secret_references
+from actions.delivery.results import CallResult
+from actions.models import Action, Invocation
+from actions.runtime import concurrency, ratelimit
+from actions.runtime.circuit import circuit_release_trial
+from actions.runtime.dispatch import (
+    Batch,
+    admit,
+    backlog_s,
+    call_invocation,
+    claim_batch,
+    endpoint_limits,
+    hold_back,
+    host_of,
+    lease_s,
+    record_result,
+    unsendable,
+    within_limits,
+)
+from actions.runtime.invocations import BATCH_SIZE
+
+logger = logging.getLogger(__name__)
+Status = Invocation.Status
+HOST_SHARE = 0.75  # of a worker's calls in flight, at most this part to one host: a hanging host leaves the rest
+STALL_S = 0.5  # a call whose host had no free slot for this long goes back to the queue, due again in a second
+SAVE_EVERY_S = 0.05  # results are written in bulk at most this long after they came
+
+
+@dataclass
+class _Call:
+    invocation: Invocation
+    trial: bool
+    limits: list[ratelimit.Limit]
+    started: datetime | None = None
+
+
+_executor: ThreadPoolExecutor | None = None
+_executor_pid: int | None = None
+_executor_lock = threading.Lock()
+
+
+def _threads() -> ThreadPoolExecutor:
+    """The process's call threads (made after the fork: a child never inherits its parent's)."""
+    global _executor, _executor_pid
+    with _executor_lock:
+        if _executor is None or _executor_pid != os.getpid():
+            _executor = ThreadPoolExecutor(settings.CONDUIT_MAX_IN_FLIGHT, thread_name_prefix="conduit-call")
+            _executor_pid = os.getpid()
+    return _executor
+
+
+def _in_thread(context: contextvars.Context, invocation: Invocation) -> CallResult:
+    try:
+        return context.run(call_invocation, invocation)
+    finally:
+        # A token read from the database cache opens this thread's own connection: never left open.
+        for connection in connections.all(initialized_only=True):
+            connection.close()
+
+
+def _start_call(invocation: Invocation) -> Future:
+    if settings.CONDUIT_MAX_IN_FLIGHT <= 1:  # one call at a time: in this thread, as before threads
+        future: Future = Future()
+        try:
+            future.set_result(call_invocation(invocation))
+        except Exception as exc:  # noqa: BLE001  (reported by the loop like a thread's failure)
+            future.set_exception(exc)
+        return future
+    # The batch's caches (secret values, SMTP connections) live in context variables: the thread shares them.
+    return _threads().submit(_in_thread, contextvars.copy_context(), invocation)
+
+
+class _Loop:
+    """One task's run: claims while there is room and time, starts calls as their hosts allow, writes back."""
+
+    def __init__(self, first_id: Any):
+        self.first_id = first_id
+        self.began = time.monotonic()
+        self.worker = concurrency.worker_name()
+        self.capacity = BATCH_SIZE if settings.CONDUIT_MAX_IN_FLIGHT <= 1 else settings.CONDUIT_MAX_IN_FLIGHT
+        self.batch = Batch()  # decided, not yet written
+        self.claims: dict[Any, datetime] = {}  # row -> its claim, until written
+        self.running: dict[Future, tuple[str, _Call]] = {}
+        self.done: queue.SimpleQueue[Future] = queue.SimpleQueue()
+        self.waiting: dict[str, deque[_Call]] = defaultdict(deque)  # slot key -> admitted calls not started
+        self.blocked: dict[str, float] = {}  # slot key -> since when none of its calls could start
+        self.open: Counter[str] = Counter()  # slot key -> calls open from this loop
+        self.ended: Counter[str] = Counter()  # slot key -> calls ended whose slots are not given back yet
+        self.caps: dict[str, int] = {}
+        self.timeouts: dict[str, int] = {}  # slot key -> longest timeout of its calls, for the slots' expiry
+        self.exhausted: dict[tuple[str, ...], tuple[float, float]] = {}  # limits that refused: (retry at, spread)
+        self.more = True
+        self.claimed = 0
+        self.saved_at = time.monotonic()
+
+    def run(self) -> int:
+        with secret_references.batch_cache(), emails.connection_pool():
+            try:
+                while self._step():
+                    pass
+            finally:
+                self._give_back_waiting(everything=True)
+                while self.running:  # an error above: the calls already open still end and are recorded
+                    self._ended(self.done.get())
+                self._save()
+        return self.claimed
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def _budget_left(self) -> bool:
+        return time.monotonic() - self.began < settings.CONDUIT_BATCH_BUDGET_S
+
+    def _room(self) -> int:
+        return self.capacity - len(self.running) - sum(len(q) for q in self.waiting.values())
+
+    def _may_claim(self) -> bool:
+        return self.more and self._budget_left() and self._room() >= max(min(BATCH_SIZE, self.capacity) // 2, 1)
+
+    def _step(self) -> bool:
+        if self._may_claim():
+            self._claim()
+        self._start_waiting()
+        if self.running:
+            pending = self.batch.changed or self.ended
+            try:
+                self._ended(self.done.get(timeout=0.02 if self.waiting or pending else 0.2))
+                while True:
+                    self._ended(self.done.get_nowait())
+            except queue.Empty:
+                pass
+        elif self.waiting:
+            time.sleep(0.02)  # every slot of these hosts is held by other workers: look again shortly
+        self._give_back_waiting(everything=not self._budget_left())
+        if not self.running or time.monotonic() - self.saved_at >= SAVE_EVERY_S:
+            self._save()
+        return bool(self.running or self.waiting or self._may_claim())
+
+    def _claim(self) -> None:
+        limit = min(BATCH_SIZE, self._room())
+        invocations = claim_batch(self.first_id, limit)
+        self.first_id, self.more = None, len(invocations) == limit
+        if not invocations:
+            return
+        self.claimed += len(invocations)
+        now = timezone.now()
+        sendable = []
+        for invocation in invocations:
+            self.claims[invocation.pk] = invocation.claimed_until
+            if reason := unsendable(invocation):
+                self.batch.finish(invocation, Status.FAILED, "error", now, reason)
+            else:
+                sendable.append(invocation)
+        admitted = admit(self.batch, sendable, now)
+        configured = endpoint_limits({(i.organization_id, host_of(i)) for i, _ in admitted})
+        allowed = within_limits(self.batch, admitted, now, configured)
+        self._preload([invocation for invocation, _, _ in allowed])
+        for invocation, trial, limits in allowed:
+            key = concurrency.key(invocation.organization_id, host_of(invocation))
+            self.waiting[key].append(_Call(invocation, trial, limits))
+            self.timeouts[key] = max(self.timeouts.get(key, 0), invocation.action.timeout_ms)
+            endpoint = configured.get((invocation.organization_id, host_of(invocation)))
+            self.caps[key] = endpoint.max_concurrent if endpoint else settings.CONDUIT_DEFAULT_MAX_CONCURRENT
+
+    def _preload(self, invocations: list[Invocation]) -> None:
+        """What the calls read from the database, read now on this thread: secret values, SMTP settings."""
+        emails.smtp_preload({i.organization_id for i in invocations if i.action.kind == Action.Kind.EMAIL})
+        texts: dict[int, list[str]] = defaultdict(list)
+        for invocation in invocations:
+            request = invocation.request
+            texts[invocation.organization_id] += [request["url"], *(v for _, v in request["headers"])]
+            texts[invocation.organization_id].append(request["body"] or "")
+        for organization_id, found in texts.items():
+            secret_references.secrets_preload(organization_id, found)
+
+    def _share(self, key: str, call: _Call) -> int:
+        if call.invocation.action.kind == Action.Kind.EMAIL:
+            return settings.CONDUIT_SMTP_CONNECTIONS  # each email holds one of the organization's SMTP connections
+        return max(math.floor(self.capacity * HOST_SHARE), 1)
+
+    def _ttl_s(self, key: str) -> float:
+        return lease_s(self.timeouts.get(key, 30_000), whole_batch=True)
+
+    def _start_waiting(self) -> None:
+        for key in list(self.waiting):
+            if len(self.running) >= self.capacity:
+                return  # this worker is full: a call ending frees a place for any host
+            calls = self.waiting[key]
+            wanted = min(len(calls), self.capacity - len(self.running), self._share(key, calls[0]) - self.open[key])
+            if wanted <= 0:  # this host has its share of the worker's calls open
+                self.blocked.setdefault(key, time.monotonic())
+                continue
+            cap = self.caps[key]
+            granted = concurrency.change(
+                key, self.worker, give_back=self.ended.pop(key, 0), take=wanted, cap=cap, ttl_s=self._ttl_s(key)
+            )
+            if granted < wanted:
+                self.blocked.setdefault(key, time.monotonic())
+            else:
+                self.blocked.pop(key, None)
+            unused = 0
+            for _ in range(granted):
+                call = calls.popleft()
+                if call.limits and not self._within_rate(call):
+                    unused += 1
+                    continue
+                call.started = timezone.now()
+                future = _start_call(call.invocation)
+                self.running[future] = (key, call)
+                self.open[key] += 1
+                future.add_done_callback(self.done.put)
+            if unused:
+                self.ended[key] += unused
+            if not calls:
+                del self.waiting[key]
+                self.blocked.pop(key, None)
+
+    def _within_rate(self, call: _Call) -> bool:
+        """Take the limits set by people right before the call (see dispatch.within_limits)."""
+        invocation, keys = call.invocation, tuple(limit.key for limit in call.limits)
+        if keys in self.exhausted and time.time() < self.exhausted[keys][0]:
+            retry_at, spread_s = self.exhausted[keys]
+            hold_back(self.batch, invocation, call.trial, retry_at, timezone.now(), spread_s)
+            return False
+        granted, retry_at = ratelimit.acquire(call.limits, time.time(), 1)
+        if granted:
+            return True
+        hold_back(self.batch, invocation, call.trial, retry_at, timezone.now())  # this one is woken on time
+        self.exhausted[keys] = (retry_at or time.time() + 1, backlog_s(invocation, call.limits))
+        return False
+
+    def _ended(self, future: Future) -> None:
+        key, call = self.running.pop(future)
+        self.open[key] -= 1
+        self.ended[key] += 1
+        try:
+            result = future.result()
+        except Exception:  # one bad call must not hold back the others
+            logger.exception("Invocation %s could not be sent.", call.invocation.pk)
+            failed = "Conduit could not send this call."
+            self.batch.finish(call.invocation, Status.FAILED, "error", timezone.now(), failed)
+        else:
+            record_result(self.batch, call.invocation, call.trial, result, call.started or timezone.now())
+
+    def _give_back_waiting(self, *, everything: bool) -> None:
+        """Calls not started in time go back to the queue: at once when the budget is spent (another
+        worker takes them), in about a second when their host stayed full (a hanging host's backlog)."""
+        now, stalled_before = timezone.now(), time.monotonic() - STALL_S
+        for key in list(self.waiting):
+            if not everything and self.blocked.get(key, time.monotonic()) > stalled_before:
+                continue
+            for call in self.waiting.pop(key):
+                invocation = call.invocation
+                if call.trial:
+                    circuit_release_trial(organization_id=invocation.organization_id, host=host_of(invocation))
+                later = 0.0 if everything else random.uniform(0.5, 1.5)  # noqa: S311  (spreading, not secrets)
+                self.batch.reschedule(invocation, now + timedelta(seconds=later))
+            self.blocked.pop(key, None)
+
+    def _save(self) -> None:
+        for key, count in list(self.ended.items()):
+            concurrency.change(key, self.worker, give_back=count, ttl_s=self._ttl_s(key))
+        self.ended.clear()
+        if self.batch.changed:
+            claims = {i.pk: self.claims.pop(i.pk) for i in self.batch.changed if i.pk in self.claims}
+            self.batch.save(claims, timezone.now())
+            self.batch = Batch()
+        self.saved_at = time.monotonic()
+
+
+def invocations_send_due(*, first_id: Any = None) -> int:
+    """Send due invocations (the given one first), many at once, for up to CONDUIT_BATCH_BUDGET_S of claiming.
+
+    Claiming and writing in batches keeps the database work per call small (MEASURED.md): a
+    lone invocation costs eleven statements, a batch of fifty the same eleven.
+    """
+    return _Loop(first_id).run()
+
+
+def invocation_send(*, invocation_id: Any) -> None:
+    """Send this invocation if it is due and nobody holds it (with other due ones)."""
+    invocations_send_due(first_id=invocation_id)
