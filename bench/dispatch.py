@@ -1,13 +1,20 @@
-"""Dispatch benchmark: N invocations through the whole pipeline against a bare requests.Session.
+"""Dispatch benchmark: N invocations through the whole pipeline against a plain client, same run.
 
-    .venv/bin/python bench/dispatch.py                 # embedded default: SQLite + filesystem broker
-    .venv/bin/python bench/dispatch.py --secret        # the same, the action's header a secret value
-    DATABASE_URL=postgres://... REDIS_URL=redis://... CELERY_BROKER_URL=redis://... \\
-        .venv/bin/python bench/dispatch.py             # production stack (bench/services.sh starts one)
+    .venv/bin/python bench/dispatch.py                   # embedded default: SQLite + filesystem broker
+    .venv/bin/python bench/dispatch.py --secret          # the same, the action's header a secret value
+    .venv/bin/python bench/dispatch.py --latency-ms 100  # the provider answers after 100 ms
+    .venv/bin/python bench/dispatch.py --mixed           # one host never answers, another is healthy
+    eval "$(bash bench/services.sh)" && .venv/bin/python bench/dispatch.py   # PostgreSQL + Redis
 
-Starts a fast receiver on loopback, then in the same run: (1) the bare client makes N POSTs
-from P processes, one keep-alive Session each; (2) N invocations are enqueued and P worker
-processes (Celery, prefork, concurrency 1 each) send them. Prints both rates and the ratio.
+Starts a receiver on loopback standing in for the provider, then in the same run:
+- at 0 ms: (1) the bare client makes N POSTs from P processes, one keep-alive Session each;
+  (2) N invocations are enqueued and P worker processes (Celery, prefork, concurrency 1 each,
+  as `make run`'s worker line) send them. Prints both rates and the ratio.
+- with --latency-ms: (1) a plain script with as many keep-alive connections as the pipeline keeps
+  open to one host (P processes, a thread and a Session per connection); (2) the pipeline against
+  an instant provider; (3) the pipeline against the slow one. Prints the ratios to (1) and to (2).
+- with --mixed: 200 calls to a host that never answers (timeout 3 s), then a second later 200
+  to a healthy host (100 ms), against the healthy host's 200 alone: how late its calls end.
 """
 
 import argparse
@@ -43,11 +50,30 @@ def bare_client(url: str, calls: int) -> None:
         response.content  # noqa: B018
 
 
-def bare_rate(url: str, n: int, processes: int) -> float:
+def threaded_client(url: str, calls: int, connections: int) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(connections) as threads:
+        list(threads.map(lambda share: bare_client(url, share), [calls // connections] * connections))
+
+
+def bare_rate(url: str, n: int, processes: int, connections: int = 1) -> float:
+    """Calls per second of P processes, with `connections` keep-alive connections each."""
+    per_process = n // processes // connections * connections
     started = time.perf_counter()
     with multiprocessing.Pool(processes) as pool:
-        pool.starmap(bare_client, [(url, n // processes)] * processes)
-    return (n // processes * processes) / (time.perf_counter() - started)
+        if connections == 1:
+            pool.starmap(bare_client, [(url, per_process)] * processes)
+        else:
+            pool.starmap(threaded_client, [(url, per_process, connections)] * processes)
+    return per_process * processes / (time.perf_counter() - started)
+
+
+def start_receiver(port: int, latency: str = "0", log: str = "-") -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "receiver.py"), str(port), "2", log, latency],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
 
 
 def bench_env(work: Path) -> dict:
@@ -94,11 +120,12 @@ def start_workers(env: dict, work: Path, processes: int) -> list[subprocess.Pope
     return workers
 
 
-def stop(workers: list[subprocess.Popen], server: subprocess.Popen, work: Path) -> None:
-    """Kill the workers, the server standing in for the provider (and its forked children), drop the work folder."""
+def stop(workers: list[subprocess.Popen], servers: list[subprocess.Popen], work: Path) -> None:
+    """Kill the workers, the servers standing in for providers (and their forked children), drop the work folder."""
     for process in workers:
         process.kill()
-    os.killpg(server.pid, signal.SIGKILL)
+    for server in servers:
+        os.killpg(server.pid, signal.SIGKILL)
     shutil.rmtree(work, ignore_errors=True)
 
 
@@ -120,6 +147,63 @@ def run_invocations(action, values_for, n: int) -> tuple[float, float, int]:
     return enqueued, time.perf_counter() - started, Invocation.objects.filter(status="succeeded").count()
 
 
+def make_action(organization, name: str, url: str, headers: list, **extra):
+    from actions.services.actions import action_create
+
+    return action_create(
+        organization=organization,
+        data={
+            "name": name, "status": "active", "url": url, "body": {"to": "{{phone}}", "text": "{{text}}"},
+            "parameters": [{"name": "phone", "type": "string"}, {"name": "text", "type": "string"}],
+            "headers": headers, **extra,
+        },
+    )  # fmt: skip
+
+
+def pipeline_rate(action, n: int) -> tuple[float, int]:
+    from actions.models import Invocation
+
+    Invocation.objects.all().delete()
+    _, elapsed, succeeded = run_invocations(action, lambda i: VALUES, n)
+    return n / elapsed, succeeded
+
+
+def mixed_run(organization, healthy_url: str, hanging_url: str) -> None:
+    """200 calls to a host that never answers, then 200 to a healthy one: how late do the healthy ones end?"""
+    from django.db import transaction
+    from django.db.models import Max
+
+    from actions.models import Invocation
+    from actions.runtime import invocations_enqueue
+
+    healthy = make_action(organization, "Healthy", healthy_url, [])
+    hanging = make_action(organization, "Hanging", hanging_url, [], timeout_ms=3000, max_retries=0)
+
+    def healthy_end(after_hanging: bool) -> float:
+        Invocation.objects.all().delete()
+        if after_hanging:
+            with transaction.atomic():
+                invocations_enqueue(action=hanging, values_list=[VALUES] * 200)
+            time.sleep(1)
+        started = time.time()
+        with transaction.atomic():
+            invocations_enqueue(action=healthy, values_list=[VALUES] * 200)
+        while Invocation.objects.filter(action=healthy).exclude(status__in=Invocation.FINAL).exists():
+            time.sleep(0.05)
+        last = Invocation.objects.filter(action=healthy).aggregate(last=Max("finished_at"))["last"]
+        while Invocation.objects.exclude(status__in=Invocation.FINAL).exists():
+            time.sleep(0.1)  # the hanging host's calls time out before the next run
+        return last.timestamp() - started
+
+    alone, mixed = healthy_end(False), healthy_end(True)
+    print("200 calls to a healthy host (100 ms), queued 1 s after 200 to a host that never answers (3 s timeout):")
+    print(f"healthy host alone:          {alone:6.2f} s to its last call")
+    print(f"behind the hanging host:     {mixed:6.2f} s  (delayed by {mixed - alone:+.2f} s)")
+
+
+VALUES = {"phone": "+33600000000", "text": "hello"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", type=int, default=5000, help="calls (default 5000)")
@@ -127,29 +211,39 @@ def main() -> None:
     parser.add_argument(
         "--secret", action="store_true", help="the action's header holds a secret value ({{secrets.NAME}})"
     )
+    parser.add_argument("--latency-ms", type=int, default=0, help="the provider answers after this delay")
+    parser.add_argument("--mixed", action="store_true", help="a hanging host and a healthy one (see above)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="conduit-bench-"))
     env = bench_env(work)
-    port = free_port()
-    receiver = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "receiver.py"), str(port), "2"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+    instant, slow, hanging = free_port(), free_port(), free_port()
+    latency = "100" if args.mixed else str(args.latency_ms)
+    servers = [start_receiver(instant), start_receiver(slow, latency), start_receiver(hanging, "never")]
     workers: list[subprocess.Popen] = []
     try:
         prepare_database()
+        from django.conf import settings
         from django.db import connection
 
         from actions.models import Action, Invocation
-        from actions.services.actions import action_create
+        from actions.runtime.inflight import HOST_SHARE
         from actions.services.secret_values import secret_value_save
         from tenants.models import Organization
 
         time.sleep(0.5)
-        url = f"http://127.0.0.1:{port}/v1/messages"
-        bare_rate(url, 200, args.processes)  # warm up
-        bare = bare_rate(url, args.n, args.processes)
+        url, slow_url = f"http://127.0.0.1:{instant}/v1/messages", f"http://127.0.0.1:{slow}/v1/messages"
+        # One host per port would be one host for the limits: the slow provider is reached as "localhost".
+        slow_url = slow_url.replace("127.0.0.1", "localhost") if args.mixed else slow_url
+        in_flight = int(settings.CONDUIT_MAX_IN_FLIGHT * HOST_SHARE)  # per worker process, to one host
+        if args.latency_ms and not args.mixed:
+            bare_rate(slow_url, 2 * args.processes * in_flight, args.processes, in_flight)  # warm up
+            bare = bare_rate(slow_url, args.n, args.processes, in_flight)
+            baseline = f"plain script, {args.processes} x {in_flight} keep-alive connections"
+        else:
+            bare_rate(url, 200, args.processes)  # warm up
+            bare = bare_rate(url, args.n, args.processes)
+            baseline = "bare requests.Session"
 
         organization, _ = Organization.objects.get_or_create(
             slug="bench", defaults={"name": "Bench", "allow_http": True}
@@ -161,29 +255,30 @@ def main() -> None:
             organization.secret_values.all().delete()
             secret_value_save(organization=organization, data={"name": "BENCH_KEY", "value": "bench-secret-value"})
             headers = [{"name": "X-Api-Key", "value": "{{secrets.BENCH_KEY}}"}]
-        action = action_create(
-            organization=organization,
-            data={
-                "name": "Bench", "status": "active", "url": url, "body": {"to": "{{phone}}", "text": "{{text}}"},
-                "parameters": [{"name": "phone", "type": "string"}, {"name": "text", "type": "string"}],
-                "headers": headers,
-            },
-        )  # fmt: skip
         workers = start_workers(env, work, args.processes)
         time.sleep(6)  # workers ready
         connection.close()
-        values = {"phone": "+33600000000", "text": "hello"}
-        enqueued, elapsed, succeeded = run_invocations(action, lambda i: values, args.n)
-        pipeline = args.n / elapsed
         backend = connection.vendor + (" + Redis" if os.environ.get("REDIS_URL") else "")
         secret = ", a secret value in a header" if args.secret else ""
         print(f"backend: {backend}, broker: {env['CELERY_BROKER_URL'].split(':')[0]}, "
-              f"{args.processes} processes, {args.n} calls{secret}")  # fmt: skip
-        print(f"bare requests.Session: {bare:8.0f} calls/s")
-        print(f"Conduit pipeline:      {pipeline:8.0f} calls/s  ({succeeded} succeeded; enqueue took {enqueued:.1f} s)")
-        print(f"ratio pipeline/bare:   {pipeline / bare:8.2f}")
+              f"{args.processes} processes, CONDUIT_MAX_IN_FLIGHT={settings.CONDUIT_MAX_IN_FLIGHT}, "
+              f"{args.n} calls{secret}")  # fmt: skip
+        if args.mixed:
+            mixed_run(organization, slow_url, f"http://localhost:{hanging}/v1/messages")
+            return
+        at_zero, succeeded = pipeline_rate(make_action(organization, "Bench", url, headers), args.n)
+        print(f"{baseline + ':':52} {bare:8.0f} calls/s  (provider answers after {args.latency_ms} ms)")
+        print(f"{'Conduit pipeline, provider answering at once:':52} {at_zero:8.0f} calls/s  ({succeeded} succeeded)")
+        if not args.latency_ms:
+            print(f"ratio pipeline/bare:   {at_zero / bare:8.2f}")
+            return
+        rate, succeeded = pipeline_rate(make_action(organization, "Slow", slow_url, headers), args.n)
+        label = f"Conduit pipeline, provider answering after {args.latency_ms} ms:"
+        print(f"{label:52} {rate:8.0f} calls/s  ({succeeded} succeeded)")
+        print(f"ratio to the plain script:       {rate / bare:6.2f}")
+        print(f"ratio to its own rate at 0 ms:   {rate / at_zero:6.2f}")
     finally:
-        stop(workers, receiver, work)
+        stop(workers, servers, work)
 
 
 if __name__ == "__main__":

@@ -226,8 +226,8 @@ CONDUIT_DEMO_SMTP_PORT = env.int("CONDUIT_DEMO_SMTP_PORT", default=8026)  # make
 CONDUIT_RETRY_BASE_S = env.float("CONDUIT_RETRY_BASE_S", default=1.0)  # first backoff; doubles per attempt
 CONDUIT_RETRY_MAX_S = env.float("CONDUIT_RETRY_MAX_S", default=300.0)
 CONDUIT_BATCH_BUDGET_S = env.float("CONDUIT_BATCH_BUDGET_S", default=5.0)  # no new call of a batch after this
-# Calls a worker process keeps open at once (one thread each, about 0.1 MB; see README, "Scaling").
-CONDUIT_MAX_IN_FLIGHT = env.int("CONDUIT_MAX_IN_FLIGHT", default=200)
+# Calls a worker process keeps open at once (one thread each, about 50 KB; see README, "Scaling").
+CONDUIT_MAX_IN_FLIGHT = env.int("CONDUIT_MAX_IN_FLIGHT", default=400)
 CONDUIT_SMTP_CONNECTIONS = env.int("CONDUIT_SMTP_CONNECTIONS", default=4)  # per organization and worker process
 CONDUIT_DEFAULT_MAX_CONCURRENT = 400  # calls open to one host at once across workers, where no endpoint limit says
 # Added to every claim's lease: clock skew between workers and a slow commit.

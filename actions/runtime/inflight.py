@@ -52,6 +52,10 @@ Status = Invocation.Status
 HOST_SHARE = 0.75  # of a worker's calls in flight, at most this part to one host: a hanging host leaves the rest
 STALL_S = 0.5  # a call whose host had no free slot for this long goes back to the queue, due again in a second
 SAVE_EVERY_S = 0.05  # results are written in bulk at most this long after they came
+POLL_S = 0.1  # with calls open and nothing else to do, due rows are looked for this often
+CHUNK_S = 0.01  # a thread takes several calls of a fast host in a row, for about this long
+CHUNK_GIVE_UP_S = 0.2  # ... and sends none of them after this long
+_latency_s: dict[str, float] = {}  # slot key -> its calls' recent time (moving average), for the process
 
 
 @dataclass
@@ -59,7 +63,6 @@ class _Call:
     invocation: Invocation
     trial: bool
     limits: list[ratelimit.Limit]
-    started: datetime | None = None
 
 
 _executor: ThreadPoolExecutor | None = None
@@ -77,25 +80,43 @@ def _threads() -> ThreadPoolExecutor:
     return _executor
 
 
-def _in_thread(context: contextvars.Context, invocation: Invocation) -> CallResult:
+def _calls(invocations: list[Invocation]) -> list[tuple[datetime, CallResult | Exception | None]]:
+    """The calls one after the other, each with when it started; one that raises does not stop the others.
+
+    Past CHUNK_GIVE_UP_S the rest are not sent (None): a host that turned slow mid-chunk keeps no call
+    waiting behind another, and a chunk stays within the claim's lease.
+    """
+    done: list[tuple[datetime, CallResult | Exception | None]] = []
+    give_up_at = time.monotonic() + CHUNK_GIVE_UP_S
+    for invocation in invocations:
+        started = timezone.now()
+        if done and time.monotonic() > give_up_at:
+            done.append((started, None))
+            continue
+        try:
+            done.append((started, call_invocation(invocation)))
+        except Exception as exc:  # noqa: BLE001  (recorded by the loop as this call's failure)
+            logger.exception("Invocation %s could not be sent.", invocation.pk)
+            done.append((started, exc))
+    return done
+
+
+def _in_thread(context: contextvars.Context, invocations: list[Invocation]) -> list:
     try:
-        return context.run(call_invocation, invocation)
+        return context.run(_calls, invocations)
     finally:
         # A token read from the database cache opens this thread's own connection: never left open.
         for connection in connections.all(initialized_only=True):
             connection.close()
 
 
-def _start_call(invocation: Invocation) -> Future:
+def _start_calls(invocations: list[Invocation]) -> Future:
     if settings.CONDUIT_MAX_IN_FLIGHT <= 1:  # one call at a time: in this thread, as before threads
         future: Future = Future()
-        try:
-            future.set_result(call_invocation(invocation))
-        except Exception as exc:  # noqa: BLE001  (reported by the loop like a thread's failure)
-            future.set_exception(exc)
+        future.set_result(_calls(invocations))
         return future
     # The batch's caches (secret values, SMTP connections) live in context variables: the thread shares them.
-    return _threads().submit(_in_thread, contextvars.copy_context(), invocation)
+    return _threads().submit(_in_thread, contextvars.copy_context(), invocations)
 
 
 class _Loop:
@@ -108,17 +129,19 @@ class _Loop:
         self.capacity = BATCH_SIZE if settings.CONDUIT_MAX_IN_FLIGHT <= 1 else settings.CONDUIT_MAX_IN_FLIGHT
         self.batch = Batch()  # decided, not yet written
         self.claims: dict[Any, datetime] = {}  # row -> its claim, until written
-        self.running: dict[Future, tuple[str, _Call]] = {}
+        self.running: dict[Future, tuple[str, list[_Call]]] = {}  # calls of one host, one after the other
         self.done: queue.SimpleQueue[Future] = queue.SimpleQueue()
         self.waiting: dict[str, deque[_Call]] = defaultdict(deque)  # slot key -> admitted calls not started
         self.blocked: dict[str, float] = {}  # slot key -> since when none of its calls could start
         self.open: Counter[str] = Counter()  # slot key -> calls open from this loop
-        self.ended: Counter[str] = Counter()  # slot key -> calls ended whose slots are not given back yet
+        # slot key -> slots this worker holds of the host's cap: its open calls, and a few more kept for
+        # the next calls (`_reserve`): taking and giving back per call would cost a round trip each.
+        self.held: Counter[str] = Counter()
         self.caps: dict[str, int] = {}
         self.timeouts: dict[str, int] = {}  # slot key -> longest timeout of its calls, for the slots' expiry
         self.exhausted: dict[tuple[str, ...], tuple[float, float]] = {}  # limits that refused: (retry at, spread)
         self.more = True
-        self.claimed = 0
+        self.claimed, self.claimed_at = 0, time.monotonic()
         self.saved_at = time.monotonic()
 
     def run(self) -> int:
@@ -131,6 +154,8 @@ class _Loop:
                 while self.running:  # an error above: the calls already open still end and are recorded
                     self._ended(self.done.get())
                 self._save()
+                for key, count in self.held.items():
+                    concurrency.change(key, self.worker, give_back=count, ttl_s=self._ttl_s(key))
         return self.claimed
 
     # -- the loop ---------------------------------------------------------------------------
@@ -139,19 +164,24 @@ class _Loop:
         return time.monotonic() - self.began < settings.CONDUIT_BATCH_BUDGET_S
 
     def _room(self) -> int:
-        return self.capacity - len(self.running) - sum(len(q) for q in self.waiting.values())
+        return self.capacity - self._open_calls() - sum(len(q) for q in self.waiting.values())
+
+    def _open_calls(self) -> int:
+        return sum(self.open.values())
 
     def _may_claim(self) -> bool:
-        return self.more and self._budget_left() and self._room() >= max(min(BATCH_SIZE, self.capacity) // 2, 1)
+        # While calls are open, look again for due rows now and then: this process takes no other
+        # task until its loop ends, so rows that came due meanwhile would otherwise wait for it.
+        again = self.more or (self.running and time.monotonic() - self.claimed_at >= POLL_S)
+        return bool(again) and self._budget_left() and self._room() >= max(min(BATCH_SIZE, self.capacity) // 2, 1)
 
     def _step(self) -> bool:
         if self._may_claim():
             self._claim()
         self._start_waiting()
         if self.running:
-            pending = self.batch.changed or self.ended
             try:
-                self._ended(self.done.get(timeout=0.02 if self.waiting or pending else 0.2))
+                self._ended(self.done.get(timeout=0.02 if self.waiting or self.batch.changed else POLL_S))
                 while True:
                     self._ended(self.done.get_nowait())
             except queue.Empty:
@@ -166,6 +196,7 @@ class _Loop:
     def _claim(self) -> None:
         limit = min(BATCH_SIZE, self._room())
         invocations = claim_batch(self.first_id, limit)
+        self.claimed_at = time.monotonic()
         self.first_id, self.more = None, len(invocations) == limit
         if not invocations:
             return
@@ -205,39 +236,49 @@ class _Loop:
             return settings.CONDUIT_SMTP_CONNECTIONS  # each email holds one of the organization's SMTP connections
         return max(math.floor(self.capacity * HOST_SHARE), 1)
 
+    def _reserve(self, key: str) -> int:
+        """Slots kept beyond the open calls while the loop runs: a batch, or a quarter of a small cap."""
+        return min(BATCH_SIZE, self.caps[key] // 4)
+
     def _ttl_s(self, key: str) -> float:
         return lease_s(self.timeouts.get(key, 30_000), whole_batch=True)
 
     def _start_waiting(self) -> None:
         for key in list(self.waiting):
-            if len(self.running) >= self.capacity:
+            in_flight = self._open_calls()
+            if in_flight >= self.capacity:
                 return  # this worker is full: a call ending frees a place for any host
             calls = self.waiting[key]
-            wanted = min(len(calls), self.capacity - len(self.running), self._share(key, calls[0]) - self.open[key])
+            wanted = min(len(calls), self.capacity - in_flight, self._share(key, calls[0]) - self.open[key])
             if wanted <= 0:  # this host has its share of the worker's calls open
                 self.blocked.setdefault(key, time.monotonic())
                 continue
-            cap = self.caps[key]
-            granted = concurrency.change(
-                key, self.worker, give_back=self.ended.pop(key, 0), take=wanted, cap=cap, ttl_s=self._ttl_s(key)
-            )
-            if granted < wanted:
-                self.blocked.setdefault(key, time.monotonic())
+            spare = self.held[key] - self.open[key]
+            if spare < wanted:
+                share_left = self._share(key, calls[0]) - self.held[key]
+                take = min(max(wanted - spare, self._reserve(key)), share_left)
+                self.held[key] += concurrency.change(
+                    key, self.worker, take=take, cap=self.caps[key], ttl_s=self._ttl_s(key)
+                )
+                spare = self.held[key] - self.open[key]
+            if spare < wanted:
+                self.blocked.setdefault(key, time.monotonic())  # other workers hold the host's slots
             else:
                 self.blocked.pop(key, None)
-            unused = 0
-            for _ in range(granted):
+            starting = []
+            for _ in range(min(spare, wanted)):
                 call = calls.popleft()
-                if call.limits and not self._within_rate(call):
-                    unused += 1
-                    continue
-                call.started = timezone.now()
-                future = _start_call(call.invocation)
-                self.running[future] = (key, call)
-                self.open[key] += 1
+                if not call.limits or self._within_rate(call):
+                    starting.append(call)
+            # A thread takes a host's calls one after another when they take about a millisecond each
+            # (enough for ~10 ms): handing each to a thread of its own cost more than the call itself.
+            chunk = max(min(int(CHUNK_S / max(_latency_s.get(key, 1.0), 1e-4)), 16), 1)
+            for start in range(0, len(starting), chunk):
+                group = starting[start : start + chunk]
+                future = _start_calls([call.invocation for call in group])
+                self.running[future] = (key, group)
+                self.open[key] += len(group)
                 future.add_done_callback(self.done.put)
-            if unused:
-                self.ended[key] += unused
             if not calls:
                 del self.waiting[key]
                 self.blocked.pop(key, None)
@@ -257,17 +298,19 @@ class _Loop:
         return False
 
     def _ended(self, future: Future) -> None:
-        key, call = self.running.pop(future)
-        self.open[key] -= 1
-        self.ended[key] += 1
-        try:
-            result = future.result()
-        except Exception:  # one bad call must not hold back the others
-            logger.exception("Invocation %s could not be sent.", call.invocation.pk)
-            failed = "Conduit could not send this call."
-            self.batch.finish(call.invocation, Status.FAILED, "error", timezone.now(), failed)
-        else:
-            record_result(self.batch, call.invocation, call.trial, result, call.started or timezone.now())
+        key, group = self.running.pop(future)
+        self.open[key] -= len(group)
+        for call, (started, result) in zip(group, future.result(), strict=True):
+            if result is None:  # the chunk gave up before this one: another loop sends it now
+                self.batch.reschedule(call.invocation, timezone.now())
+                continue
+            if isinstance(result, Exception):  # one bad call must not hold back the others
+                failed = "Conduit could not send this call."
+                self.batch.finish(call.invocation, Status.FAILED, "error", timezone.now(), failed)
+                continue
+            record_result(self.batch, call.invocation, call.trial, result, started)
+            seconds = result.latency_ms / 1000
+            _latency_s[key] = 0.8 * _latency_s.get(key, seconds) + 0.2 * seconds
 
     def _give_back_waiting(self, *, everything: bool) -> None:
         """Calls not started in time go back to the queue: at once when the budget is spent (another
@@ -285,9 +328,11 @@ class _Loop:
             self.blocked.pop(key, None)
 
     def _save(self) -> None:
-        for key, count in list(self.ended.items()):
-            concurrency.change(key, self.worker, give_back=count, ttl_s=self._ttl_s(key))
-        self.ended.clear()
+        for key in list(self.held):
+            surplus = self.held[key] - self.open[key] - self._reserve(key)
+            if surplus > 0:  # more than the host's next calls need: for other workers
+                concurrency.change(key, self.worker, give_back=surplus, ttl_s=self._ttl_s(key))
+                self.held[key] -= surplus
         if self.batch.changed:
             claims = {i.pk: self.claims.pop(i.pk) for i in self.batch.changed if i.pk in self.claims}
             self.batch.save(claims, timezone.now())
