@@ -119,7 +119,7 @@ def main() -> None:
         print(f"ratio pipeline/bare (per email):       {pipeline / bare:8.2f}")
         print(f"ratio pipeline/bare (reused):          {pipeline / reused:8.2f}")
     finally:
-        stop(workers, server, work)
+        stop(workers, [server], work)
 
 
 if __name__ == "__main__":

@@ -2,13 +2,16 @@
 
     .venv/bin/python bench/soak.py                     # 50,000 events, a worker killed every 20 s
     .venv/bin/python bench/soak.py --events 2000 --kills 1     # the short version CI runs
+    .venv/bin/python bench/soak.py --latency-ms 50-300         # the provider's answers take 50-300 ms
 
 On PostgreSQL (Debian's cluster, started by bench/services.sh, a fresh database) and a Redis of
 its own on loopback (broker, rate limits, cache), it starts gunicorn (3 workers), two Celery
 workers, beat and a provider that answers 10% 500, 5% too late, 2% 429 with Retry-After and
-the rest 200. Several clients send the events (batches of 100 and single events, 5% of ids sent
-twice) into a live journey `condition -> action -> wait 1 s -> action -> end`. Meanwhile a
-worker is SIGKILLed every 20 s and replaced, Redis is restarted once and the web server once.
+the rest 200 (with --latency-ms MIN-MAX the 200, 500 and 429 come after a delay at random in that
+range, which must stay under the action's 500 ms timeout; the late ones still come after 1 s).
+Several clients send the events (batches of 100 and single events, 5% of ids sent twice) into a
+live journey `condition -> action -> wait 1 s -> action -> end`. Meanwhile a worker is SIGKILLed
+every 20 s and replaced, Redis is restarted once and the web server once.
 Then it checks: every accepted event stored once; every run ended; each invocation reached the
 provider with its one Idempotency-Key and a succeeded one was answered 200; the rate limits
 held as the provider saw them; no 5xx from the API.
@@ -33,6 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.dispatch import KEY, free_port  # noqa: E402
+from bench.receiver import latency_range  # noqa: E402
 
 RATE_LIMIT = (200, 1)  # calls per second, per action: what the provider must never see exceeded
 ACTION_TIMEOUT_MS = 500
@@ -188,7 +192,17 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=0, help="stop killing workers after this many (0: no limit)")
     parser.add_argument("--kill-every", type=float, default=20.0, help="seconds between worker kills")
     parser.add_argument("--timeout", type=float, default=1800, help="give up after this many seconds")
+    parser.add_argument("--latency-ms", default="0", metavar="MIN-MAX",
+                        help='provider delay for 200, 500 and 429 ("100", "50-300"; default 0: at once)')  # fmt: skip
     args = parser.parse_args()
+    try:
+        latency = latency_range(args.latency_ms)
+    except ValueError:
+        parser.error(f"--latency-ms: {args.latency_ms!r} is neither MS nor MIN-MAX")
+    # An answer at or past the action's timeout is the "too late" fault (the client counts that 200
+    # as a timeout): the normal answers must come before it, or nothing but faults would be left.
+    if latency and not latency[0] <= latency[1] < ACTION_TIMEOUT_MS / 1000:
+        parser.error(f"--latency-ms: MIN <= MAX < the action's timeout ({ACTION_TIMEOUT_MS} ms)")
 
     services = subprocess.run(["bash", str(ROOT / "bench" / "services.sh")], capture_output=True, text=True)
     if services.returncode:
@@ -211,7 +225,7 @@ def main() -> None:
     provider_port = free_port()
     provider = subprocess.Popen(
         [sys.executable, str(ROOT / "bench" / "soak_receiver.py"), str(provider_port), "2",
-         str(work / "provider.log"), str(SLOW_S)],
+         str(work / "provider.log"), str(SLOW_S), args.latency_ms],
         start_new_session=True,
     )  # fmt: skip
     failures: list[str] = []
@@ -328,6 +342,9 @@ def main() -> None:
         provider_log = read_provider(work)
         keys_by_call = defaultdict(set)
         answered_200 = set()
+        # Each request is logged with the answer decided at its arrival. With --latency-ms a client may
+        # give up before a 200 reaches it (its next attempt carries the same key): a logged 200 is then
+        # not a 200 received, but a 200 received is always logged, so "succeeded => answered 200" holds.
         for _, path, key, outcome, to in provider_log:
             keys_by_call[(path.strip("/"), to)].add(key)
             if outcome == "200":
@@ -345,6 +362,8 @@ def main() -> None:
             failures.append(f"{wrong_keys} invocations reached the provider with another Idempotency-Key")
         if lied:
             failures.append(f"{lied} invocations recorded as succeeded were not answered 200")
+        # Arrival times: a call is counted by the limiter right before it is sent and reaches the
+        # provider then, whatever the answer's delay, so the window check needs no change for latency.
         per_path = defaultdict(list)
         for at, path, *_ in provider_log:
             per_path[path].append(at)
@@ -362,7 +381,8 @@ def main() -> None:
         print(f"events: {len(accepted)} distinct accepted ({args.events} sent, plus 5% repeated ids), "
               f"stored {len(stored)}; {len(latencies)} API requests, {retries} retried, "
               f"{server_errors} 5xx")  # fmt: skip
-        print(f"faults: {kills} workers SIGKILLed, Redis restarted once, web server restarted once")
+        print(f"faults: {kills} workers SIGKILLed, Redis restarted once, web server restarted once; "
+              f"provider latency {args.latency_ms} ms")  # fmt: skip
         print(f"provider: {len(provider_log)} requests {dict(outcomes_seen)}; peak per {RATE_LIMIT[1]} s "
               f"{max(peaks.values(), default=0)} (limit {RATE_LIMIT[0]})")  # fmt: skip
         print(f"runs: {runs.count()}, {runs.filter(status='completed').count()} completed, {stuck} open")

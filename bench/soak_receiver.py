@@ -1,8 +1,10 @@
 """The soak test's provider: answers 10% 500, 5% too late (past the action's timeout), 2% 429 with
 Retry-After, the rest 200; logs every request with its arrival, path, Idempotency-Key, answer and
-the `to` field of its body, one line each.
+the `to` field of its body, one line each (at its arrival: the answer may come later). With
+LATENCY_MS (MIN-MAX: at random in that range, "0": at once) the 200, 500 and 429 answers come that
+long after their request, as a real provider's; the late ones still come SLOW_SECONDS after theirs.
 
-    python bench/soak_receiver.py PORT PROCESSES LOG_PREFIX SLOW_SECONDS
+    python bench/soak_receiver.py PORT PROCESSES LOG_PREFIX SLOW_SECONDS [LATENCY_MS or MIN-MAX]
 """
 
 import asyncio
@@ -14,7 +16,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.receiver import serve  # noqa: E402
+from bench.receiver import latency_range, serve  # noqa: E402
 
 
 def answer(status: int, extra: str = "") -> bytes:
@@ -28,9 +30,11 @@ def answer(status: int, extra: str = "") -> bytes:
 class Provider(asyncio.Protocol):
     log = None
     slow_s = 1.0
+    latency_s: tuple[float, float] | None = None  # None: the normal answers at once
 
     def connection_made(self, transport):
         self.transport, self.buffer = transport, b""
+        self.answer_at = 0.0  # loop time of this connection's last answer scheduled
 
     def data_received(self, data):
         self.buffer += data
@@ -59,7 +63,16 @@ class Provider(asyncio.Protocol):
                 asyncio.get_running_loop().call_later(self.slow_s, self._late, answer(200))
                 return  # HTTP/1.1 in order: the client gives up on this connection
             status = int(outcome)
-            self.transport.write(answer(status, "Retry-After: 1\r\n" if status == 429 else ""))
+            data = answer(status, "Retry-After: 1\r\n" if status == 429 else "")
+            if self.latency_s is None:
+                self.transport.write(data)
+                continue
+            # A client sends one request at a time on a connection; were one to pipeline, its answers
+            # still go in order: none before the answer scheduled before it.
+            loop = asyncio.get_running_loop()
+            delay = random.uniform(*self.latency_s)  # noqa: S311  (a stand-in's latency, not secrets)
+            self.answer_at = max(loop.time() + delay, self.answer_at)
+            loop.call_at(self.answer_at, self._late, data)
 
     def _late(self, data: bytes) -> None:
         if not self.transport.is_closing():
@@ -74,6 +87,8 @@ async def flush_log() -> None:
 
 if __name__ == "__main__":
     port, processes, prefix, slow = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
+    if len(sys.argv) > 5:
+        Provider.latency_s = latency_range(sys.argv[5])
     index = 0
     for number in range(1, processes):
         if os.fork() == 0:

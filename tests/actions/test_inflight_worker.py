@@ -10,6 +10,7 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import standardwebhooks
 from aiosmtpd.controller import Controller
 from django.db import transaction
 
@@ -123,13 +124,19 @@ def finished(invocations, timeout: float = 60.0) -> list[Invocation]:
 
 def test_one_worker_process_keeps_many_calls_open_at_once(workers, acme, provider):
     slow = provider(delay_s=0.5)
-    invocations = enqueue(sms(acme, slow.url("/v1/{{account}}/messages")), 40)
+    action = sms(acme, slow.url("/v1/{{account}}/messages"))
+    invocations = enqueue(action, 40)
     workers.start()  # one process, concurrency 1: what was one call at a time
     rows = finished(invocations)
     assert {r.status for r in rows} == {"succeeded"}
     assert slow.most_open >= 20, f"at most {slow.most_open} calls were open at once"
     keys = Counter(headers["Idempotency-Key"] for _, _, headers, _ in slow.requests)
     assert len(keys) == 40 and set(keys.values()) == {1}  # one call per invocation, each with its key
+    webhook = standardwebhooks.Webhook(action.signing_secret)
+    for _, _, headers, body in slow.requests:  # each signature covers the bytes of its own call
+        assert headers["webhook-id"] == headers["Idempotency-Key"]
+        assert webhook.verify(body, headers) == {"to": "+33600000000", "text": "hello"}
+        assert headers["Authorization"] == "Bearer tok-SECRET-123456"
 
 
 def test_max_concurrent_caps_the_calls_open_to_a_host_across_two_workers(workers, acme, provider):

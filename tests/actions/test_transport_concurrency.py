@@ -1,0 +1,86 @@
+"""The transport called from many threads at once, as a worker's calls in flight call it: every
+guarantee holds for each call on its own (redirects, the read cap, timeouts, refused destinations)."""
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from actions.delivery.transport import OutboundRequest, send
+
+BIG = b"x" * (2 * 1024 * 1024)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    targets_reached = 0
+    lock = threading.Lock()
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        if self.path == "/redirect":
+            self._answer(302, b"", [("Location", "/target")])
+        elif self.path == "/target":
+            with Handler.lock:
+                Handler.targets_reached += 1
+            self._answer(200, b"reached")
+        elif self.path == "/big":
+            self._answer(200, BIG)
+        elif self.path == "/slow":
+            time.sleep(2)
+            self._answer(200, b"late")
+        else:
+            self._answer(200, b'{"ok":true}')
+
+    def _answer(self, status, body, headers=()):
+        try:
+            self.send_response(status)
+            for name, value in headers:
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+
+class Server(ThreadingHTTPServer):
+    request_queue_size = 128  # sixty connections arrive at once
+    daemon_threads = True
+
+
+@pytest.fixture
+def server(allow_loopback):
+    httpd = Server(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_sixty_calls_at_once_each_keep_their_own_guarantees(server):
+    kinds = ["/ok", "/redirect", "/big", "/slow", "refused"] * 12
+    Handler.targets_reached = 0
+
+    def call(kind):
+        url = "http://10.255.255.1/" if kind == "refused" else server + kind
+        return kind, send(OutboundRequest(method="GET", url=url, headers=[], body=None, timeout_s=1.0))
+
+    with ThreadPoolExecutor(60) as threads:
+        results = list(threads.map(call, kinds))
+    for kind, result in results:
+        if kind == "/ok":
+            assert (result.outcome, result.body) == ("succeeded", b'{"ok":true}')
+        elif kind == "/redirect":  # returned as it is, never followed
+            assert result.outcome == "http_302" and result.headers["Location"] == "/target"
+        elif kind == "/big":  # cut at 1 MiB, call by call
+            assert result.truncated and len(result.body) == 1024 * 1024
+        elif kind == "/slow":  # each call's own timeout
+            assert result.outcome == "timedout" and result.latency_ms < 1900
+        else:  # a private address is refused before any connection
+            assert result.outcome == "refused" and "10.255.255.1" in result.error
+    assert Handler.targets_reached == 0
