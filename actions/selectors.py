@@ -2,11 +2,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.apps import apps
+from django.conf import settings
 
 from actions.delivery.auth import public_auth, value_at
 from actions.delivery.rendering import PLACEHOLDER
 from actions.delivery.secret_references import readable
-from actions.models import Action, EmailSettings, Invocation
+from actions.models import Action, EmailSettings, EndpointLimit, Invocation
+from actions.runtime import concurrency
+from tenants.models import Organization
 
 IN_USE = ("live", "paused")
 
@@ -69,3 +72,23 @@ def action_auth_secret_is_set(*, action: Action, path: str) -> bool:
 def action_auth_shown(*, action: Action) -> dict:
     """The action's auth as the API shows it: its settings, and for each secret only whether it is set."""
     return public_auth(action.auth_type, action.auth_config, action.auth_secrets)
+
+
+def calls_in_flight(*, organization: Organization) -> list[dict]:
+    """Calls of the organization open now, per host and worker process, each with the host's cap
+    (`max_concurrent` of its endpoint limit, else the default); sorted by host, then worker."""
+    opened = concurrency.open_calls(organization.pk)
+    caps = dict(
+        EndpointLimit.objects.filter(organization=organization, host__in={o.host for o in opened}).values_list(
+            "host", "max_concurrent"
+        )
+    )
+    return [
+        {
+            "host": o.host,
+            "worker": o.worker,
+            "calls": o.calls,
+            "max_concurrent": caps.get(o.host, settings.CONDUIT_DEFAULT_MAX_CONCURRENT),
+        }
+        for o in sorted(opened, key=lambda o: (o.host, o.worker))
+    ]

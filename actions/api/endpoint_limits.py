@@ -15,18 +15,27 @@ from tenants.scoping import OrgScopedViewSet
 class EndpointLimitSerializer(StrictSerializer, serializers.ModelSerializer):
     class Meta:
         model = EndpointLimit
-        fields = ["id", "host", "calls", "period_s"]
+        fields = ["id", "host", "calls", "period_s", "max_concurrent"]
         read_only_fields = ["id"]
         # Host form and uniqueness are checked by the service, with the same words as the admin.
         validators = []
-        extra_kwargs = {"host": {"validators": []}, "period_s": {"help_text": "Seconds, 1 to 86400."}}
+        extra_kwargs = {
+            "host": {"validators": []},
+            "calls": {"help_text": "Calls allowed per period_s, at least 1; 300000 when not given on create."},
+            "period_s": {"help_text": "Seconds, 1 to 86400; 60 when not given on create."},
+            "max_concurrent": {
+                "help_text": "Calls open to the host at once, across every worker: 1 to 100000; "
+                "400 when not given on create."
+            },
+        }
 
 
 class EndpointLimitViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, OrgScopedViewSet
 ):
-    """Host limits: all calls of the organization to one host share `calls` per `period_s`
-    (300,000 per 60 s where none is set). Technical users and admins."""
+    """Host limits: all calls of the organization to one host share `calls` per `period_s` (300,000 per
+    60 s where none is set), and at most `max_concurrent` of them are open at once (400 where none is
+    set). A limit may give only some of the three. Technical users and admins."""
 
     queryset = EndpointLimit.objects.all()
     serializer_class = EndpointLimitSerializer

@@ -8,8 +8,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from actions.models import Action
-from actions.services.metrics import WINDOW_HELP, action_metrics, parse_window
-from tenants.roles import Capability
+from actions.services.metrics import WINDOW_HELP, action_metrics, in_flight_metrics, parse_window
+from tenants.roles import Capability, role_can
 from tenants.scoping import OrgScopedViewSet
 
 
@@ -18,6 +18,29 @@ class MetricsBucketSerializer(serializers.Serializer):
     end = serializers.DateTimeField()
     calls = serializers.IntegerField()
     failures = serializers.IntegerField(help_text="Calls that did not succeed (failed or rate limited).")
+
+
+class WorkerCallsSerializer(serializers.Serializer):
+    worker = serializers.CharField(help_text="A worker process: its machine's host name and process id.")
+    calls = serializers.IntegerField(help_text="Calls of the organization it has open now.")
+
+
+class HostInFlightSerializer(serializers.Serializer):
+    host = serializers.CharField()
+    calls = serializers.IntegerField(help_text="Calls of the organization open to the host now, all workers together.")
+    max_concurrent = serializers.IntegerField(
+        help_text="The host's cap on calls open at once: its endpoint limit's max_concurrent, else the default (400)."
+    )
+    workers = WorkerCallsSerializer(many=True, help_text="Each worker process's open calls to the host.")
+
+
+class InFlightSerializer(serializers.Serializer):
+    calls = serializers.IntegerField(help_text="Calls of the organization open now, to every host.")
+    hosts = HostInFlightSerializer(many=True, help_text="Hosts with calls open now, by host name.")
+    workers = WorkerCallsSerializer(many=True, help_text="Worker processes with calls open now, by name.")
+    max_in_flight = serializers.IntegerField(
+        help_text="Calls one worker process keeps open at most, for every organization together."
+    )
 
 
 class ActionMetricsSerializer(serializers.Serializer):
@@ -40,10 +63,16 @@ class ActionMetricsSerializer(serializers.Serializer):
     running = serializers.IntegerField()
     bucket_s = serializers.IntegerField(help_text="The width of each series bucket, in seconds.")
     series = MetricsBucketSerializer(many=True)
+    in_flight = InFlightSerializer(
+        allow_null=True,
+        help_text="The organization's calls open now, to every host (not only this action's): for admins and "
+        "technical users; null for other roles and API keys.",
+    )
 
 
 class ActionMetricsViewSet(OrgScopedViewSet):
-    """An action's calls, outcomes, latency and throughput over a window, for every role."""
+    """An action's calls, outcomes, latency and throughput over a window, for every role; with the
+    organization's calls open now (`in_flight`) for the roles that manage actions."""
 
     queryset = Action.objects.all()
     read_capability = Capability.VIEW_JOURNEYS
@@ -65,4 +94,10 @@ class ActionMetricsViewSet(OrgScopedViewSet):
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.message_dict) from None
         metrics = action_metrics(action=action, window=window)
-        return Response(ActionMetricsSerializer({**metrics, "action": action.pk, "window": window_text}).data)
+        # Open calls are operations data, as host limits are: only for the roles that manage actions.
+        in_flight = in_flight_metrics(organization=self.organization) if self.sees_in_flight() else None
+        body = {**metrics, "action": action.pk, "window": window_text, "in_flight": in_flight}
+        return Response(ActionMetricsSerializer(body).data)
+
+    def sees_in_flight(self) -> bool:
+        return role_can(self.role, Capability.MANAGE_ACTIONS)

@@ -1,4 +1,5 @@
-"""Limits on the calls an organization makes to one host (SPEC section 3), set by people."""
+"""Limits on the calls an organization makes to one host (SPEC sections 3 and 10), set by people: calls per
+period and calls open at once (`max_concurrent`)."""
 
 import ipaddress
 import re
@@ -18,6 +19,13 @@ __all__ = [
 HOST_LABEL = re.compile(r"^(?!-)[a-z0-9\u00a1-\uffff-]{1,63}(?<!-)$")
 BARE_HOST = "Give the bare host name, as in the action's URL (e.g. api.example.com): no scheme, path or port."
 MAX_PERIOD_S = 86_400
+MAX_CONCURRENT = 100_000
+# The numbers of a limit: name, lowest, highest (None: no bound) and what the highest means.
+NUMBERS = (
+    ("calls", 1, None, ""),
+    ("period_s", 1, MAX_PERIOD_S, " (one day)"),
+    ("max_concurrent", 1, MAX_CONCURRENT, ""),
+)
 
 
 def endpoint_host_clean(value: str) -> str:
@@ -38,7 +46,9 @@ def endpoint_host_clean(value: str) -> str:
 def endpoint_limit_validate(
     *, organization: Organization, data: dict[str, Any], instance: EndpointLimit | None = None
 ) -> dict[str, Any]:
-    """The one check of a host limit, for the API and the admin: the cleaned fields, or ValidationError."""
+    """The one check of a host limit, for the API and the admin: the cleaned fields, or ValidationError.
+
+    On create, a number not given takes its default (300,000 calls per 60 s, 400 open at once)."""
     errors: dict[str, list[str]] = {}
     cleaned: dict[str, Any] = {}
     host = data.get("host", instance.host if instance else "")
@@ -46,14 +56,15 @@ def endpoint_limit_validate(
         cleaned["host"] = endpoint_host_clean(host)
     except ValidationError as exc:
         errors.update(exc.message_dict)
-    for name, low, high in (("calls", 1, None), ("period_s", 1, MAX_PERIOD_S)):
-        value = data.get(name, getattr(instance, name, None))
+    for name, low, high, unit in NUMBERS:
+        # Absent on create: the model's default, so a limit may set only some of its numbers.
+        value = data.get(name, getattr(instance, name) if instance else EndpointLimit._meta.get_field(name).default)
         if value is None or isinstance(value, bool) or not isinstance(value, int):
             errors[name] = ["A whole number is required."]
         elif value < low:
             errors[name] = [f"Ensure this value is greater than or equal to {low}."]
         elif high is not None and value > high:
-            errors[name] = [f"Ensure this value is less than or equal to {high} (one day)."]
+            errors[name] = [f"Ensure this value is less than or equal to {high}{unit}."]
         else:
             cleaned[name] = value
     if "host" in cleaned:

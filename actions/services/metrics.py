@@ -1,4 +1,5 @@
-"""What the invocation log tells: per-action metrics, replays of failed calls, host limits (SPEC 2, 3).
+"""What the invocation log tells: per-action metrics, replays of failed calls, host limits (SPEC 2, 3), and
+the calls open now per host and worker (SPEC 10).
 
 Services and selectors only; the API (`api_runtime`) and the admin (`admin_runtime`) call these.
 """
@@ -8,13 +9,16 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from actions.models import Action, Invocation
+from actions.selectors import calls_in_flight
+from tenants.models import Organization
 
-__all__ = ["WINDOW_HELP", "action_metrics", "parse_window"]
+__all__ = ["WINDOW_HELP", "action_metrics", "in_flight_metrics", "parse_window"]
 
 Status = Invocation.Status
 FINISHED = [Status.SUCCEEDED, Status.FAILED, Status.RATE_LIMITED]
@@ -135,4 +139,27 @@ def action_metrics(*, action: Action, window: timedelta, now: datetime | None = 
         "running": counts["running"],
         "bucket_s": int(size.total_seconds()),
         "series": series,
+    }
+
+
+# --- calls in flight ----------------------------------------------------------------
+
+
+def in_flight_metrics(*, organization: Organization) -> dict[str, Any]:
+    """The organization's calls open now: per host (with its cap and each worker's share) and per worker
+    process, with how many calls one worker keeps open at most (for every organization together)."""
+    hosts: dict[str, dict[str, Any]] = {}
+    workers: dict[str, int] = {}
+    for row in calls_in_flight(organization=organization):
+        host = hosts.setdefault(
+            row["host"], {"host": row["host"], "calls": 0, "max_concurrent": row["max_concurrent"], "workers": []}
+        )
+        host["calls"] += row["calls"]
+        host["workers"].append({"worker": row["worker"], "calls": row["calls"]})
+        workers[row["worker"]] = workers.get(row["worker"], 0) + row["calls"]
+    return {
+        "calls": sum(workers.values()),
+        "hosts": list(hosts.values()),
+        "workers": [{"worker": name, "calls": calls} for name, calls in sorted(workers.items())],
+        "max_in_flight": settings.CONDUIT_MAX_IN_FLIGHT,
     }

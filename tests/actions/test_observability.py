@@ -399,7 +399,7 @@ def test_technical_user_manages_endpoint_limits(world):
     )
     assert created.status_code == 201, created.content
     limit = created.json()
-    assert limit == {"id": limit["id"], "host": "api.twilio.com", "calls": 100, "period_s": 60}
+    assert limit == {"id": limit["id"], "host": "api.twilio.com", "calls": 100, "period_s": 60, "max_concurrent": 400}
     assert EndpointLimit.objects.get(pk=limit["id"]).organization_id == world.acme.pk
 
     detail = _url("acme", f"{LIMITS}{limit['id']}/")
@@ -407,7 +407,9 @@ def test_technical_user_manages_endpoint_limits(world):
     assert [row["host"] for row in client.get(_url("acme", LIMITS)).json()["results"]] == ["api.twilio.com"]
     assert client.patch(detail, {"calls": 5}, format="json").json()["calls"] == 5
     replaced = client.put(detail, {"host": "api.twilio.com", "calls": 7, "period_s": 1}, format="json")
-    assert replaced.json() == {"id": limit["id"], "host": "api.twilio.com", "calls": 7, "period_s": 1}
+    assert replaced.json() == {
+        "id": limit["id"], "host": "api.twilio.com", "calls": 7, "period_s": 1, "max_concurrent": 400,
+    }  # fmt: skip
     assert client.delete(detail).status_code == 204
     assert not EndpointLimit.objects.exists()
 
@@ -525,15 +527,19 @@ def test_marketer_cannot_replay_a_range_in_the_admin(world, sms, log, client):
 def test_endpoint_limit_admin_uses_the_same_validation(world, client):
     client.force_login(world.user("technical"))
     add = reverse("admin:actions_endpointlimit_add")
-    bad = client.post(add, {"host": "https://api.example.com/x", "calls": "10", "period_s": "60"})
+    bad = client.post(
+        add, {"host": "https://api.example.com/x", "calls": "10", "period_s": "60", "max_concurrent": "400"}
+    )
     assert bad.status_code == 200 and "bare host name" in bad.content.decode()
-    good = client.post(add, {"host": "API.example.com", "calls": "10", "period_s": "60"})
+    good = client.post(add, {"host": "API.example.com", "calls": "10", "period_s": "60", "max_concurrent": "400"})
     assert good.status_code == 302
     limit = EndpointLimit.objects.get()
     assert (limit.organization_id, limit.host) == (world.acme.pk, "api.example.com")
-    duplicate = client.post(add, {"host": "api.example.com", "calls": "1", "period_s": "1"})
+    duplicate = client.post(add, {"host": "api.example.com", "calls": "1", "period_s": "1", "max_concurrent": "400"})
     assert duplicate.status_code == 200 and "already has a limit" in duplicate.content.decode()
-    too_long = client.post(add, {"host": "other.example.com", "calls": "1", "period_s": "86401"})
+    too_long = client.post(
+        add, {"host": "other.example.com", "calls": "1", "period_s": "86401", "max_concurrent": "400"}
+    )
     assert too_long.status_code == 200 and EndpointLimit.objects.count() == 1
 
 
