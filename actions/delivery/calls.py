@@ -5,6 +5,7 @@ The test request uses it now; invocations (the runtime) use the same path.
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from actions.delivery import transport
@@ -56,10 +57,17 @@ def _send(action: Action, request: RenderedRequest, extra_headers: list[tuple[st
     )  # fmt: skip
 
 
-def call_action(action: Action, rendered: RenderedRequest, *, idempotency_key: str) -> CallResult:
+def call_action(
+    action: Action, rendered: RenderedRequest, *, idempotency_key: str, before_send: Callable[[], None] | None = None
+) -> CallResult:
     """Send an already rendered request with the action's auth, its Idempotency-Key and, with a signing
-    secret, its signature. Never raises for the network."""
+    secret, its signature. Never raises for the network.
+
+    `before_send` runs right before the request goes (the runtime takes rate limits there); what it
+    raises stops the call."""
     if action.kind == Action.Kind.EMAIL:
+        if before_send is not None:
+            before_send()
         return send_email(action, rendered, idempotency_key, shown_request(action, rendered, []))
     try:
         url, headers, body, named = unseal(
@@ -84,6 +92,8 @@ def call_action(action: Action, rendered: RenderedRequest, *, idempotency_key: s
                 latency_ms=result.latency_ms if result else 0, auth_failed=True,
             )  # fmt: skip
         asked_at = asked_at or time.monotonic()  # a token fetched after this one is newer than the one refused
+        if before_send is not None and attempt == "first":
+            before_send()
         result = _send(action, request, extra)
         # A cached token may have been revoked early: fetch a new one once (SPEC section 2).
         if not (result.status_code == 401 and action.auth_type in TOKEN_TYPES and attempt == "first"):

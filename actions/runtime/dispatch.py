@@ -7,6 +7,7 @@ import random
 import re
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -248,12 +249,13 @@ def within_limits(
     return allowed
 
 
-def call_invocation(invocation: Invocation) -> CallResult:
+def call_invocation(invocation: Invocation, before_send: Callable[[], None] | None = None) -> CallResult:
     """The call itself, as stored: run in a thread of the worker's pool, so it touches no database."""
     request = invocation.request
     body = request["body"].encode() if request["body"] is not None else None
     rendered = RenderedRequest(request["method"], request["url"], [tuple(h) for h in request["headers"]], body)
-    return call_action(invocation.action, rendered, idempotency_key=str(invocation.idempotency_key))
+    key = str(invocation.idempotency_key)
+    return call_action(invocation.action, rendered, idempotency_key=key, before_send=before_send)
 
 
 def record_result(batch: Batch, invocation: Invocation, trial: bool, result: CallResult, started: datetime) -> None:
