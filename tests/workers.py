@@ -99,6 +99,19 @@ def _children(pid: int) -> list[int]:
     return [int(x) for x in out.split()]
 
 
+def finished(*invocations, timeout: float = 30.0) -> list:
+    """The invocations read back once every one has ended."""
+    from actions.models import Invocation
+
+    ids = [i.pk for i in invocations]
+
+    def done():
+        rows = list(Invocation.objects.filter(pk__in=ids))
+        return rows if all(r.status in Invocation.FINAL for r in rows) else None
+
+    return wait_for(done, timeout=timeout, message="invocations to finish")
+
+
 def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1, message: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

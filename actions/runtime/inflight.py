@@ -80,14 +80,7 @@ def _threads() -> ThreadPoolExecutor:
     return _executor
 
 
-@dataclass
-class _Refused:
-    """A rate limit had no room when the call was about to go: when the next frees."""
-
-    retry_at: float | None
-
-
-class _NotNow(Exception):  # noqa: N818  (not an error: the limit's answer)
+class _NotNow(Exception):  # noqa: N818  (not an error: the limit's answer, with when the next frees)
     def __init__(self, retry_at: float | None):
         self.retry_at = retry_at
 
@@ -120,7 +113,7 @@ def _calls(calls: list[tuple[Invocation, list[ratelimit.Limit]]]) -> list[tuple[
         try:
             done.append((started, call_invocation(invocation, _taking(limits) if limits else None)))
         except _NotNow as refused:
-            done.append((started, _Refused(refused.retry_at)))
+            done.append((started, refused))
         except Exception as exc:  # noqa: BLE001  (recorded by the loop as this call's failure)
             logger.exception("Invocation %s could not be sent.", invocation.pk)
             done.append((started, exc))
@@ -260,7 +253,7 @@ class _Loop:
         for organization_id, found in texts.items():
             secret_references.secrets_preload(organization_id, found)
 
-    def _share(self, key: str, call: _Call) -> int:
+    def _share(self, call: _Call) -> int:
         if call.invocation.action.kind == Action.Kind.EMAIL:
             return settings.CONDUIT_SMTP_CONNECTIONS  # each email holds one of the organization's SMTP connections
         return max(math.floor(self.capacity * HOST_SHARE), 1)
@@ -278,13 +271,13 @@ class _Loop:
             if in_flight >= self.capacity:
                 return  # this worker is full: a call ending frees a place for any host
             calls = self.waiting[key]
-            wanted = min(len(calls), self.capacity - in_flight, self._share(key, calls[0]) - self.open[key])
+            wanted = min(len(calls), self.capacity - in_flight, self._share(calls[0]) - self.open[key])
             if wanted <= 0:  # this host has its share of the worker's calls open
                 self.blocked.setdefault(key, time.monotonic())
                 continue
             spare = self.held[key] - self.open[key]
             if spare < wanted:
-                share_left = self._share(key, calls[0]) - self.held[key]
+                share_left = self._share(calls[0]) - self.held[key]
                 take = min(max(wanted - spare, self._reserve(key)), share_left)
                 self.held[key] += concurrency.change(
                     key, self.worker, take=take, cap=self.caps[key], ttl_s=self._ttl_s(key)
@@ -322,11 +315,9 @@ class _Loop:
         return True
 
     def _refused(self, call: _Call, retry_at: float | None) -> None:
-        keys = tuple(limit.key for limit in call.limits)
-        if keys in self.exhausted and time.time() < self.exhausted[keys][0]:
-            known_retry_at, spread_s = self.exhausted[keys]  # another call found it so: spread like the others
-            hold_back(self.batch, call.invocation, call.trial, known_retry_at, timezone.now(), spread_s)
+        if not self._may_try(call):  # another call found the limit full already: held back like the others
             return
+        keys = tuple(limit.key for limit in call.limits)
         hold_back(self.batch, call.invocation, call.trial, retry_at, timezone.now())  # this one is woken on time
         self.exhausted[keys] = (retry_at or time.time() + 1, backlog_s(call.invocation, call.limits))
 
@@ -337,7 +328,7 @@ class _Loop:
             if result is None:  # the chunk gave up before this one: another loop sends it now
                 self.batch.reschedule(call.invocation, timezone.now())
                 continue
-            if isinstance(result, _Refused):
+            if isinstance(result, _NotNow):
                 self._refused(call, result.retry_at)
                 continue
             if isinstance(result, Exception):  # one bad call must not hold back the others

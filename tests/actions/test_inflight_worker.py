@@ -18,7 +18,7 @@ from actions.models import EmailSettings, EndpointLimit, Invocation
 from actions.runtime import invocation_enqueue
 from actions.services.actions import action_create
 from tests.actions.helpers import SMS_ACTION
-from tests.workers import wait_for
+from tests.workers import finished, wait_for
 
 pytestmark = pytest.mark.worker
 
@@ -116,14 +116,28 @@ def enqueue(action, n: int) -> list[Invocation]:
         return [invocation_enqueue(action=action, values=VALUES) for _ in range(n)]
 
 
-def finished(invocations, timeout: float = 60.0) -> list[Invocation]:
-    ids = [i.pk for i in invocations]
+def ended(invocations, timeout: float = 60.0) -> list[Invocation]:
+    return finished(*invocations, timeout=timeout)
 
-    def done():
-        rows = list(Invocation.objects.filter(pk__in=ids))
-        return rows if all(r.status in Invocation.FINAL for r in rows) else None
 
-    return wait_for(done, timeout=timeout, message="invocations to finish")
+def token_api(provider, delay_s: float, accepted) -> tuple["Provider", dict]:
+    """A provider with a token endpoint issuing tok-1, tok-2, ...; `accepted(issued)` is the token
+    its API takes. Returns it and the action's OAuth2 auth."""
+    api = provider(delays={"/oauth/token": delay_s, "/v1/": delay_s})
+    issued: list[str] = []
+
+    def answer(path, headers):
+        if path.startswith("/oauth/token"):
+            issued.append(f"tok-{len(issued) + 1}")
+            return 200, {"access_token": issued[-1], "expires_in": 3600}
+        return (200, {"ok": True}) if headers.get("Authorization") == f"Bearer {accepted(issued)}" else (401, {})
+
+    api.answer = answer
+    auth = {
+        "type": "oauth2_client_credentials", "token_url": api.url("/oauth/token"),
+        "client_id": "conduit", "client_secret": "s3cret-value",
+    }  # fmt: skip
+    return api, auth
 
 
 def test_one_worker_process_keeps_many_calls_open_at_once(workers, acme, provider):
@@ -131,7 +145,7 @@ def test_one_worker_process_keeps_many_calls_open_at_once(workers, acme, provide
     action = sms(acme, slow.url("/v1/{{account}}/messages"))
     invocations = enqueue(action, 40)
     workers.start()  # one process, concurrency 1: what was one call at a time
-    rows = finished(invocations)
+    rows = ended(invocations)
     assert {r.status for r in rows} == {"succeeded"}
     assert slow.most_open >= 20, f"at most {slow.most_open} calls were open at once"
     keys = Counter(headers["Idempotency-Key"] for _, _, headers, _ in slow.requests)
@@ -149,7 +163,7 @@ def test_max_concurrent_caps_the_calls_open_to_a_host_across_two_workers(workers
     invocations = enqueue(sms(acme, slow.url("/v1/{{account}}/messages")), 24)
     workers.start()
     workers.start(beat=False)
-    rows = finished(invocations)
+    rows = ended(invocations)
     assert {r.status for r in rows} == {"succeeded"}  # calls over the cap waited; none was dropped
     assert slow.most_open <= 3
     assert len(slow.requests) == 24
@@ -161,56 +175,30 @@ def test_a_hanging_host_holds_only_its_own_slots(workers, acme, provider, settin
     workers.start()
     wait_for(lambda: len(hanging.requests) >= 20, message="the hanging host's calls to be open")
     flowing = enqueue(sms(acme, healthy.url("/v1/{{account}}/messages", host="localhost")), 30)
-    rows = finished(flowing, timeout=30)
+    rows = ended(flowing, timeout=30)
     assert {r.status for r in rows} == {"succeeded"}
     # The healthy host's calls all ended while the hanging host's were still open.
-    ended = Invocation.objects.filter(pk__in=[i.pk for i in stuck], status__in=Invocation.FINAL)
-    assert not ended.exists(), [(i.outcome, i.error, i.attempts) for i in ended[:3]]
-    assert {r.outcome for r in finished(stuck)} == {"timedout"}
+    early = Invocation.objects.filter(pk__in=[i.pk for i in stuck], status__in=Invocation.FINAL)
+    assert not early.exists(), [(i.outcome, i.error, i.attempts) for i in early[:3]]
+    assert {r.outcome for r in ended(stuck)} == {"timedout"}
 
 
 def test_many_calls_needing_a_token_cause_one_token_request(workers, acme, provider):
-    api = provider(delays={"/oauth/token": 0.5, "/v1/": 0.2})
-    issued = []
-
-    def answer(path, headers):
-        if path.startswith("/oauth/token"):
-            issued.append(f"tok-{len(issued) + 1}")
-            return 200, {"access_token": issued[-1], "expires_in": 3600}
-        return (200, {"ok": True}) if headers.get("Authorization") == f"Bearer {issued[-1]}" else (401, {})
-
-    api.answer = answer
-    auth = {
-        "type": "oauth2_client_credentials", "token_url": api.url("/oauth/token"),
-        "client_id": "conduit", "client_secret": "s3cret-value",
-    }  # fmt: skip
+    api, auth = token_api(provider, 0.3, lambda issued: issued[-1])
     invocations = enqueue(sms(acme, api.url("/v1/{{account}}/messages"), auth=auth), 30)
     workers.start()
-    rows = finished(invocations)
+    rows = ended(invocations)
     assert {r.status for r in rows} == {"succeeded"}
     assert len(api.paths("/oauth/token")) == 1
     assert api.most_open >= 10  # the calls waited for the token together, then went out together
 
 
 def test_a_token_refused_by_the_provider_is_fetched_again_once_for_all_the_calls(workers, acme, provider):
-    api = provider(delays={"/oauth/token": 0.3, "/v1/": 0.3})
-    issued = []
-
-    def answer(path, headers):
-        if path.startswith("/oauth/token"):
-            issued.append(f"tok-{len(issued) + 1}")
-            return 200, {"access_token": issued[-1], "expires_in": 3600}
-        # The provider revoked the first token early: it accepts only the second one.
-        return (200, {"ok": True}) if headers.get("Authorization") == "Bearer tok-2" else (401, {})
-
-    api.answer = answer
-    auth = {
-        "type": "oauth2_client_credentials", "token_url": api.url("/oauth/token"),
-        "client_id": "conduit", "client_secret": "s3cret-value",
-    }  # fmt: skip
+    # The provider revoked the first token early: it accepts only the second one.
+    api, auth = token_api(provider, 0.3, lambda issued: "tok-2")
     invocations = enqueue(sms(acme, api.url("/v1/{{account}}/messages"), auth=auth), 20)
     workers.start()
-    rows = finished(invocations)
+    rows = ended(invocations)
     assert {r.status for r in rows} == {"succeeded"}
     assert len(api.paths("/oauth/token")) == 2
 
@@ -222,7 +210,7 @@ def test_a_batch_that_runs_long_gives_back_what_it_has_not_sent_and_nothing_is_s
     invocations = enqueue(sms(acme, slow.url("/v1/{{account}}/messages")), 40)
     workers.start()
     workers.start(beat=False)
-    rows = finished(invocations, timeout=90)
+    rows = ended(invocations, timeout=90)
     assert {r.status for r in rows} == {"succeeded"} and {r.attempts for r in rows} == {1}
     keys = Counter(headers["Idempotency-Key"] for _, _, headers, _ in slow.requests)
     assert len(keys) == 40 and set(keys.values()) == {1}
@@ -271,9 +259,9 @@ def test_a_slow_smtp_server_holds_back_no_http_call_and_gets_a_few_connections(w
         fast = provider(delay_s=0.05)
         calls = enqueue(sms(acme, fast.url("/v1/{{account}}/messages")), 20)
         workers.start()
-        assert {r.status for r in finished(calls)} == {"succeeded"}
+        assert {r.status for r in ended(calls)} == {"succeeded"}
         assert len(handler.messages) < 16  # the HTTP calls were done while emails were still going out
-        assert {r.status for r in finished(emails)} == {"succeeded"}
+        assert {r.status for r in ended(emails)} == {"succeeded"}
         assert 1 < handler.most_receiving <= 4  # several connections at once, never more than the bound
     finally:
         controller.stop()

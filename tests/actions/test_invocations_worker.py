@@ -12,7 +12,7 @@ from werkzeug import Request, Response
 from actions.models import EndpointLimit, Invocation
 from actions.runtime import invocation_enqueue
 from tests.actions.helpers import SMS_ACTION
-from tests.workers import wait_for
+from tests.workers import finished, wait_for
 
 pytestmark = pytest.mark.worker
 
@@ -60,16 +60,6 @@ def action_factory(world, httpserver):
 def enqueue(action, n=1, values=VALUES) -> list[Invocation]:
     with transaction.atomic():
         return [invocation_enqueue(action=action, values=values) for _ in range(n)]
-
-
-def finished(*invocations, timeout=30.0) -> list[Invocation]:
-    ids = [i.pk for i in invocations]
-
-    def done():
-        rows = list(Invocation.objects.filter(pk__in=ids))
-        return rows if all(r.status in Invocation.FINAL for r in rows) else None
-
-    return wait_for(done, timeout=timeout, message="invocations to finish")
 
 
 def test_500_500_200_succeeds_on_the_third_attempt_with_one_key(workers, action_factory, httpserver):
