@@ -38,6 +38,11 @@ def _slice_ms(limit: Limit) -> int:
     return max(int(limit.period_s * 1000) // SLICES, 1)
 
 
+def slice_s(limit: Limit) -> float:
+    """The limit's slice in seconds: also the margin it keeps for the provider seeing calls late."""
+    return _slice_ms(limit) / 1000
+
+
 def _window(slices: dict[int, int], limit: Limit, now_ms: int) -> tuple[dict[int, int], int, int]:
     """(slices still in the window, calls still available, the time in ms when the oldest frees)."""
     length = _slice_ms(limit)

@@ -169,6 +169,21 @@ def test_max_concurrent_caps_the_calls_open_to_a_host_across_two_workers(workers
     assert len(slow.requests) == 24
 
 
+def test_calls_under_a_rate_limit_go_out_several_at_once_and_never_past_the_limit(workers, acme, provider):
+    slow = provider(delay_s=0.4)
+    action = sms(acme, slow.url("/v1/{{account}}/messages"), rate_limit_calls=10, rate_limit_period_s=1)
+    invocations = enqueue(action, 30)
+    workers.start()
+    workers.start(beat=False)
+    rows = ended(invocations)
+    assert {r.status for r in rows} == {"succeeded"}
+    assert len(slow.requests) == 30
+    arrivals = sorted(at for at, _, _, _ in slow.requests)
+    busiest = max(sum(1 for t in arrivals if start <= t < start + 1.0) for start in arrivals)
+    assert busiest <= 10, f"{busiest} calls reached the provider within a second for a limit of 10"
+    assert slow.most_open >= 3, f"at most {slow.most_open} calls were open at once: one at a time"
+
+
 def test_a_hanging_host_holds_only_its_own_slots(workers, acme, provider, settings):
     hanging, healthy = provider(delay_s=30), provider(delay_s=0.05)
     stuck = enqueue(sms(acme, hanging.url("/v1/{{account}}/messages"), timeout_ms=8000, max_retries=0), 60)

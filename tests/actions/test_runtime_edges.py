@@ -128,3 +128,45 @@ def test_infinite_numbers_are_refused_not_crashed_on(world, make):
         content_type="application/json",
     )
     assert response.status_code == 400 and "expected integer" in str(response.json()["errors"])
+
+
+def test_a_call_whose_rate_limit_was_taken_too_long_before_it_could_go_is_not_sent(
+    make, httpserver, redis_url, settings
+):
+    """A call counted by the limiter and then held up (here: Redis paused 0.3 s) would reach the
+    provider in a later window than it was counted in: it is not sent, and goes again."""
+    import redis
+
+    from actions.runtime import ratelimit
+    from actions.runtime.inflight import _calls
+
+    settings.REDIS_URL = redis_url
+    httpserver.expect_request("/v1/acc1/messages").respond_with_json({"ok": True})
+    invocation = invocation_enqueue(action=make(), values=VALUES)
+    limits = [ratelimit.Limit(f"late-test:{invocation.pk}", 10, 1)]
+    ratelimit.acquire(limits, 0.0)  # the limiter connected and its script loaded beforehand
+    redis.Redis.from_url(redis_url).execute_command("CLIENT", "PAUSE", 300, "WRITE")
+
+    [(_, late)] = _calls([(invocation, limits)])
+    assert late is None  # given back by the loop, due again at once
+    assert httpserver.log == []
+    [(_, sent)] = _calls([(invocation, limits)])
+    assert sent.outcome == "succeeded" and len(httpserver.log) == 1
+
+
+def test_a_waiting_call_whose_claim_ends_before_its_call_could_is_given_back_not_sent(make, httpserver):
+    from actions.runtime.inflight import _Loop
+
+    httpserver.expect_request("/v1/acc1/messages").respond_with_json({"ok": True})
+    invocation = invocation_enqueue(action=make(timeout_ms=2000), values=VALUES)
+    loop = _Loop(invocation.pk)
+    loop._claim()
+    # The claim holds one second more; the call may take 4 x 2 s (token, call, token, call).
+    loop.claims[invocation.pk] = timezone.now() + timedelta(seconds=1)
+    Invocation.objects.filter(pk=invocation.pk).update(claimed_until=loop.claims[invocation.pk])
+    loop._start_waiting()
+    loop._save()
+    assert httpserver.log == []
+    invocation.refresh_from_db()
+    assert (invocation.status, invocation.attempts, invocation.claimed_until) == ("pending", 0, None)
+    assert invocation.next_attempt_at <= timezone.now()
