@@ -92,6 +92,10 @@ def _calls_in_this_thread(settings):
     database connection of its own, outside the test's transaction. Real workers (tests/workers.py)
     keep their calls in flight together, and the tests of that use them."""
     settings.CONDUIT_MAX_IN_FLIGHT = 1
+    from actions.runtime import dispatch, inflight
+
+    dispatch._backlog.clear()  # a count kept for a second by another test's action of the same id
+    inflight._latency_s.clear()
 
 
 @pytest.fixture
