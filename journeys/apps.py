@@ -8,9 +8,10 @@ class JourneysConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
 
-        from actions.runtime.signals import invocations_finished
+        from actions.runtime.signals import calls_open, invocations_finished
         from config.common.periodic import register_periodic
-        from journeys.engine import on_invocations_finished
+        from journeys.engine import on_calls_open, on_invocations_finished
 
         invocations_finished.connect(on_invocations_finished, dispatch_uid="journeys.runs_go_on")
+        calls_open.connect(on_calls_open, dispatch_uid="journeys.meanwhile")
         register_periodic("sweep-journeys", settings.CONDUIT_SWEEP_INTERVAL_S, "journeys.sweep")

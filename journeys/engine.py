@@ -340,6 +340,12 @@ def _apply_outcome(run: JourneyRun, record: StepRun, invocation: Invocation, now
     _follow(run, record.next_step, now, failed_step=record.step_key if decision.failed else "")
 
 
+def on_calls_open(sender: Any, **kwargs: Any) -> None:
+    """While a worker's calls are open: one batch of stored events and one of due runs."""
+    events_process()
+    runs_advance()
+
+
 def on_invocations_finished(sender: Any, invocations: list[Invocation], **kwargs: Any) -> None:
     """Inside the transaction that ended the invocations: their step runs end and their runs become due."""
     refs = [i.origin_ref for i in invocations if i.origin == Invocation.Origin.JOURNEY and i.origin_ref]

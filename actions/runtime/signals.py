@@ -5,3 +5,8 @@ from django.dispatch import Signal
 # Sent once per written batch with `invocations`: the finished Invocation objects, as saved.
 # Receivers write in the same transaction, so an outcome is never recorded without its consequence.
 invocations_finished = Signal()
+
+# Sent by a worker's call loop while its calls are open, at most every MEANWHILE_S (inflight.py):
+# the process stays in that loop for seconds, and other due work (the journeys' events and runs)
+# would otherwise wait for it to end. Receivers do one bounded batch each.
+calls_open = Signal()

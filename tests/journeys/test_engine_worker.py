@@ -11,7 +11,7 @@ from journeys.models import JourneyRun
 from tenants.services import api_key_create
 from tests.actions.helpers import make_action
 from tests.conftest import key_client
-from tests.journeys.helpers import PARAMETERS, live_journey
+from tests.journeys.helpers import PARAMETERS, live_journey, send
 from tests.workers import wait_for
 
 pytestmark = pytest.mark.worker
@@ -114,3 +114,50 @@ def test_a_wait_resumes_after_the_worker_is_killed_and_another_starts(workers, w
     [run] = ended(1)
     assert run.status == "completed" and keys_of(run) == ["pause", "sms", "done"]
     assert len(slow_receiver) == 1
+
+
+def test_a_worker_whose_calls_are_open_still_starts_the_runs_of_new_events(workers, world):
+    """One process, concurrency 1: while its call to a slow provider is open (2 s), a new event's
+    run reaches its own call; it used to wait for the call loop to end."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    arrivals: dict[str, float] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            to = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["to"]
+            arrivals[to] = time.monotonic()
+            time.sleep(2.0 if to == "+slow" else 0.0)
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        world.acme.allow_http = True
+        world.acme.save()
+        url = f"http://127.0.0.1:{server.server_address[1]}/v1/accounts/{{{{account}}}}/messages"
+        sms = make_action(world.acme, url=url, auth={"type": "none"}, max_retries=0, timeout_ms=5000)
+        steps = [
+            {"key": "sms", "type": "action", "action": sms.pk, "parameters": PARAMETERS, "next": "done"},
+            {"key": "done", "type": "end"},
+        ]
+        live_journey(world, steps, "sms", reentry="always")
+        workers.start(beat=False)
+        send(world, profile="slow", phone="+slow")
+        wait_for(lambda: "+slow" in arrivals, message="the slow call to go")
+        send(world, profile="fast", phone="+33600000000")
+        wait_for(lambda: "+33600000000" in arrivals, message="the second run's call to go")
+        assert arrivals["+33600000000"] - arrivals["+slow"] < 1.5  # the slow call was still open
+        assert {r.status for r in ended(2)} == {"completed"}
+    finally:
+        server.shutdown()
+        server.server_close()
