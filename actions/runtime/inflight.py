@@ -114,7 +114,7 @@ def _taking(limits: list[ratelimit.Limit]) -> Callable[[], None]:
     return take
 
 
-def _calls(calls: list[tuple[Invocation, list[ratelimit.Limit]]]) -> list[tuple[datetime, Any]]:
+def send_calls(calls: list[tuple[Invocation, list[ratelimit.Limit]]]) -> list[tuple[datetime, Any]]:
     """The calls one after the other, each with when it started; one that raises does not stop the others.
 
     Limits set by people are taken right before each request goes (after its auth and signature), in
@@ -144,7 +144,7 @@ def _calls(calls: list[tuple[Invocation, list[ratelimit.Limit]]]) -> list[tuple[
 
 def _in_thread(context: contextvars.Context, calls: list) -> list:
     try:
-        return context.run(_calls, calls)
+        return context.run(send_calls, calls)
     finally:
         # A token read from the database cache opens this thread's own connection: never left open.
         for connection in connections.all(initialized_only=True):
@@ -154,13 +154,23 @@ def _in_thread(context: contextvars.Context, calls: list) -> list:
 def _start_calls(calls: list[tuple[Invocation, list[ratelimit.Limit]]], *, inline: bool) -> Future:
     if inline or settings.CONDUIT_MAX_IN_FLIGHT <= 1:
         future: Future = Future()
-        future.set_result(_calls(calls))
+        future.set_result(send_calls(calls))
         return future
     # The batch's caches (secret values, SMTP connections) live in context variables: the thread shares them.
     return _threads().submit(_in_thread, contextvars.copy_context(), calls)
 
 
-class _Loop:
+def _other_due_work() -> float:
+    """Other due work, while calls are open (signals.calls_open): with a provider at 100 ms, events
+    waited for a process to leave its call loop (p95 3.0 s from event to call at 200 events/s)."""
+    if settings.CONDUIT_MAX_IN_FLIGHT > 1:  # one call at a time, the loop never waits long
+        for receiver, failure in calls_open.send_robust(sender=CallLoop):
+            if isinstance(failure, Exception):
+                logger.error("Work done while calls were open failed (%s).", receiver, exc_info=failure)
+    return time.monotonic()
+
+
+class CallLoop:
     """One task's run: claims while there is room and time, starts calls as their hosts allow, writes back."""
 
     def __init__(self, first_id: Any):
@@ -197,8 +207,8 @@ class _Loop:
                 self._save()
                 for key, count in self.held.items():
                     concurrency.change(key, self.worker, give_back=count, ttl_s=self._ttl_s(key))
-        if self.claimed:
-            self._meanwhile()  # before the process takes its next message, which may be one of many wake-ups
+        if self.claimed:  # before the process takes its next message, maybe one of many wake-ups
+            self.meanwhile_at = _other_due_work()
         return self.claimed
 
     # -- the loop ---------------------------------------------------------------------------
@@ -235,18 +245,8 @@ class _Loop:
         if not self.running or time.monotonic() - self.saved_at >= SAVE_EVERY_S:
             self._save()
         if self.running and time.monotonic() - self.meanwhile_at >= MEANWHILE_S:
-            self._meanwhile()
+            self.meanwhile_at = _other_due_work()
         return bool(self.running or self.waiting or self._may_claim())
-
-    def _meanwhile(self) -> None:
-        """Other due work, while calls are open: with a provider at 100 ms, events waited for a
-        process to leave its call loop (p95 3.0 s from event to call at 200 events/s)."""
-        self.meanwhile_at = time.monotonic()
-        if settings.CONDUIT_MAX_IN_FLIGHT <= 1:
-            return  # calls one at a time: the loop never waits long
-        for receiver, failure in calls_open.send_robust(sender=_Loop):
-            if isinstance(failure, Exception):
-                logger.error("Work done while calls were open failed (%s).", receiver, exc_info=failure)
 
     def _claim(self) -> None:
         limit = min(BATCH_SIZE, self._room())
@@ -349,7 +349,8 @@ class _Loop:
         the row could also be sent by the worker that takes it over."""
         invocation = call.invocation
         claim = self.claims.get(invocation.pk)
-        needed = timedelta(seconds=CALLS_PER_ATTEMPT * invocation.action.timeout_ms / 1000 + 1)
+        call_s = CALLS_PER_ATTEMPT * invocation.action.timeout_ms / 1000
+        needed = timedelta(seconds=call_s + settings.CONDUIT_LEASE_MARGIN_S / 2)  # a fresh claim always holds
         if claim is None or claim - timezone.now() >= needed:
             return True
         if call.trial:
@@ -425,7 +426,7 @@ def invocations_send_due(*, first_id: Any = None) -> int:
     Claiming and writing in batches keeps the database work per call small (MEASURED.md): a
     lone invocation costs eleven statements, a batch of fifty the same eleven.
     """
-    return _Loop(first_id).run()
+    return CallLoop(first_id).run()
 
 
 def invocation_send(*, invocation_id: Any) -> None:
