@@ -3,10 +3,12 @@ from rest_framework import mixins, serializers, status
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
+from config.common.parsers import StrictJSONParser
 from config.common.serializers import StrictSerializer
 from tenants.models import ApiKey, Membership, Organization
 from tenants.roles import Capability, Role, Scope
@@ -150,6 +152,8 @@ class TokenView(ObtainAuthToken):
 
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "login"
+    # ObtainAuthToken brings DRF's own parsers: JSON goes through the strict one, as everywhere.
+    parser_classes = [StrictJSONParser, FormParser, MultiPartParser]
 
     @extend_schema(
         request=inline_serializer(

@@ -4,16 +4,22 @@ from typing import Any
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
-from config.common.json_values import has_nul
+from config.common.json_values import MAX_DEPTH, first_unstorable, has_nul
 
 
 class StrictJSONParser(JSONParser):
-    """JSON without NUL characters: PostgreSQL cannot store \\u0000 in text or JSON, and a
-    request must get a 400 naming the problem rather than a 500 (API fuzzing found it)."""
+    """JSON that can be stored: no NUL characters (PostgreSQL cannot store \\u0000 in text or
+    JSON), numbers that are finite and at most MAX_DEPTH levels of nesting. Each gets a 400 naming
+    the problem and where it is, rather than a 500 or an event accepted and then lost."""
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: dict | None = None) -> Any:
         raw = stream.read() if stream is not None else b""
-        data = super().parse(io.BytesIO(raw), media_type, parser_context)
+        try:
+            data = super().parse(io.BytesIO(raw), media_type, parser_context)
+        except RecursionError:  # the decoder itself gave up, thousands of levels down
+            raise ParseError(f"JSON may be nested at most {MAX_DEPTH} levels deep.") from None
+        if problem := first_unstorable(data):
+            raise ParseError(problem)
         # JSON can only carry NUL escaped: look through the data only when the escape is there.
         if b"\\u0000" in raw and has_nul(data):
             raise ParseError("Text may not contain the NUL character (\\u0000).")
