@@ -16,7 +16,7 @@ from config.common.db import update_rows
 from config.common.exceptions import Conflict
 from journeys import engine, steps
 from journeys.models import Event, Journey, JourneyRun, Profile, StepRun
-from journeys.validation import check_publishable, check_shape
+from journeys.validation import check_publishable, check_shape, is_id
 from tenants.models import Organization
 
 
@@ -106,14 +106,13 @@ def _journey_errors(journey: Journey) -> dict[str, list[str]]:
             for index, step in enumerate(journey.steps)
             if isinstance(step, dict) and step.get("type") == "action" and step.get("action") is not None
         ]
-        wanted = [step["action"] for _, step in action_steps if isinstance(step["action"], int)]
+        # An id out of range is no object's (check_shape says so): the database would refuse it.
+        wanted = [step["action"] for _, step in action_steps if is_id(step["action"])]
         known = set(
             Action.objects.filter(organization=journey.organization, pk__in=wanted).values_list("pk", flat=True)
         )
         for index, step in action_steps:
-            if (
-                isinstance(step["action"], int) and step["action"] not in known
-            ):  # another organization's action is simply unknown here
+            if is_id(step["action"]) and step["action"] not in known:  # another organization's is unknown here
                 where = f"steps[{step.get('key', index)}].action"
                 errors.setdefault(where, []).append("choose an action of this organization")
     return errors

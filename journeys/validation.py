@@ -10,12 +10,19 @@ from config.common.identifiers import NAME
 from journeys.expressions import ExpressionError, compile_expression
 
 KEY = NAME  # a step key is a name like any other
+MAX_STEPS = 200  # as Braze's Canvas; a document past it is refused before any check walks it
+MAX_ID = 2**63 - 1  # ids are 64-bit: a larger number is no object's id, and the database refuses it
 STEP_FIELDS = {
     "action": {"key", "type", "action", "parameters", "next", "on_error", "on_timeout"},
     "condition": {"key", "type", "branches", "else", "on_error"},  # on_error: an expression failed at run time
     "wait": {"key", "type", "duration_s", "until", "next", "on_error"},
     "end": {"key", "type"},
 }
+
+
+def is_id(value: Any) -> bool:
+    """Whether `value` can be an object's id: a whole number the database's 64-bit ids can hold."""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
 
 
 def _where(step: Any, index: int) -> str:
@@ -39,6 +46,8 @@ def check_shape(steps: Any, start: Any) -> dict[str, list[str]]:
     problems: dict[str, list[str]] = {}
     if not isinstance(steps, list):
         return {"steps": ["must be a list of steps"]}
+    if len(steps) > MAX_STEPS:
+        return {"steps": [f"a journey has at most {MAX_STEPS} steps (this one has {len(steps)})"]}
     seen: set[str] = set()
     for index, step in enumerate(steps):
         where = _where(step, index)
@@ -62,7 +71,7 @@ def check_shape(steps: Any, start: Any) -> dict[str, list[str]]:
                 problems.setdefault(f"{where}.{link}", []).append("must be a step key")
         if kind == "action":
             chosen = step.get("action")
-            if chosen is not None and (not isinstance(chosen, int) or isinstance(chosen, bool)):
+            if chosen is not None and not is_id(chosen):
                 problems.setdefault(f"{where}.action", []).append("must be an action's id")
             if not isinstance(step.get("parameters", {}), dict):
                 problems.setdefault(f"{where}.parameters", []).append("must map parameter names to expressions")
@@ -179,22 +188,28 @@ def check_publishable(
 def _cycles_without_wait(by_key: dict[str, dict]) -> list[list[str]]:
     """Loops a run could go around without ever waiting (it would never stop)."""
     graph = {
-        key: [t for _, t in _links(step) if t in by_key and by_key[t]["type"] != "wait"]
+        key: list(dict.fromkeys(t for _, t in _links(step) if t in by_key and by_key[t]["type"] != "wait"))
         for key, step in by_key.items()
         if step["type"] != "wait"
     }
-    cycles, state, path = [], {}, []
-
-    def visit(key: str) -> None:
-        state[key], _ = "open", path.append(key)
-        for target in graph.get(key, []):
-            if state.get(target) == "open":
+    cycles: list[list[str]] = []
+    state: dict[str, str] = {}
+    for root in graph:
+        if root in state:
+            continue
+        # Depth first without recursion: a chain of steps as long as the document allows is no
+        # deeper for the interpreter than a single step.
+        path, pending = [root], [iter(graph[root])]
+        state[root] = "open"
+        while pending:
+            target = next(pending[-1], None)
+            if target is None:
+                state[path.pop()] = "done"
+                pending.pop()
+            elif state.get(target) == "open":
                 cycles.append(path[path.index(target) :])
             elif target not in state:
-                visit(target)
-        state[key], _ = "done", path.pop()
-
-    for key in graph:
-        if key not in state:
-            visit(key)
+                state[target] = "open"
+                path.append(target)
+                pending.append(iter(graph.get(target, [])))
     return cycles

@@ -150,3 +150,46 @@ def test_a_branch_without_a_target_cannot_be_published(marketer, action):
     journey = _create(marketer, body)
     response = marketer.post(f"{JOURNEYS}{journey['id']}/publish/")
     assert response.status_code == 400 and "steps[check].branches[0].next" in response.json()["errors"]
+
+
+def _chain(count: int, loop: bool = False) -> dict:
+    """`count` conditions one after another (back to the first with `loop`), then an end."""
+    steps = [
+        {"key": f"c{i}", "type": "condition", "branches": [{"expression": "true", "next": f"c{i + 1}"}],
+         "else": f"c{i + 1}"}
+        for i in range(count)
+    ]  # fmt: skip
+    steps[-1]["else"] = steps[-1]["branches"][0]["next"] = "c0" if loop else "done"
+    return {"name": "Chain", "entry_event": "go", "start": "c0", "steps": [*steps, {"key": "done", "type": "end"}]}
+
+
+@pytest.mark.parametrize("count", [201, 1_000, 2_000])
+def test_a_journey_past_200_steps_is_a_400_naming_the_bound(marketer, count):
+    response = marketer.post(JOURNEYS, _chain(count, loop=count == 2_000), format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"]["steps"] == [f"a journey has at most 200 steps (this one has {count + 1})"]
+    assert not Journey.objects.exists()
+
+
+def test_a_chain_of_199_steps_without_a_wait_publishes(marketer):
+    journey = _create(marketer, _chain(199))
+    response = marketer.post(f"{JOURNEYS}{journey['id']}/publish/")
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "live"
+
+
+def test_a_loop_through_199_steps_is_refused_at_publish_with_the_loop(marketer):
+    journey = _create(marketer, _chain(199, loop=True))
+    response = marketer.post(f"{JOURNEYS}{journey['id']}/publish/")
+    assert response.status_code == 400
+    [problem] = response.json()["errors"]["steps[c0]"]
+    assert problem.startswith("is on a loop with no wait: c0 -> c1 -> c2") and problem.endswith("c198 -> c0")
+
+
+@pytest.mark.parametrize("action_id", [2**70, 2**63, 0, -1])
+def test_an_action_id_no_object_can_have_is_a_400_naming_the_step(marketer, action_id):
+    body = document(1)
+    body["steps"][2]["action"] = action_id
+    response = marketer.post(JOURNEYS, body, format="json")
+    assert response.status_code == 400, response.content
+    assert "must be an action's id" in response.json()["errors"]["steps[sms].action"]
