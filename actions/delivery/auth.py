@@ -112,14 +112,21 @@ def _check_token_request(request: Any, allow_http: bool) -> list[str]:
     if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
         problems.append("request.headers: must be an object of header name to text")
     else:
-        for name in headers:
+        for name, value in headers.items():
             if not HEADER_NAME.match(name) or name.lower() in RESERVED_HEADERS:
                 problems.append(f"request.headers: {name!r} is not a header that may be set")
+            elif _has_control(value):  # the value may be a secret: never repeated
+                problems.append(f"request.headers: {name} holds a line break or another control character")
     if request.get("body_type", "json") not in ("json", "form"):
         problems.append('request.body_type: must be "json" or "form"')
     if request.get("body_type") == "form" and not isinstance(request.get("body", {}), dict):
         problems.append("request.body: a form body must be an object")
     return problems
+
+
+def _has_control(text: str) -> bool:
+    """CR, LF, NUL or another control character: in a header it would split or break the request."""
+    return any(ord(c) < 32 or ord(c) == 127 for c in text)
 
 
 def validate_auth(auth: Any, *, allow_http: bool, stored_type: str | None, stored_secrets: dict) -> list[str]:
@@ -143,9 +150,14 @@ def validate_auth(auth: Any, *, allow_http: bool, stored_type: str | None, store
             problems.append(f"{path}: required for {kind} auth")
         elif given not in (None, "") and not isinstance(given, str):
             problems.append(f"{path}: must be text")
+        elif isinstance(given, str) and path != "service_account_json" and _has_control(given):
+            # Never the value itself: the message is shown and logged.
+            problems.append(f"{path}: holds a line break or another control character; paste the value alone")
     for key in ("username", "client_id", "scope", "audience", "token_path", "expires_in_path", "name"):
         if key in auth and auth[key] is not None and not isinstance(auth[key], str):
             problems.append(f"{key}: must be text")
+        elif isinstance(auth.get(key), str) and _has_control(auth[key]):
+            problems.append(f"{key}: holds a line break or another control character")
     if kind == "api_key":
         if auth.get("in") not in ("header", "query"):
             problems.append('in: must be "header" or "query"')
@@ -374,6 +386,7 @@ def apply_auth(action: Any, request: RenderedRequest, *, refresh: bool = False, 
     if missing:
         raise AuthError(f"The action's {kind} auth has no {missing[0]} set; enter it before calling.")
     timeout_s = action.timeout_ms / 1000
+    before = len(request.headers)
     if kind == "basic":
         pair = f"{action.auth_config['username']}:{secrets['password']}"
         encoded = base64.b64encode(pair.encode()).decode()
@@ -396,6 +409,11 @@ def apply_auth(action: Any, request: RenderedRequest, *, refresh: bool = False, 
             request.headers.append((inject["name"], token))
         else:
             request.url = _append_query(request.url, inject["name"], token)
+    if any(_has_control(value) for _, value in request.headers[before:]):
+        # Stored before this check, or a token a provider answered: refused here, never sent,
+        # and never in an exception's text (http.client's own would hold the value).
+        source = "token the token endpoint answered" if kind in TOKEN_TYPES else f"{kind} credential"
+        raise AuthError(f"The {source} holds a line break or another control character; it was not sent.")
     return to_mask
 
 
