@@ -110,12 +110,18 @@ def check_destination_ip(ip: str) -> None:
     reason = _refusal_reason(address)
     if reason is None:
         return
-    candidates = [address, _embedded_ipv4(address)]
+    # An IPv4-mapped address is the same host, reached the same way: it matches its IPv4 network.
+    # The 6to4 and NAT64 forms route through a relay or a translator, off this machine: they are
+    # allowed only when listed as such, never because the IPv4 address inside them is.
+    mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
     networks = _allowed_networks()
-    if any(c is not None and c in network for c in candidates for network in networks):
+    if any(c is not None and c in network for c in (address, mapped) for network in networks):
         return
+    embedded = None if mapped is not None else _embedded_ipv4(address)
+    listed_inside = embedded is not None and any(embedded in network for network in networks)
+    form = " (through a 6to4 relay or NAT64, allowed only when listed as such)" if listed_inside else ""
     raise DestinationRefused(
-        f"Refused: {ip} is {reason}. List its network in CONDUIT_ALLOWED_PRIVATE_NETWORKS to allow it."
+        f"Refused: {ip} is {reason}{form}. List its network in CONDUIT_ALLOWED_PRIVATE_NETWORKS to allow it."
     )
 
 
