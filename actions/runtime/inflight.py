@@ -353,10 +353,15 @@ class CallLoop:
         needed = timedelta(seconds=call_s + settings.CONDUIT_LEASE_MARGIN_S / 2)  # a fresh claim always holds
         if claim is None or claim - timezone.now() >= needed:
             return True
-        if call.trial:
-            circuit_release_trial(organization_id=invocation.organization_id, host=host_of(invocation))
-        self.batch.reschedule(invocation, timezone.now())
+        self._give_back(call, timezone.now())
         return False
+
+    def _give_back(self, call: _Call, at: datetime) -> None:
+        """A claimed call not sent goes back to the queue, due at `at`; a circuit's trial slot is freed."""
+        if call.trial:
+            invocation = call.invocation
+            circuit_release_trial(organization_id=invocation.organization_id, host=host_of(invocation))
+        self.batch.reschedule(call.invocation, at)
 
     def _may_try(self, call: _Call) -> bool:
         """False (and the call held back) when its limits just refused another call: no need to ask."""
@@ -400,11 +405,8 @@ class CallLoop:
             if not everything and self.blocked.get(key, time.monotonic()) > stalled_before:
                 continue
             for call in self.waiting.pop(key):
-                invocation = call.invocation
-                if call.trial:
-                    circuit_release_trial(organization_id=invocation.organization_id, host=host_of(invocation))
                 later = 0.0 if everything else random.uniform(0.5, 1.5)  # noqa: S311  (spreading, not secrets)
-                self.batch.reschedule(invocation, now + timedelta(seconds=later))
+                self._give_back(call, now + timedelta(seconds=later))
             self.blocked.pop(key, None)
 
     def _save(self) -> None:
