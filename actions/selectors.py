@@ -6,7 +6,6 @@ from django.conf import settings
 
 from actions.delivery.auth import public_auth, value_at
 from actions.delivery.rendering import PLACEHOLDER
-from actions.delivery.secret_references import readable
 from actions.models import Action, EmailSettings, EndpointLimit, Invocation
 from actions.runtime import concurrency
 from tenants.models import Organization
@@ -39,8 +38,8 @@ def parameter_changes_that_break(before: list[dict], after: list[dict]) -> list[
 
 
 def invocation_request_shown(invocation: Invocation) -> dict:
-    """The rendered request as people see it: a secret value shows as {{secrets.NAME}}, never as its value."""
-    return readable(invocation.request or {}, invocation.organization_id)
+    """The rendered request as people see it: a secret value shows as {{secrets.NAME}} (it was stored so)."""
+    return {key: value for key, value in (invocation.request or {}).items() if key != "secrets"}
 
 
 def action_host(*, action: Action) -> str:

@@ -13,7 +13,7 @@ from actions.delivery.auth import TOKEN_TYPES, AuthError, apply_auth, mask
 from actions.delivery.emails import render_email, send_email
 from actions.delivery.rendering import RenderedRequest, render_request
 from actions.delivery.results import CallResult
-from actions.delivery.secret_references import SecretMissing, readable, unseal
+from actions.delivery.secret_references import SecretMissing, unseal
 from actions.delivery.signing import delivery_headers
 from actions.models import Action
 
@@ -37,12 +37,12 @@ def shown_request(
 ) -> dict:
     """The request as people see it: secrets masked, secret values as {{secrets.NAME}}."""
     body = request.body.decode("utf-8", errors="replace") if request.body is not None else None
-    return readable({
+    return {
         "method": request.method,
         "url": mask(request.url, secrets, named),
         "headers": [[name, mask(value, secrets, named)] for name, value in request.headers],
         "body": mask(body, secrets, named) if body is not None else None,
-    }, action.organization_id)  # fmt: skip
+    }
 
 
 def _send(action: Action, request: RenderedRequest, extra_headers: list[tuple[str, str]]) -> transport.TransportResult:
@@ -72,7 +72,7 @@ def call_action(
     try:
         url, headers, body, named = unseal(
             organization_id=action.organization_id, url=rendered.url, headers=list(rendered.headers),
-            body=rendered.body, form=action.body_type == Action.BodyType.FORM,
+            body=rendered.body, places=rendered.secrets,
         )  # fmt: skip
     except SecretMissing as exc:
         return CallResult(outcome="error", request=shown_request(action, rendered, []), error=str(exc))

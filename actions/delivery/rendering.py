@@ -15,7 +15,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from django.utils.dateparse import parse_date, parse_datetime
 
-from actions.delivery.secret_references import REFERENCE, seal
+from actions.delivery.secret_references import REFERENCE, Placing
 from config.common.identifiers import NAME
 from config.common.json_values import map_strings, walk_strings
 
@@ -338,6 +338,8 @@ class RenderedRequest:
     url: str
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes | None = None
+    # Where the action's own {{secrets.NAME}} stand: the values go there, and only there, at send time.
+    secrets: list[dict] = field(default_factory=list)
 
     def header(self, name: str) -> str | None:
         return next((v for k, v in self.headers if k.lower() == name.lower()), None)
@@ -402,13 +404,13 @@ def render_request(
 ) -> RenderedRequest:  # fmt: skip
     """The concrete request for these parameter values. Raises RenderError.
 
-    With `organization_id`, {{secrets.NAME}} becomes a sealed reference, filled in at send time.
+    With `organization_id`, each {{secrets.NAME}} of the templates is placed (RenderedRequest.secrets),
+    to be filled in at send time.
     """
     resolved = resolve_values(parameters, values)
-    if organization_id is not None:
-        url, query, headers, body = map_strings(
-            [url, query or [], headers or [], body], lambda text: seal(text, organization_id)
-        )
+    placing = Placing() if organization_id is not None else None
+    if placing is not None:
+        url, query, headers, body = map_strings([url, query or [], headers or [], body], placing.mark)
     rendered_url = _interpolate(url, resolved, encode=lambda s: quote(s, safe=""))
     pairs = [(p["name"], _interpolate(p["value"], resolved)) for p in query or []]
     if pairs:
@@ -426,4 +428,21 @@ def render_request(
         payload = encode_form(rendered_body) if form else encode_json(rendered_body)
         if not any(name.lower() == "content-type" for name, _ in rendered_headers):
             rendered_headers.append(("Content-Type", FORM if form else "application/json"))
-    return RenderedRequest(method=method, url=rendered_url, headers=rendered_headers, body=payload)
+    rendered = RenderedRequest(method=method, url=rendered_url, headers=rendered_headers, body=payload)
+    return _placed(rendered, placing, form=body_type == "form") if placing is not None else rendered
+
+
+def _placed(rendered: RenderedRequest, placing: Placing, *, form: bool) -> RenderedRequest:
+    """The request with its secret markers shown as {{secrets.NAME}} and their places recorded."""
+    query_at = rendered.url.find("?")
+    url, places = placing.place(rendered.url, "url", lambda at: "path" if query_at < 0 or at < query_at else "query")
+    headers = []
+    for index, (name, value) in enumerate(rendered.headers):
+        value, found = placing.place(value, "header", "header", index=index)
+        headers.append((name, value))
+        places += found
+    body = rendered.body
+    if body is not None:
+        text, found = placing.place(body.decode(), "body", "form" if form else "json")
+        body, places = text.encode(), places + found
+    return RenderedRequest(rendered.method, url, headers, body, places)

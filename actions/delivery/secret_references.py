@@ -1,71 +1,95 @@
 """Secret values: `{{secrets.NAME}}` in an action's URL, query, headers or body.
 
-A rendered request never holds a secret. Rendering puts a sealed reference in its place
-(`~secret.NAME.<mac>~`, only characters that URL, form and JSON encoding leave alone), and
-the value is put in right before the call, encoded for where it stands. The MAC, keyed by
-the installation's SECRET_KEY and the organization, means that a parameter value (which may
-come from an event) cannot forge a reference and make a secret go where it was not put.
-Stored invocations, replays and every page show the reference as `{{secrets.NAME}}`.
+A rendered request never holds a secret value. It records where each of the action's own
+`{{secrets.NAME}}` stands (part, offset, encoding) and shows `{{secrets.NAME}}` there; the value
+goes in at those places right before the call. Rendered text is never searched for references:
+text from events, profiles or providers cannot become a secret, whatever it holds and whatever
+SECRET_KEY is (no key is involved).
 """
 
 import contextlib
 import contextvars
 import json
 import re
+import secrets as random
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-from django.conf import settings
-from django.utils.crypto import constant_time_compare, salted_hmac
-
 from config.common.identifiers import IDENTIFIER
-from config.common.json_values import map_strings
 
 REFERENCE = re.compile(rf"\{{\{{\s*secrets\.({IDENTIFIER})\s*\}}\}}")
-SEALED = re.compile(rf"~secret\.({IDENTIFIER})\.([0-9a-f]{{24}})~")
+# Before this module placed secrets by position, rendering left `~secret.NAME.<mac>~` in the text.
+LEGACY_SEALED = re.compile(rf"~secret\.{IDENTIFIER}\.[0-9a-f]{{24}}~")
 # Characters a secret may keep in a URL path (Slack's webhook path holds slashes).
 PATH_SAFE = "/:@!$&'()*+,;="
+ENCODINGS = {
+    "path": lambda value: quote(value, safe=PATH_SAFE),
+    "query": quote_plus,
+    "header": str,
+    "form": quote_plus,
+    "json": lambda value: in_json_string(value),
+}
 
 
 class SecretMissing(ValueError):
-    """A sealed reference names a secret the organization no longer has."""
+    """A secret value the request needs cannot be put in: deleted since, or unfit for its place."""
 
 
-def _mac(organization_id: int, name: str, key: str | None = None) -> str:
-    value = f"{organization_id}:{name}"
-    return salted_hmac("conduit.secret-reference", value, secret=key, algorithm="sha256").hexdigest()[:24]
-
-
-def _is_ours(mac: str, organization_id: int, name: str) -> bool:
-    """Sealed with SECRET_KEY, or a key in SECRET_KEY_FALLBACKS (calls still pending over a key change)."""
-    keys = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
-    return any(constant_time_compare(mac, _mac(organization_id, name, key)) for key in keys)
-
-
-def seal(text: str, organization_id: int) -> str:
-    """Template text with each {{secrets.NAME}} replaced by its sealed reference."""
-    if "secrets." not in text:
-        return text
-    return REFERENCE.sub(lambda m: f"~secret.{m.group(1)}.{_mac(organization_id, m.group(1))}~", text)
+def shown(name: str) -> str:
+    return "{{secrets." + name + "}}"
 
 
 def names_in(text: str) -> set[str]:
     return set(REFERENCE.findall(text))
 
 
-def readable(value: Any, organization_id: int) -> Any:
-    """A rendered request (or a part of it) as people see it: sealed references as {{secrets.NAME}}.
+def in_json_string(value: str) -> str:
+    """`value` as it looks inside a JSON string."""
+    return json.dumps(value, ensure_ascii=False)[1:-1]
 
-    Only references this organization sealed: a value that merely looks like one was sent as that
-    text, and is shown as it was sent.
+
+class Placing:
+    """One rendering's markers for the template's references, and where they ended up.
+
+    The marker holds a random nonce made for this rendering only, after the parameter values were
+    fixed: no value can hold it. It survives URL, form and JSON encoding unchanged (`~`, `.`,
+    letters, digits and `_` only), so it is found exactly where the template put the reference.
     """
 
-    def shown(match: re.Match) -> str:
-        name, mac = match.groups()
-        return "{{secrets." + name + "}}" if _is_ours(mac, organization_id, name) else match.group(0)
+    def __init__(self) -> None:
+        self.nonce = random.token_hex(16)
+        self._marker = re.compile(rf"~{self.nonce}\.({IDENTIFIER})~")
 
-    return map_strings(value, lambda text: SEALED.sub(shown, text) if "~secret." in text else text)
+    def mark(self, text: str) -> str:
+        """Template text with each {{secrets.NAME}} replaced by this rendering's marker."""
+        if "secrets." not in text:
+            return text
+        return REFERENCE.sub(lambda m: f"~{self.nonce}.{m.group(1)}~", text)
+
+    def place(self, text: str, part: str, encode: Any, index: int | None = None) -> tuple[str, list[dict]]:
+        """Rendered text with its markers shown as {{secrets.NAME}}, and each one's place.
+
+        `encode`: the encoding's name, or a function of the marker's offset giving it (a URL's path or query).
+        """
+        if self.nonce not in text:
+            return text, []
+        out, places, last = [], [], 0
+        length = 0
+        for match in self._marker.finditer(text):
+            out.append(text[last : match.start()])
+            length += match.start() - last
+            name = match.group(1)
+            encoding = encode(match.start()) if callable(encode) else encode
+            place = {"part": part, "at": length, "name": name, "encode": encoding}
+            if index is not None:
+                place["index"] = index
+            places.append(place)
+            out.append(shown(name))
+            length += len(shown(name))
+            last = match.end()
+        out.append(text[last:])
+        return "".join(out), places
 
 
 _batch: contextvars.ContextVar[dict | None] = contextvars.ContextVar("conduit_secret_values", default=None)
@@ -99,62 +123,45 @@ def _load(organization_id: int, names: set[str]) -> dict[str, str]:
     return known
 
 
-def secrets_preload(organization_id: int, texts: list[str]) -> None:
-    """Read the secret values these texts refer to into the batch's cache now, from the thread that
-    holds the database: the calls in flight then fill them in without a query of their own."""
-    names = _sealed_names([t for t in texts if "~secret." in t], organization_id)
+def secrets_preload(organization_id: int, names: set[str]) -> None:
+    """Read these secret values into the batch's cache now, from the thread that holds the database:
+    the calls in flight then fill them in without a query of their own."""
     if names and _batch.get() is not None:
         _load(organization_id, names)
 
 
-def _sealed_names(texts: list[str], organization_id: int) -> set[str]:
-    names = set()
-    for text in texts:
-        for name, mac in SEALED.findall(text):
-            if _is_ours(mac, organization_id, name):
-                names.add(name)
-    return names
-
-
-def _substitute(text: str, organization_id: int, values: dict[str, str], encode) -> str:
-    def put(match: re.Match) -> str:
-        name, mac = match.groups()
-        if not _is_ours(mac, organization_id, name):
-            return match.group(0)  # not ours: a value that only looks like a reference stays as it is
-        return encode(values[name])
-
-    return SEALED.sub(put, text)
-
-
-def in_json_string(value: str) -> str:
-    """`value` as it looks inside a JSON string."""
-    return json.dumps(value, ensure_ascii=False)[1:-1]
+def _fill(text: str, places: list[dict], values: dict[str, str]) -> str:
+    for place in sorted(places, key=lambda p: p["at"], reverse=True):  # from the end: earlier offsets hold
+        at, name = place["at"], place["name"]
+        if text[at : at + len(shown(name))] != shown(name):
+            raise SecretMissing("The stored request does not match where its secret values stand; it was not sent.")
+        text = text[:at] + ENCODINGS[place["encode"]](values[name]) + text[at + len(shown(name)) :]
+    return text
 
 
 def unseal(
-    *, organization_id: int, url: str, headers: list[tuple[str, str]], body: bytes | None, form: bool
+    *, organization_id: int, url: str, headers: list[tuple[str, str]], body: bytes | None, places: list[dict]
 ) -> tuple[str, list[tuple[str, str]], bytes | None, dict[str, str]]:
-    """Put the secrets' values in; return the request's parts and, to show in records, each value's label.
+    """Put the secrets' values in at their places; return the request's parts and, to show in records,
+    each value's label.
 
     Raises SecretMissing naming a secret that was deleted since the call was rendered.
     """
-    body_text = body.decode() if body is not None and b"~secret." in body else None
-    texts = [url, *(value for _, value in headers), *([body_text] if body_text else [])]
-    names = _sealed_names([t for t in texts if "~secret." in t], organization_id)
-    if not names:
+    if not places:
         return url, headers, body, {}
-    values = _load(organization_id, names)
-    missing = sorted(names - set(values))
+    values = _load(organization_id, {place["name"] for place in places})
+    missing = sorted({place["name"] for place in places} - set(values))
     if missing:
         raise SecretMissing(f"The secret value {missing[0]} does not exist in this organization any more.")
-    for name, value in values.items():
-        if ("\r" in value or "\n" in value) and any(f"~secret.{name}." in v for _, v in headers):
-            raise SecretMissing(f"The secret value {name} holds a line break and cannot go in a header.")
-    path, mark, query = url.partition("?")  # URLs hold no #fragment (refused at save)
-    url = _substitute(path, organization_id, values, lambda v: quote(v, safe=PATH_SAFE))
-    url += mark + _substitute(query, organization_id, values, quote_plus)
-    headers = [(name, _substitute(value, organization_id, values, str)) for name, value in headers]
-    if body_text is not None:
-        # As the action's body_type rendered it: a form field, or inside a JSON string (without its quotes).
-        body = _substitute(body_text, organization_id, values, quote_plus if form else in_json_string).encode()
-    return url, headers, body, {value: "{{secrets." + name + "}}" for name, value in values.items() if len(value) >= 4}
+    for place in places:
+        if place["part"] == "header" and ("\r" in values[place["name"]] or "\n" in values[place["name"]]):
+            raise SecretMissing(f"The secret value {place['name']} holds a line break and cannot go in a header.")
+    url = _fill(url, [p for p in places if p["part"] == "url"], values)
+    headers = [
+        (name, _fill(value, [p for p in places if p["part"] == "header" and p.get("index") == index], values))
+        for index, (name, value) in enumerate(headers)
+    ]
+    in_body = [p for p in places if p["part"] == "body"]
+    if in_body and body is not None:
+        body = _fill(body.decode(), in_body, values).encode()
+    return url, headers, body, {value: shown(name) for name, value in values.items() if len(value) >= 4}

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from actions.delivery.calls import CallResult, call_action
 from actions.delivery.rendering import RenderedRequest
+from actions.delivery.secret_references import LEGACY_SEALED
 from actions.models import Action, EndpointLimit, Invocation, InvocationAttempt
 from actions.runtime import ratelimit
 from actions.runtime.circuit import circuit_admit, circuit_record, circuit_release_trial
@@ -253,7 +254,8 @@ def call_invocation(invocation: Invocation, before_send: Callable[[], None] | No
     """The call itself, as stored: run in a thread of the worker's pool, so it touches no database."""
     request = invocation.request
     body = request["body"].encode() if request["body"] is not None else None
-    rendered = RenderedRequest(request["method"], request["url"], [tuple(h) for h in request["headers"]], body)
+    headers = [tuple(h) for h in request["headers"]]
+    rendered = RenderedRequest(request["method"], request["url"], headers, body, request.get("secrets") or [])
     key = str(invocation.idempotency_key)
     return call_action(invocation.action, rendered, idempotency_key=key, before_send=before_send)
 
@@ -305,7 +307,14 @@ def unsendable(invocation: Invocation) -> str:
         return "The action is now of another kind; this call, made for the old one, was not sent."
     if not is_email and host_of(invocation) != (urlsplit(invocation.action.url).hostname or ""):
         return "The action now calls another host; this call, made for the old one, was not sent."
+    if not invocation.request.get("secrets") and _has_legacy_marker(invocation.request):
+        return "This call was rendered by an earlier version that marked secret values otherwise; it was not sent."
     return ""
+
+
+def _has_legacy_marker(request: dict) -> bool:
+    texts = [request["url"], request.get("body") or "", *(value for _, value in request.get("headers") or [])]
+    return any("~secret." in text and LEGACY_SEALED.search(text) for text in texts)
 
 
 BACKLOG_FOR_S = 1.0  # an action's count of waiting calls is used this long in a process

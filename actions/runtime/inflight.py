@@ -278,12 +278,10 @@ class CallLoop:
     def _preload(self, invocations: list[Invocation]) -> None:
         """What the calls read from the database, read now on this thread: secret values, SMTP settings."""
         emails.smtp_preload({i.organization_id for i in invocations if i.action.kind == Action.Kind.EMAIL})
-        texts: dict[int, list[str]] = defaultdict(list)
+        names: dict[int, set[str]] = defaultdict(set)
         for invocation in invocations:
-            request = invocation.request
-            texts[invocation.organization_id] += [request["url"], *(v for _, v in request["headers"])]
-            texts[invocation.organization_id].append(request["body"] or "")
-        for organization_id, found in texts.items():
+            names[invocation.organization_id].update(p["name"] for p in invocation.request.get("secrets") or [])
+        for organization_id, found in names.items():
             secret_references.secrets_preload(organization_id, found)
 
     def _share(self, call: _Call) -> int:

@@ -32,6 +32,7 @@ def _request_record(rendered: RenderedRequest) -> dict:
         "url": rendered.url,
         "headers": [list(pair) for pair in rendered.headers],
         "body": rendered.body.decode() if rendered.body is not None else None,
+        "secrets": rendered.secrets,
     }
 
 
