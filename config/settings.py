@@ -214,6 +214,8 @@ LOGGING = {
 # Keys for encrypted fields (comma-separated Fernet keys, the first one encrypts).
 # `make run` writes a development key into .env; production sets its own.
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+# dumpdata writes encrypted fields as ciphertext; these formats read such a dump back (config/serialization).
+SERIALIZATION_MODULES = {name: f"config.serialization.{name}" for name in ("json", "jsonl", "python", "xml", "yaml")}
 
 # Outbound safety (SPEC section 2): private networks actions may call, and the response body cap.
 CONDUIT_ALLOWED_PRIVATE_NETWORKS = env.list("CONDUIT_ALLOWED_PRIVATE_NETWORKS", default=[])

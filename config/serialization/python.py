@@ -1,0 +1,6 @@
+from django.core.serializers import python
+
+from config.serialization import dump_reader
+
+Serializer = python.Serializer
+Deserializer = dump_reader(python.Deserializer)
