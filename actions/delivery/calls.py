@@ -11,7 +11,7 @@ from typing import Any
 from actions.delivery import transport
 from actions.delivery.auth import TOKEN_TYPES, AuthError, apply_auth, mask
 from actions.delivery.emails import render_email, send_email
-from actions.delivery.rendering import RenderedRequest, render_request
+from actions.delivery.rendering import RenderedRequest, RenderError, render_request
 from actions.delivery.results import CallResult
 from actions.delivery.secret_references import SecretMissing, unseal
 from actions.delivery.signing import delivery_headers
@@ -22,14 +22,22 @@ RECORDED_BODY_BYTES = 64 * 1024
 
 
 def render(action: Action, values: dict[str, Any]) -> RenderedRequest:
-    """The request (or, for an email action, the email) for these values. Raises RenderError."""
-    if action.kind == Action.Kind.EMAIL:
-        return render_email(action, values)
-    return render_request(
-        method=action.method, url=action.url, query=action.query, headers=action.headers,
-        body=action.body, parameters=action.parameters, values=values, body_type=action.body_type,
-        organization_id=action.organization_id,
-    )  # fmt: skip
+    """The request (or, for an email action, the email) for these values. Raises RenderError.
+
+    An action saved before its templates were bounded may nest too deep to render: that call
+    fails with a RenderError (and only that call), not with the stack.
+    """
+    try:
+        if action.kind == Action.Kind.EMAIL:
+            return render_email(action, values)
+        return render_request(
+            method=action.method, url=action.url, query=action.query, headers=action.headers,
+            body=action.body, parameters=action.parameters, values=values, body_type=action.body_type,
+            organization_id=action.organization_id,
+        )  # fmt: skip
+    except RecursionError:
+        why = "the action's templates are nested too deep to render; edit them (at most 32 levels)"
+        raise RenderError({"body": why}) from None
 
 
 def shown_request(

@@ -152,6 +152,10 @@ def _validate_email_action(action: Action, declared: set[str], errors: dict) -> 
 def validate_action(action: Action) -> dict[str, list[str]]:
     """Every problem with an action as it would be saved, by field."""
     errors: dict[str, list[str]] = {}
+    for field in rendering.TEMPLATE_BOUNDS:
+        add(errors, field, rendering.template_bounds(field, getattr(action, field)))
+    if errors:  # the checks below walk the templates: over these bounds, they would not be safe
+        return errors
     if not isinstance(action.name, str) or not action.name.strip():
         add(errors, "name", "an action needs a name")
     elif len(action.name) > Action._meta.get_field("name").max_length:
