@@ -11,6 +11,8 @@ A dump is read back by the deserializers of config/serialization, which open tho
 import base64
 import binascii
 import contextlib
+import hashlib
+import hmac
 import json
 from collections.abc import Iterator
 from contextvars import ContextVar
@@ -47,6 +49,13 @@ def fernet() -> MultiFernet:
 
 def encrypt_text(value: str) -> str:
     return fernet().encrypt(value.encode()).decode()
+
+
+def fingerprint(text: str) -> str:
+    """A keyed digest of `text` (HMAC-SHA256 under the first key) for cache keys: it tells whether a secret
+    changed, and unlike a bare hash cannot be used to guess a weak secret by whoever reads the cache."""
+    first_key = settings.FIELD_ENCRYPTION_KEYS[0] if settings.FIELD_ENCRYPTION_KEYS else ""
+    return hmac.new(first_key.encode(), text.encode(), hashlib.sha256).hexdigest()
 
 
 def decrypt_text(token: str, *, label: str = "a secret") -> str:

@@ -6,7 +6,6 @@ API and the admin can show the settings and say only whether each secret is set.
 
 import base64
 import copy
-import hashlib
 import json
 import threading
 import time
@@ -23,6 +22,7 @@ from actions.delivery import transport
 from actions.delivery.rendering import HEADER_NAME, RESERVED_HEADERS, RenderedRequest, encode_json, validate_url
 from actions.delivery.secret_references import PATH_SAFE, in_json_string
 from config.common.json_values import walk_strings
+from config.encryption import DecryptionError, decrypt_text, encrypt_text, fingerprint
 
 
 @dataclass(frozen=True)
@@ -264,10 +264,24 @@ def _append_query(url: str, name: str, value: str) -> str:
 
 
 def _token_cache_key(action: Any) -> str:
-    fingerprint = hashlib.sha256(
-        json.dumps([action.auth_type, action.auth_config, action.auth_secrets], sort_keys=True).encode()
-    ).hexdigest()[:32]
-    return f"conduit:token:{action.pk}:{fingerprint}"
+    settings_ = json.dumps([action.auth_type, action.auth_config, action.auth_secrets], sort_keys=True)
+    return f"conduit:token:{action.pk}:{fingerprint(settings_)[:32]}"
+
+
+def _cached_token(key: str) -> str | None:
+    """The cached token, stored encrypted like every other secret; one no key opens (the keys were rotated,
+    or the entry was written by someone else) is a miss, and a new token is fetched."""
+    stored = cache.get(key)
+    if not isinstance(stored, str) or not stored:
+        return None
+    try:
+        return decrypt_text(stored, label="a cached access token")
+    except DecryptionError:
+        return None
+
+
+def _cache_token(key: str, token: str, ttl: int) -> None:
+    cache.set(key, encrypt_text(token), ttl)
 
 
 def _parse_json(result: "transport.TransportResult") -> Any:
@@ -359,17 +373,17 @@ def get_token(action: Any, *, refresh: bool = False, asked_at: float = 0.0, time
     """
     key = _token_cache_key(action)
     if not refresh:
-        token = cache.get(key)
+        token = _cached_token(key)
         if token:
             return token
     with _fetches_guard:
         lock = _fetches.setdefault(key, threading.Lock())
     with lock:
-        token = cache.get(key)
+        token = _cached_token(key)
         if token and (not refresh or _fetched_at.get(key, float("-inf")) > asked_at):
             return token
         token, ttl = _fetch_token(action, timeout_s)
-        cache.set(key, token, ttl)
+        _cache_token(key, token, ttl)
         _fetched_at[key] = time.monotonic()
     return token
 

@@ -1,9 +1,12 @@
-"""Secrets stay ciphertext outside the database too: in dumps and exports (issue 16, item 10)."""
+"""Secrets stay ciphertext outside the database too: in dumps and exports (issue 16, item 10) and in the
+cache of fetched access tokens (item 17)."""
 
+import base64
 import datetime
 import io
 import json
 import os
+import pickle
 import stat
 
 import pytest
@@ -12,11 +15,16 @@ from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from django.conf import settings as django_settings
+from django.core.cache import cache
 from django.core.management import CommandError, call_command
 from django.core.serializers.base import DeserializationError
+from django.db import connection
 from django.utils import timezone
+from werkzeug import Request, Response
 
 from actions.models import Action, EmailSettings, Invocation, InvocationAttempt, SecretValue
+from actions.services.actions import action_test
 from actions.services.email_settings import email_settings_save
 from actions.services.secret_values import secret_value_save
 from config.encryption import decrypt_text, encrypted_fields, is_fernet_token
@@ -206,3 +214,109 @@ def test_export_organization_in_other_formats_holds_no_secret(secrets_everywhere
 def test_export_of_an_unknown_organization_is_a_clear_error(world):
     with pytest.raises(CommandError, match="No organization has the slug 'nope'"):
         _export("nope")
+
+
+# Item 17: fetched access tokens are cached encrypted.
+
+VALUES = {"account": "acc1", "phone": "+33600000000", "text": "hello"}
+
+
+class TokenEndpoint:
+    """A loopback token endpoint handing out `access-<n>-a1b2c3`, and an API that takes only the newest one."""
+
+    def __init__(self, httpserver):
+        self.issued: list[str] = []
+        httpserver.expect_request("/oauth/token").respond_with_handler(self.token)
+        httpserver.expect_request("/v1/acc1/messages").respond_with_handler(self.api)
+
+    def token(self, request: Request) -> Response:
+        self.issued.append(f"access-{len(self.issued) + 1}-a1b2c3")
+        body = {"access_token": self.issued[-1], "expires_in": 3600, "data": {"jwt": self.issued[-1]}}
+        return Response(json.dumps(body), content_type="application/json")
+
+    def api(self, request: Request) -> Response:
+        sent = request.headers.get("Authorization", "") or request.headers.get("X-Token", "")
+        if not self.issued or sent.removeprefix("Bearer ") != self.issued[-1]:
+            return Response("expired", status=401)
+        return Response(json.dumps({"ok": True}), content_type="application/json")
+
+
+@pytest.fixture
+def token_action(world, allow_loopback, httpserver):
+    world.acme.allow_http = True
+    world.acme.save()
+    endpoint = TokenEndpoint(httpserver)
+    action = make_action(
+        world.acme,
+        url=httpserver.url_for("/v1/{{account}}/messages"),
+        auth={"type": "oauth2_client_credentials", "token_url": httpserver.url_for("/oauth/token"),
+              "client_id": "cid", "client_secret": "csecret-42"},
+    )  # fmt: skip
+    return action, endpoint
+
+
+def _cache_rows() -> dict[str, bytes]:
+    """What the cache holds, as stored: key -> the raw value (the database cache's pickled base64)."""
+    table = connection.ops.quote_name(django_settings.CACHES["default"]["LOCATION"])
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT cache_key, value FROM {table}")  # noqa: S608 -- the table name is a setting
+        return {key: base64.b64decode(value) for key, value in cursor.fetchall()}
+
+
+def _token_entries() -> dict[str, bytes]:
+    return {key: value for key, value in _cache_rows().items() if ":conduit:token:" in key}
+
+
+def test_a_fetched_token_is_cached_encrypted_and_reused(token_action):
+    action, endpoint = token_action
+    assert action_test(action=action, values=VALUES).outcome == "succeeded"
+    entries = _token_entries()
+    assert len(entries) == 1
+    (stored,) = entries.values()
+    assert b"access-1-a1b2c3" not in stored and b"csecret-42" not in stored
+    assert decrypt_text(pickle.loads(stored)) == "access-1-a1b2c3"  # noqa: S301 -- our own test cache
+    assert action_test(action=action, values=VALUES).outcome == "succeeded"
+    assert endpoint.issued == ["access-1-a1b2c3"]  # the token endpoint was asked once
+
+
+@pytest.mark.parametrize(
+    "tampered",
+    ["access-1-a1b2c3", "not a token at all", Fernet(Fernet.generate_key()).encrypt(b"forged").decode(), 42, ""],
+)
+def test_a_cache_entry_no_key_opens_is_a_miss_and_a_fresh_token_is_fetched(token_action, tampered, httpserver):
+    action, endpoint = token_action
+    assert action_test(action=action, values=VALUES).outcome == "succeeded"
+    (raw_key,) = _token_entries()
+    cache.set(raw_key.split(":", 2)[2], tampered, 600)  # the stored key carries the cache's ":1:" version prefix
+    result = action_test(action=action, values=VALUES)
+    assert result.outcome == "succeeded"
+    assert endpoint.issued == ["access-1-a1b2c3", "access-2-a1b2c3"]
+    sent = [request.headers["Authorization"] for request, _ in httpserver.log if request.path.startswith("/v1/")]
+    assert sent == ["Bearer access-1-a1b2c3", "Bearer access-2-a1b2c3"]  # the tampered value never went out
+
+
+def test_a_token_cached_before_a_key_rotation_is_fetched_again(token_action, settings):
+    action, endpoint = token_action
+    assert action_test(action=action, values=VALUES).outcome == "succeeded"
+    settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode(), TEST_ENCRYPTION_KEY]
+    call_command("rotate_encryption_keys", stdout=io.StringIO())
+    settings.FIELD_ENCRYPTION_KEYS = settings.FIELD_ENCRYPTION_KEYS[:1]
+    action.refresh_from_db()
+    assert action_test(action=action, values=VALUES).outcome == "succeeded"
+    assert endpoint.issued == ["access-1-a1b2c3", "access-2-a1b2c3"]
+    assert all(b"access-2-a1b2c3" not in value for value in _token_entries().values())
+
+
+def test_a_token_endpoint_token_is_cached_encrypted_too(world, allow_loopback, httpserver):
+    world.acme.allow_http = True
+    world.acme.save()
+    endpoint = TokenEndpoint(httpserver)
+    auth = {
+        "type": "token_endpoint",
+        "request": {"url": httpserver.url_for("/oauth/token"), "method": "POST", "body": {"user": "u"}},
+        "token_path": "data.jwt", "cache_seconds": 600, "inject": {"as": "header", "name": "X-Token"},
+    }  # fmt: skip
+    action = make_action(world.acme, url=httpserver.url_for("/v1/{{account}}/messages"), auth=auth)
+    assert [action_test(action=action, values=VALUES).outcome for _ in range(2)] == ["succeeded"] * 2
+    assert endpoint.issued == ["access-1-a1b2c3"]
+    assert [value for value in _token_entries().values() if b"access-1" in value] == []
