@@ -120,6 +120,10 @@ AXES_COOLOFF_TIME = timedelta(minutes=15)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+# The client address of a login: the socket's peer unless it is one of these proxies (IPs or CIDRs),
+# then the right-most X-Forwarded-For address no listed proxy wrote. Lockouts and DRF throttles both use it.
+CONDUIT_TRUSTED_PROXIES = env.list("CONDUIT_TRUSTED_PROXIES", default=[])
+AXES_CLIENT_IP_CALLABLE = "tenants.throttling.client_address"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -167,6 +171,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.common.errors.api_exception_handler",
     "DEFAULT_THROTTLE_RATES": {"login": env("LOGIN_THROTTLE_RATE", default="10/min")},
+    # A throttle that does not count by tenants.throttling's address falls back to the socket, never the raw
+    # X-Forwarded-For a client can rotate (DRF's default with NUM_PROXIES unset).
+    "NUM_PROXIES": 0,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 if DEBUG:

@@ -6,7 +6,6 @@ from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 
 from config.common.parsers import StrictJSONParser
 from config.common.serializers import StrictSerializer
@@ -20,6 +19,7 @@ from tenants.services import (
     membership_change_role,
     membership_remove,
 )
+from tenants.throttling import LoginRateThrottle
 
 
 class OrganizationSerializer(serializers.ModelSerializer):
@@ -150,7 +150,8 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgScopedV
 class TokenView(ObtainAuthToken):
     """Exchange a username and password for a user token (`Authorization: Token <token>`)."""
 
-    throttle_classes = [ScopedRateThrottle]
+    # Counted per client address, taken from the socket unless a trusted proxy forwards it (tenants.throttling).
+    throttle_classes = [LoginRateThrottle]
     throttle_scope = "login"
     # ObtainAuthToken brings DRF's own parsers: JSON goes through the strict one, as everywhere.
     parser_classes = [StrictJSONParser, FormParser, MultiPartParser]

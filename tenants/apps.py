@@ -6,4 +6,4 @@ class TenantsConfig(AppConfig):
     verbose_name = "Organizations and access"
 
     def ready(self) -> None:
-        from tenants import schema  # noqa: F401  (registers the API key scheme in OpenAPI)
+        from tenants import checks, schema  # noqa: F401  (register the proxy check and the API key scheme in OpenAPI)
