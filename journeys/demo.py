@@ -80,7 +80,10 @@ def seed_demo_journey(organization: Organization) -> str:
     if action is None:
         action = action_create(organization=organization, data=demo_action_data())
     elif action.url != demo_action_data()["url"]:
-        action = action_update(action=action, data={"url": demo_action_data()["url"]})
+        # Stored credentials do not follow an action to another port: the demo token goes with the move.
+        action = action_update(
+            action=action, data={"url": demo_action_data()["url"], "auth": demo_action_data()["auth"]}
+        )
     smtp = {"host": "127.0.0.1", "port": settings.CONDUIT_DEMO_SMTP_PORT, "security": "none",
             "default_from": "Acme Shop <shop@acme.test>"}  # fmt: skip
     if not EmailSettings.objects.filter(organization=organization).exists():  # never replaces real ones

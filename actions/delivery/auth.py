@@ -264,7 +264,9 @@ def _append_query(url: str, name: str, value: str) -> str:
 
 
 def _token_cache_key(action: Any) -> str:
-    settings_ = json.dumps([action.auth_type, action.auth_config, action.auth_secrets], sort_keys=True)
+    # The action's origin too: a token fetched while it called one host is never sent to another.
+    origin = urlsplit(action.url or "")[:2]
+    settings_ = json.dumps([action.auth_type, action.auth_config, action.auth_secrets, origin], sort_keys=True)
     return f"conduit:token:{action.pk}:{fingerprint(settings_)[:32]}"
 
 

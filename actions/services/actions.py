@@ -17,6 +17,7 @@ from actions.delivery import emails, rendering
 from actions.delivery.calls import CallResult, call_action, render
 from actions.models import Action, EmailSettings, SecretValue, generate_signing_secret
 from actions.selectors import IN_USE, action_usage, parameter_changes_that_break
+from actions.services import credential_hosts
 from config.common.exceptions import Conflict
 from config.common.problems import add_problems as add
 from config.common.problems import merge_problems
@@ -81,6 +82,8 @@ def _validate_certificate(certificate: str, key: str) -> dict[str, list[str]]:
 def _apply(action: Action, data: dict[str, Any]) -> dict[str, list[str]]:
     """Copy `data` onto `action`; return problems with the secret-bearing inputs."""
     errors: dict[str, list[str]] = {}
+    before = credential_hosts.action_destinations(action) if action.pk else None
+    stored_type, stored_secrets = action.auth_type, copy.deepcopy(action.auth_secrets or {})
     for name in EDITABLE_FIELDS:
         if name in data:
             setattr(action, name, data[name])
@@ -113,6 +116,11 @@ def _apply(action: Action, data: dict[str, Any]) -> dict[str, list[str]]:
         action.client_key = data["client_key"]
     if data.get("clear_client_certificate"):
         action.client_certificate = action.client_key = ""
+    if before is not None:
+        moved = credential_hosts.moved_credential_problems(
+            before=before, action=action, data=data, stored_type=stored_type, stored_secrets=stored_secrets
+        )
+        merge_problems(errors, moved)
     return errors
 
 

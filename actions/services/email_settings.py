@@ -9,6 +9,7 @@ from django.db import transaction
 
 from actions.delivery import emails
 from actions.models import EmailSettings
+from actions.services import credential_hosts
 from config.common.problems import add_problems as add
 from tenants.models import Organization
 
@@ -20,6 +21,8 @@ HOST_NAME = re.compile(rf"^(?=.{{1,253}}$){LABEL}(\.{LABEL})*$")
 
 def _email_settings_apply(settings_: EmailSettings, data: dict[str, Any]) -> dict[str, list[str]]:
     """Copy `data` onto the settings; return every problem, by field."""
+    before = credential_hosts.email_destination(settings_) if settings_.pk else None
+    stored_password = settings_.password
     for field in ("host", "port", "security", "username", "default_from", "timeout_s"):
         if field in data:
             setattr(settings_, field, data[field])
@@ -36,6 +39,12 @@ def _email_settings_apply(settings_: EmailSettings, data: dict[str, Any]) -> dic
         settings_.full_clean(exclude=["organization", "host", "default_from"])
     except ValidationError as exc:
         for field, messages in exc.message_dict.items():
+            add(errors, field, messages)
+    if before is not None:
+        moved = credential_hosts.moved_password_problems(
+            before=before, settings_=settings_, data=data, stored_password=stored_password
+        )
+        for field, messages in moved.items():
             add(errors, field, messages)
     return errors
 

@@ -67,11 +67,15 @@ def _receiver_base(httpserver) -> str:
     return f"http://127.0.0.1:{httpserver.port}"
 
 
-def _point_at(tech, action: dict, provider: str, httpserver) -> dict:
-    """Swap the provider's scheme and host for the receiver's; the path stays exactly as it is."""
+def _point_at(tech, action: dict, provider: str, httpserver, secrets: dict | None = None) -> dict:
+    """Swap the provider's scheme and host for the receiver's; the path stays exactly as it is. Stored
+    credentials do not follow an action to another host: `secrets` gives them again with the move."""
     assert action["url"].startswith(provider + "/"), action["url"]
     url = _receiver_base(httpserver) + action["url"].removeprefix(provider)
-    response = tech.patch(f"{ACTIONS_API}{action['id']}/", {"url": url}, format="json")
+    change: dict = {"url": url}
+    if secrets:
+        change["auth"] = {**{k: v for k, v in action["auth"].items() if not k.endswith("_set")}, **secrets}
+    response = tech.patch(f"{ACTIONS_API}{action['id']}/", change, format="json")
     assert response.status_code == 200, response.content
     assert response.json()["url"] == url
     return response.json()
@@ -107,7 +111,7 @@ def test_twilio_sms_sends_twilios_documented_form_post_with_basic_auth(acme, tec
     )
     assert action["kind"] == "http" and action["status"] == "draft"
     assert action["auth"] == {"type": "basic", "username": "AC123", "password_set": True}
-    action = _point_at(tech, action, "https://api.twilio.com", httpserver)
+    action = _point_at(tech, action, "https://api.twilio.com", httpserver, {"password": TWILIO_TOKEN})
     httpserver.expect_request("/2010-04-01/Accounts/AC123/Messages.json", method="POST").respond_with_json(
         {"sid": "SM1", "status": "queued"}, status=201
     )
@@ -134,7 +138,7 @@ def test_sendgrid_email_sends_the_v3_mail_send_json_with_the_bearer_key(acme, te
         tech, "sendgrid_email", {"api_key": SENDGRID_KEY, "from_email": "shop@acme.test", "from_name": "Acme Shop"}
     )
     assert action["auth"] == {"type": "bearer", "token_set": True}
-    action = _point_at(tech, action, "https://api.sendgrid.com", httpserver)
+    action = _point_at(tech, action, "https://api.sendgrid.com", httpserver, {"token": SENDGRID_KEY})
     httpserver.expect_request("/v3/mail/send", method="POST").respond_with_data("", status=202)
 
     response = _test_call(tech, action, {"to": "ann@example.com", "subject": "Your order", "text": "It ships today."})
@@ -155,7 +159,7 @@ def test_sendgrid_email_sends_the_v3_mail_send_json_with_the_bearer_key(acme, te
 
 def test_sendgrid_without_a_from_name_sends_only_the_address(acme, tech, httpserver):
     action = _create(tech, "sendgrid_email", {"api_key": SENDGRID_KEY, "from_email": "shop@acme.test"})
-    action = _point_at(tech, action, "https://api.sendgrid.com", httpserver)
+    action = _point_at(tech, action, "https://api.sendgrid.com", httpserver, {"token": SENDGRID_KEY})
     httpserver.expect_request("/v3/mail/send").respond_with_data("", status=202)
     _test_call(tech, action, {"to": "ann@example.com", "subject": "S", "text": "T"})
     assert json.loads(_only_request(httpserver).data)["from"] == {"email": "shop@acme.test"}
@@ -184,7 +188,7 @@ def test_fcm_push_gets_a_token_with_a_signed_assertion_then_sends_the_v1_message
     assert action["auth"]["type"] == "google_service_account"
     assert action["auth"]["service_account_json_set"] is True
     assert action["auth"]["scopes"] == "https://www.googleapis.com/auth/firebase.messaging"
-    action = _point_at(tech, action, "https://fcm.googleapis.com", httpserver)
+    action = _point_at(tech, action, "https://fcm.googleapis.com", httpserver, {"service_account_json": key_json})
     assert action["url"].endswith("/v1/projects/demo-project/messages:send")
     httpserver.expect_request("/token", method="POST").respond_with_json(
         {"access_token": FCM_TOKEN, "expires_in": 3600, "token_type": "Bearer"}
@@ -262,7 +266,7 @@ def test_teams_workflow_url_keeps_its_query_and_only_the_sig_is_secret(acme, tec
         {"name": "sv", "value": "1.0"},
     ]
     assert action["auth"] == {"type": "api_key", "in": "query", "name": "sig", "value_set": True}
-    action = _point_at(tech, action, TEAMS_HOST, httpserver)
+    action = _point_at(tech, action, TEAMS_HOST, httpserver, {"value": TEAMS_SIG})
     httpserver.expect_request("/workflows/abc/triggers/manual/paths/invoke", method="POST").respond_with_data(
         "", status=202
     )
@@ -308,7 +312,7 @@ def test_teams_connector_url_without_sig_keeps_its_path_in_a_secret_value(acme, 
 def test_meta_conversions_sends_the_data_array_with_the_token_in_the_query(acme, tech, httpserver):
     action = _create(tech, "meta_conversions", {"pixel_id": "1234567890", "access_token": META_TOKEN})
     assert action["auth"] == {"type": "api_key", "in": "query", "name": "access_token", "value_set": True}
-    action = _point_at(tech, action, "https://graph.facebook.com", httpserver)
+    action = _point_at(tech, action, "https://graph.facebook.com", httpserver, {"value": META_TOKEN})
     httpserver.expect_request("/v21.0/1234567890/events", method="POST").respond_with_json(
         {"events_received": 1, "fbtrace_id": "A1"}
     )

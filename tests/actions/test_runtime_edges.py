@@ -50,7 +50,8 @@ def test_a_never_sent_invocation_cannot_be_replayed(world, make):
 def test_a_call_made_for_a_host_the_action_left_is_not_sent(make, httpserver):
     action = make()
     invocation = invocation_enqueue(action=action, values=VALUES)
-    action_update(action=action, data={"url": "https://other.example.com/v1/{{account}}/messages"})
+    moved = {"url": "https://other.example.com/v1/{{account}}/messages", "auth": {"type": "bearer", "token": "t-2"}}
+    action_update(action=action, data=moved)
     invocation_send(invocation_id=invocation.pk)
     invocation.refresh_from_db()
     assert invocation.status == "failed" and "another host" in invocation.error
