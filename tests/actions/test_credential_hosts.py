@@ -13,6 +13,7 @@ from actions.models import Action, EmailSettings
 from actions.services.actions import action_test
 from actions.services.email_settings import email_settings_save
 from tests.actions.helpers import make_action
+from tests.actions.test_secrets_at_rest import TokenEndpoint
 from tests.conftest import token_client
 
 ACTIONS = "/api/v1/orgs/acme/actions/"
@@ -170,6 +171,21 @@ def test_the_url_of_an_oauth2_action_is_bound_too_the_token_would_follow_it(worl
     action = make_action(world.acme, auth=OAUTH2)
     response = _patch(tech, action, {"url": "https://evil.example/{{account}}"})
     assert response.status_code == 400 and "client_secret" in response.json()["errors"]["url"][0]
+
+
+def test_a_token_fetched_for_one_host_is_not_sent_to_the_next(world, tech, allow_loopback, httpserver):
+    world.acme.allow_http = True
+    world.acme.save()
+    endpoint = TokenEndpoint(httpserver)
+    auth = {**OAUTH2, "token_url": httpserver.url_for("/oauth/token")}
+    action = make_action(world.acme, url=f"http://localhost:{httpserver.port}/v1/{{{{account}}}}/messages", auth=auth)
+    assert action_test(action=action, values=VALUES).outcome == "succeeded"
+    moved = f"http://127.0.0.1:{httpserver.port}/v1/{{{{account}}}}/messages"
+    assert _patch(tech, action, {"url": moved, "auth": auth}).status_code == 200  # the same client secret, given again
+    action.refresh_from_db()
+    assert action_test(action=action, values=VALUES).outcome == "succeeded"
+    assert endpoint.issued == ["access-1-a1b2c3", "access-2-a1b2c3"]  # a token of its own for the new host
+    assert _authorizations(httpserver)[-1] == "Bearer access-2-a1b2c3"
 
 
 def test_a_token_request_on_another_host_needs_its_secret_headers_again(world, tech):
