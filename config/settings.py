@@ -124,6 +124,8 @@ AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
 # then the right-most X-Forwarded-For address no listed proxy wrote. Lockouts and DRF throttles both use it.
 CONDUIT_TRUSTED_PROXIES = env.list("CONDUIT_TRUSTED_PROXIES", default=[])
 AXES_CLIENT_IP_CALLABLE = "tenants.throttling.client_address"
+# A user token (POST /api/v1/auth/token/) works this long after it is issued; logout and a new password end it.
+CONDUIT_USER_TOKEN_TTL_S = env.int("CONDUIT_USER_TOKEN_TTL_S", default=7 * 24 * 3600)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -157,7 +159,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # The first class names the WWW-Authenticate header, so anonymous gets 401.
         "tenants.authentication.ApiKeyAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "tenants.authentication.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

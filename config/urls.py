@@ -11,7 +11,7 @@ from actions.api.metrics import ActionMetricsViewSet
 from actions.api.secret_values import SecretValueViewSet
 from actions.api.templates import ActionTemplateViewSet
 from journeys.api import EventViewSet, JourneyViewSet, ProfileViewSet, RunViewSet
-from tenants.api import ApiKeyViewSet, MemberViewSet, OrganizationViewSet, TokenView
+from tenants.api import ApiKeyViewSet, LogoutView, MemberViewSet, OrganizationViewSet, TokenView
 from tenants.views import switch_organization
 
 handler404 = "config.common.errors.handler404"
@@ -32,6 +32,7 @@ org_router.register("runs", RunViewSet, basename="run")
 
 api_v1 = [
     path("auth/token/", TokenView.as_view(), name="auth-token"),
+    path("auth/logout/", LogoutView.as_view(), name="auth-logout"),
     path(
         "orgs/<slug:org_slug>/",
         OrganizationViewSet.as_view({"get": "retrieve"}),

@@ -1,11 +1,14 @@
-from drf_spectacular.utils import extend_schema, inline_serializer
+from django.contrib.auth import logout
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from config.common.parsers import StrictJSONParser
 from config.common.serializers import StrictSerializer
@@ -18,6 +21,9 @@ from tenants.services import (
     membership_add,
     membership_change_role,
     membership_remove,
+    user_token_expires_at,
+    user_token_issue,
+    user_tokens_revoke,
 )
 from tenants.throttling import LoginRateThrottle
 
@@ -148,7 +154,11 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgScopedV
 
 
 class TokenView(ObtainAuthToken):
-    """Exchange a username and password for a user token (`Authorization: Token <token>`)."""
+    """Exchange a username and password for a user token (`Authorization: Token <token>`).
+
+    The token expires `CONDUIT_USER_TOKEN_TTL_S` after it was issued (7 days by default), and ends
+    earlier at a logout or a password change.
+    """
 
     # Counted per client address, taken from the socket unless a trusted proxy forwards it (tenants.throttling).
     throttle_classes = [LoginRateThrottle]
@@ -161,11 +171,30 @@ class TokenView(ObtainAuthToken):
             "TokenRequest",
             {"username": serializers.CharField(), "password": serializers.CharField()},
         ),
-        responses=inline_serializer("TokenResponse", {"token": serializers.CharField()}),
+        responses=inline_serializer(
+            "TokenResponse",
+            {
+                "token": serializers.CharField(),
+                "expires_at": serializers.DateTimeField(help_text="Log in again after this."),
+            },
+        ),
         auth=[],
     )
     def post(self, request: Request, *args, **kwargs) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        token, _ = Token.objects.get_or_create(user=serializer.validated_data["user"])
-        return Response({"token": token.key})
+        token = user_token_issue(user=serializer.validated_data["user"])
+        return Response({"token": token.key, "expires_at": user_token_expires_at(token=token)})
+
+
+class LogoutView(APIView):
+    """End the caller's login: the user token stops working at once (and a browser session closes)."""
+
+    @extend_schema(request=None, responses={204: OpenApiResponse(description="Logged out.")})
+    def post(self, request: Request) -> Response:
+        if isinstance(request.auth, Token):
+            # One token per user (DRF's): every client that shares it logs in again.
+            user_tokens_revoke(user=request.user)
+        if isinstance(request.successful_authenticator, SessionAuthentication):
+            logout(request)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -6,4 +6,5 @@ class TenantsConfig(AppConfig):
     verbose_name = "Organizations and access"
 
     def ready(self) -> None:
-        from tenants import checks, schema  # noqa: F401  (register the proxy check and the API key scheme in OpenAPI)
+        # Registered on import: the proxy check, the API key scheme in OpenAPI, tokens ended by a new password.
+        from tenants import checks, schema, signals  # noqa: F401

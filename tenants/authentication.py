@@ -1,9 +1,10 @@
-from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from rest_framework import authentication, exceptions
+from rest_framework.authtoken.models import Token
 from rest_framework.request import Request
 
 from tenants.models import KEY_PREFIX, ApiKey
-from tenants.services import api_key_authenticate
+from tenants.services import api_key_authenticate, user_token_is_expired, user_tokens_revoke
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -34,3 +35,17 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return f'{self.keyword} realm="api"'
+
+
+class ExpiringTokenAuthentication(authentication.TokenAuthentication):
+    """`Authorization: Token <key>`: a user token from /api/v1/auth/token/, refused once expired.
+
+    A password change or a logout deletes the token (tenants.signals, LogoutView).
+    """
+
+    def authenticate_credentials(self, key: str) -> tuple[AbstractBaseUser, Token]:
+        user, token = super().authenticate_credentials(key)
+        if user_token_is_expired(token=token):
+            user_tokens_revoke(user=user)
+            raise exceptions.AuthenticationFailed("Token expired; log in again at /api/v1/auth/token/.")
+        return user, token

@@ -1,10 +1,12 @@
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from rest_framework.authtoken.models import Token
 
 from config.common.exceptions import Conflict
 from tenants.models import ApiKey, Membership, Organization, generate_api_key, hash_api_key
@@ -137,3 +139,31 @@ def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
         ApiKey.objects.filter(pk=key.pk).exclude(last_used_at__gt=now - LAST_USED_RESOLUTION).update(last_used_at=now)
         key.last_used_at = now
     return key
+
+
+def user_token_expires_at(*, token: Token) -> datetime:
+    """A user token works for CONDUIT_USER_TOKEN_TTL_S after its creation, however often it is used."""
+    return token.created + timedelta(seconds=settings.CONDUIT_USER_TOKEN_TTL_S)
+
+
+def user_token_is_expired(*, token: Token) -> bool:
+    return user_token_expires_at(token=token) <= timezone.now()
+
+
+@transaction.atomic
+def user_token_issue(*, user: AbstractBaseUser) -> Token:
+    """The user's token after a login: the current one while it works, else a new one.
+
+    Logging in again does not extend a token: its life counts from its creation.
+    """
+    token = Token.objects.filter(user=user).first()
+    if token is not None and not user_token_is_expired(token=token):
+        return token
+    Token.objects.filter(user=user).delete()
+    # get_or_create: two logins at once both find no token; the second takes the one the first created.
+    return Token.objects.get_or_create(user=user)[0]
+
+
+def user_tokens_revoke(*, user: AbstractBaseUser) -> None:
+    """End the user's API login (logout, a new password): the token stops working at once."""
+    Token.objects.filter(user=user).delete()

@@ -1,12 +1,20 @@
-"""Issue 16, accounts: the login throttle's client address (8)."""
+"""Issue 16, accounts: the login throttle's client address (8), user tokens that end (19)."""
+
+from datetime import timedelta
 
 import pytest
-from django.urls import URLPattern, URLResolver, get_resolver
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from rest_framework.authtoken.models import Token
 from rest_framework.settings import api_settings
 from rest_framework.test import APIClient
 
 from tenants.throttling import ClientAddressThrottleMixin, client_address
-from tests.factories import PASSWORD
+from tests.conftest import token_client
+from tests.factories import PASSWORD, UserFactory
 
 TOKEN_URL = "/api/v1/auth/token/"
 LIMIT = 10  # LOGIN_THROTTLE_RATE's default, 10/min
@@ -162,3 +170,157 @@ def test_every_throttle_of_every_api_view_counts_by_the_client_address():
     assert throttled and all(throttled.values()), throttled
     # A throttle added without the mixin falls back to the socket's address, never the raw header.
     assert api_settings.NUM_PROXIES == 0
+
+
+# --- 19: user tokens expire, and end at a password change and at logout
+
+LOGOUT_URL = "/api/v1/auth/logout/"
+WHOAMI = "/api/v1/orgs/acme/"  # any member may read it
+
+
+def _login(username: str = "acme_admin", password: str = PASSWORD) -> dict:
+    response = APIClient().post(TOKEN_URL, {"username": username, "password": password}, format="json")
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def _client(token: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    return client
+
+
+def _age_token(token: str, by: timedelta) -> None:
+    Token.objects.filter(key=token).update(created=timezone.now() - by)
+
+
+def test_a_fresh_login_gives_a_working_token_that_says_when_it_expires(world, settings):
+    answer = _login()
+    assert _client(answer["token"]).get(WHOAMI).status_code == 200
+    expires_at = parse_datetime(answer["expires_at"])
+    expected = timezone.now() + timedelta(seconds=settings.CONDUIT_USER_TOKEN_TTL_S)
+    assert abs((expires_at - expected).total_seconds()) < 60
+    assert settings.CONDUIT_USER_TOKEN_TTL_S == 7 * 24 * 3600
+
+
+def test_an_expired_token_gets_401_and_a_new_login_gives_another_token(world, settings):
+    token = _login()["token"]
+    _age_token(token, timedelta(seconds=settings.CONDUIT_USER_TOKEN_TTL_S + 1))
+    response = _client(token).get(WHOAMI)
+    assert response.status_code == 401
+    assert "expired" in response.json()["detail"]
+    assert _client(token).get(WHOAMI).status_code == 401  # and it stays refused
+    fresh = _login()["token"]
+    assert fresh != token
+    assert _client(fresh).get(WHOAMI).status_code == 200
+
+
+def test_a_shorter_token_life_from_the_setting_applies_to_tokens_already_issued(world, settings):
+    token = _login()["token"]
+    _age_token(token, timedelta(minutes=2))
+    assert _client(token).get(WHOAMI).status_code == 200
+    settings.CONDUIT_USER_TOKEN_TTL_S = 60
+    assert _client(token).get(WHOAMI).status_code == 401
+
+
+def test_logging_in_again_does_not_extend_a_token(world):
+    first = _login()
+    _age_token(first["token"], timedelta(days=3))
+    again = _login()
+    assert again["token"] == first["token"]
+    assert parse_datetime(again["expires_at"]) < parse_datetime(first["expires_at"])
+
+
+def _set_password_in_code(user) -> None:
+    user.set_password("a-new-password-42")
+    user.save()
+
+
+def _set_unusable_password(user) -> None:
+    user.set_unusable_password()
+    user.save(update_fields=["password"])
+
+
+def _member_add_with_a_new_password(user) -> None:
+    call_command("member_add", "globex", user.username, "--role", "viewer", "--password", "a-new-password-42")
+
+
+def _admin_password_form_of_platform_staff(user) -> None:
+    staff = UserFactory(username="staff", is_superuser=True, is_staff=True)
+    client = APIClient()
+    client.force_login(staff)
+    url = reverse("admin:auth_user_password_change", args=[user.pk])
+    form = {"password1": "a-new-password-42", "password2": "a-new-password-42", "usable_password": "true"}
+    response = client.post(url, form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+
+
+def _own_admin_password_change_form(user) -> None:
+    client = APIClient()
+    client.force_login(user)
+    form = {"old_password": PASSWORD, "new_password1": "a-new-password-42", "new_password2": "a-new-password-42"}
+    response = client.post(reverse("admin:password_change"), form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+
+
+PASSWORD_CHANGES = {
+    "set_password-and-save": _set_password_in_code,
+    "set_unusable_password": _set_unusable_password,
+    "member_add-command": _member_add_with_a_new_password,
+    "admin-password-form": _admin_password_form_of_platform_staff,
+    "own-password-change-in-the-admin": _own_admin_password_change_form,
+}
+
+
+@pytest.mark.parametrize("change", PASSWORD_CHANGES.values(), ids=PASSWORD_CHANGES.keys())
+def test_after_a_password_change_the_old_token_gets_401(world, change):
+    user = world.user("technical")
+    token = _login(user.username)["token"]
+    change(get_user_model().objects.get(pk=user.pk))
+    assert _client(token).get(WHOAMI).status_code == 401
+    if change is not _set_unusable_password:
+        fresh = _login(user.username, "a-new-password-42")["token"]
+        assert _client(fresh).get(WHOAMI).status_code == 200
+
+
+def test_saving_a_user_without_a_new_password_keeps_the_token(world):
+    user = world.user("technical")
+    token = _login(user.username)["token"]
+    user = get_user_model().objects.get(pk=user.pk)
+    user.email = "tech@acme.test"
+    user.save()
+    user.last_login = timezone.now()
+    user.save(update_fields=["last_login"])
+    assert _client(token).get(WHOAMI).status_code == 200
+
+
+def test_after_logout_the_token_gets_401(world):
+    token = _login()["token"]
+    client = _client(token)
+    assert client.post(LOGOUT_URL).status_code == 204
+    assert client.get(WHOAMI).status_code == 401
+    assert client.post(LOGOUT_URL).status_code == 401
+    fresh = _login()["token"]
+    assert fresh != token and _client(fresh).get(WHOAMI).status_code == 200
+
+
+def test_logout_of_one_user_leaves_other_users_logged_in(world):
+    other = token_client(world.user("viewer"))
+    assert _client(_login()["token"]).post(LOGOUT_URL).status_code == 204
+    assert other.get(WHOAMI).status_code == 200
+
+
+def test_logout_closes_a_browser_session_and_needs_a_login(world):
+    assert APIClient().post(LOGOUT_URL).status_code == 401
+    client = APIClient()
+    client.force_login(world.user("admin"))
+    assert client.get(WHOAMI).status_code == 200
+    assert client.post(LOGOUT_URL).status_code == 204
+    assert client.get(WHOAMI).status_code == 401
+
+
+def test_the_schema_documents_logout_and_the_token_expiry(db, client):
+    schema = client.get("/api/v1/schema/?format=json").json()
+    assert "post" in schema["paths"]["/api/v1/auth/logout/"]
+    assert "204" in schema["paths"]["/api/v1/auth/logout/"]["post"]["responses"]
+    assert "expires_at" in schema["components"]["schemas"]["TokenResponse"]["properties"]
