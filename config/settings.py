@@ -126,6 +126,8 @@ CONDUIT_TRUSTED_PROXIES = env.list("CONDUIT_TRUSTED_PROXIES", default=[])
 AXES_CLIENT_IP_CALLABLE = "tenants.throttling.client_address"
 # A user token (POST /api/v1/auth/token/) works this long after it is issued; logout and a new password end it.
 CONDUIT_USER_TOKEN_TTL_S = env.int("CONDUIT_USER_TOKEN_TTL_S", default=7 * 24 * 3600)
+# An invitation to join an organization can be accepted this long after it is sent.
+CONDUIT_INVITATION_TTL_S = env.int("CONDUIT_INVITATION_TTL_S", default=7 * 24 * 3600)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -193,6 +195,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a `status`; each choice set gets its own name instead of a numbered one.
+    "ENUM_NAME_OVERRIDES": {"InvitationStatusEnum": "tenants.models.Invitation.Status"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "config.schema.add_error_responses",

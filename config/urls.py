@@ -11,7 +11,15 @@ from actions.api.metrics import ActionMetricsViewSet
 from actions.api.secret_values import SecretValueViewSet
 from actions.api.templates import ActionTemplateViewSet
 from journeys.api import EventViewSet, JourneyViewSet, ProfileViewSet, RunViewSet
-from tenants.api import ApiKeyViewSet, LogoutView, MemberViewSet, OrganizationViewSet, TokenView
+from tenants.api import (
+    ApiKeyViewSet,
+    InvitationAcceptView,
+    InvitationViewSet,
+    LogoutView,
+    MemberViewSet,
+    OrganizationViewSet,
+    TokenView,
+)
 from tenants.views import switch_organization
 
 handler404 = "config.common.errors.handler404"
@@ -21,6 +29,7 @@ handler500 = "config.common.errors.handler500"
 # Every organization-scoped resource registers here, under /api/v1/orgs/{org_slug}/.
 org_router = SimpleRouter()
 org_router.register("members", MemberViewSet, basename="member")
+org_router.register("invitations", InvitationViewSet, basename="invitation")
 org_router.register("api-keys", ApiKeyViewSet, basename="api-key")
 org_router.register("actions", ActionViewSet, basename="action")
 org_router.register("invocations", InvocationViewSet, basename="invocation")
@@ -33,6 +42,7 @@ org_router.register("runs", RunViewSet, basename="run")
 api_v1 = [
     path("auth/token/", TokenView.as_view(), name="auth-token"),
     path("auth/logout/", LogoutView.as_view(), name="auth-logout"),
+    path("invitations/accept/", InvitationAcceptView.as_view(), name="invitation-accept"),
     path(
         "orgs/<slug:org_slug>/",
         OrganizationViewSet.as_view({"get": "retrieve"}),

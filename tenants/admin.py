@@ -7,12 +7,15 @@ from django.urls import reverse
 from config.common.exceptions import Conflict
 from tenants.admin_scoping import OrgScopedAdminMixin, adopt_saved_row
 from tenants.middleware import active_organization
-from tenants.models import ApiKey, Membership, Organization
+from tenants.models import ApiKey, Invitation, Membership, Organization
 from tenants.roles import Capability, Scope
 from tenants.selectors import organizations_for_user
 from tenants.services import (
     api_key_create,
     api_key_revoke,
+    invitation_check_invitee,
+    invitation_create,
+    invitation_revoke,
     membership_add,
     membership_change_role,
     membership_ensure_admin_remains,
@@ -49,6 +52,8 @@ class OrganizationAdmin(admin.ModelAdmin):
 
 
 class MembershipAddForm(forms.ModelForm):
+    """Platform staff only: they add a user at once. Organization admins send an invitation instead."""
+
     # A username, not a dropdown: listing every user of the installation would leak them.
     username = forms.CharField(max_length=150, help_text="The user's login name.")
 
@@ -83,6 +88,10 @@ class MembershipAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
     list_filter = ["role"]
     search_fields = ["user__username", "user__email"]
     actions = None  # bulk delete would bypass the last-admin rule
+
+    def has_add_permission(self, request: HttpRequest, *args) -> bool:
+        # Nobody joins an organization without consent: its admins invite (Invitations), the user accepts.
+        return request.user.is_superuser
 
     def get_form(self, request: HttpRequest, obj=None, change=False, **kwargs):
         if obj is None:
@@ -127,6 +136,89 @@ class MembershipAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
 
     def delete_model(self, request: HttpRequest, obj: Membership) -> None:
         membership_remove(membership=obj)
+
+
+class InvitationForm(forms.ModelForm):
+    class Meta:
+        model = Invitation
+        fields = ["email", "username", "role"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned  # a malformed email is named already
+        try:
+            invitation_check_invitee(email=cleaned.get("email", ""), username=cleaned.get("username", ""))
+        except ValidationError as exc:
+            for field, errors in exc.error_dict.items():
+                self.add_error(field, errors)
+        return cleaned
+
+
+@admin.register(Invitation)
+class InvitationAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
+    """Invite by email or username; the answer is the same whether or not such a user exists."""
+
+    view_capability = Capability.MANAGE_MEMBERS
+    change_capability = Capability.MANAGE_MEMBERS
+    form = InvitationForm
+    list_display = ["invitee", "role", "status", "invited_by", "created_at", "expires_at"]
+    list_filter = ["role"]
+    search_fields = ["email", "username"]
+    actions = ["revoke_invitations"]
+
+    def get_fields(self, request: HttpRequest, obj=None):
+        if obj is None:
+            return ["email", "username", "role"] + (["organization"] if request.user.is_superuser else [])
+        return self.get_readonly_fields(request, obj)
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        if obj is None:
+            return []
+        return [
+            "email",
+            "username",
+            "role",
+            "status",
+            "invited_by",
+            "created_at",
+            "expires_at",
+            "accepted_at",
+            "revoked_at",
+        ]
+
+    def save_model(self, request: HttpRequest, obj: Invitation, form, change: bool) -> None:
+        if change:
+            return  # an invitation is not edited; revoke it and send another
+        organization = obj.organization if request.user.is_superuser else active_organization(request)
+        invitation, raw_token = invitation_create(
+            organization=organization,
+            email=form.cleaned_data.get("email", ""),
+            username=form.cleaned_data.get("username", ""),
+            role=form.cleaned_data["role"],
+            invited_by=request.user,
+        )
+        adopt_saved_row(obj, invitation)
+        self.message_user(
+            request,
+            f"Give this token to {invitation.invitee}; they accept it, logged in, with POST "
+            f'/api/v1/invitations/accept/ {{"token": "..."}}. It is shown only now: {raw_token}',
+            messages.WARNING,
+        )
+
+    @admin.action(description="Revoke selected invitations")
+    def revoke_invitations(self, request: HttpRequest, queryset) -> None:
+        revoked = 0
+        for invitation in queryset.filter(accepted_at=None):
+            invitation_revoke(invitation=invitation)
+            revoked += 1
+        self.message_user(request, f"Revoked {revoked} invitation(s); accepted ones stay.", messages.SUCCESS)
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False if obj is not None else super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # revoke instead; the record stays
 
 
 class ApiKeyForm(forms.ModelForm):

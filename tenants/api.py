@@ -12,13 +12,15 @@ from rest_framework.views import APIView
 
 from config.common.parsers import StrictJSONParser
 from config.common.serializers import StrictSerializer
-from tenants.models import ApiKey, Membership, Organization
+from tenants.models import ApiKey, Invitation, Membership, Organization
 from tenants.roles import Capability, Role, Scope
 from tenants.scoping import OrgScopedViewSet
 from tenants.services import (
     api_key_create,
     api_key_revoke,
-    membership_add,
+    invitation_accept,
+    invitation_create,
+    invitation_revoke,
     membership_change_role,
     membership_remove,
     user_token_expires_at,
@@ -59,30 +61,18 @@ class MembershipSerializer(serializers.ModelSerializer):
         fields = ["id", "username", "role", "created_at"]
 
 
-class MembershipCreateSerializer(StrictSerializer):
-    username = serializers.CharField(max_length=150)
-    role = serializers.ChoiceField(choices=Role.choices)
-
-
 class MembershipUpdateSerializer(StrictSerializer):
     role = serializers.ChoiceField(choices=Role.choices)
 
 
 class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, OrgScopedViewSet):
-    """Members of the organization and their roles (admin role only)."""
+    """Members of the organization and their roles (admin role only). People join by invitation."""
 
     queryset = Membership.objects.select_related("user")
     serializer_class = MembershipSerializer
     read_capability = Capability.MANAGE_MEMBERS
     write_capability = Capability.MANAGE_MEMBERS
-    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
-
-    @extend_schema(request=MembershipCreateSerializer, responses={201: MembershipSerializer})
-    def create(self, request: Request, org_slug: str) -> Response:
-        data = MembershipCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        membership = membership_add(organization=self.organization, **data.validated_data)
-        return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
+    http_method_names = ["get", "patch", "delete", "head", "options"]
 
     @extend_schema(request=MembershipUpdateSerializer, responses=MembershipSerializer)
     def partial_update(self, request: Request, org_slug: str, pk: str) -> Response:
@@ -93,6 +83,93 @@ class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Des
 
     def perform_destroy(self, instance: Membership) -> None:
         membership_remove(membership=instance)
+
+
+class InvitationSerializer(serializers.ModelSerializer):
+    status = serializers.ChoiceField(choices=Invitation.Status.choices, read_only=True)
+    invited_by = serializers.CharField(source="invited_by.username", read_only=True, default=None)
+
+    class Meta:
+        model = Invitation
+        fields = [
+            "id",
+            "email",
+            "username",
+            "role",
+            "status",
+            "invited_by",
+            "created_at",
+            "expires_at",
+            "accepted_at",
+            "revoked_at",
+        ]
+
+
+class InvitationCreateSerializer(StrictSerializer):
+    email = serializers.CharField(max_length=254, required=False, allow_blank=True, help_text="The invitee's email.")
+    username = serializers.CharField(max_length=150, required=False, allow_blank=True, help_text="Or their username.")
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+class InvitationCreatedSerializer(InvitationSerializer):
+    token = serializers.CharField(
+        help_text="Give it to the invitee, who accepts with POST /api/v1/invitations/accept/. Shown only now."
+    )
+
+    class Meta(InvitationSerializer.Meta):
+        fields = [*InvitationSerializer.Meta.fields, "token"]
+
+
+class InvitationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgScopedViewSet):
+    """Invitations to join the organization (admin role only). The answer never says whether the invitee
+    has an account: a person becomes a member only by accepting."""
+
+    queryset = Invitation.objects.select_related("invited_by")
+    serializer_class = InvitationSerializer
+    read_capability = Capability.MANAGE_MEMBERS
+    write_capability = Capability.MANAGE_MEMBERS
+    not_found_detail = "Invitation not found."
+
+    @extend_schema(request=InvitationCreateSerializer, responses={201: InvitationCreatedSerializer})
+    def create(self, request: Request, org_slug: str) -> Response:
+        data = InvitationCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        invitation, raw_token = invitation_create(
+            organization=self.organization, invited_by=request.user, **data.validated_data
+        )
+        invitation.token = raw_token
+        return Response(InvitationCreatedSerializer(invitation).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=InvitationSerializer)
+    @action(detail=True, methods=["post"])
+    def revoke(self, request: Request, org_slug: str, pk: str) -> Response:
+        """Revoke a pending invitation: its token stops working."""
+        return Response(InvitationSerializer(invitation_revoke(invitation=self.get_object())).data)
+
+
+class InvitationAcceptSerializer(StrictSerializer):
+    token = serializers.CharField(max_length=100, help_text="The token the organization's admin gave you.")
+
+
+class InvitationAcceptView(APIView):
+    """Accept an invitation addressed to you (your username, or your account's email): you become a member
+    with the invited role. The token travels in the body, never in a URL that logs would keep."""
+
+    @extend_schema(
+        request=InvitationAcceptSerializer,
+        responses={
+            201: inline_serializer(
+                "InvitationAccepted", {"organization": serializers.CharField(), "role": serializers.CharField()}
+            )
+        },
+    )
+    def post(self, request: Request) -> Response:
+        data = InvitationAcceptSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        membership = invitation_accept(raw_token=data.validated_data["token"], user=request.user)
+        return Response(
+            {"organization": membership.organization.slug, "role": membership.role}, status=status.HTTP_201_CREATED
+        )
 
 
 class ApiKeySerializer(serializers.ModelSerializer):

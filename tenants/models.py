@@ -80,3 +80,73 @@ class ApiKey(models.Model):
         if self.revoked_at is not None:
             return False
         return self.expires_at is None or self.expires_at > timezone.now()
+
+
+INVITATION_PREFIX = "inv_"
+
+
+def generate_invitation_token() -> str:
+    """The raw token an invitee accepts with; like an API key, only its hash is stored."""
+    return INVITATION_PREFIX + secrets.token_urlsafe(32)
+
+
+class Invitation(models.Model):
+    """An organization admin's offer of a role to one person, named by email or username.
+
+    Nobody becomes a member without accepting: the invitee, logged in, presents the token.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+        REVOKED = "revoked", "Revoked"
+        EXPIRED = "expired", "Expired"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField(blank=True, help_text="The invitee's email address (or give a username).")
+    username = models.CharField(max_length=150, blank=True, help_text="The invitee's login name (or give an email).")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, editable=False, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(editable=False)
+    accepted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, editable=False, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(models.Q(email="") & ~models.Q(username="")) | (~models.Q(email="") & models.Q(username="")),
+                name="invitation_names_email_or_username",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.invitee} ({self.role})"
+
+    @property
+    def invitee(self) -> str:
+        return self.email or self.username
+
+    @property
+    def status(self) -> str:
+        if self.accepted_at is not None:
+            return self.Status.ACCEPTED
+        if self.revoked_at is not None:
+            return self.Status.REVOKED
+        if self.expires_at <= timezone.now():
+            return self.Status.EXPIRED
+        return self.Status.PENDING
+
+    def is_for(self, user: models.Model) -> bool:
+        """Addressed to `user`: the same username, or (invited by email) the same address, case aside."""
+        if self.username:
+            return user.get_username() == self.username
+        email = getattr(user, "email", "") or ""
+        return bool(email) and email.casefold() == self.email.casefold()

@@ -3,13 +3,24 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
+from django.http import Http404
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from config.common.exceptions import Conflict
-from tenants.models import ApiKey, Membership, Organization, generate_api_key, hash_api_key
+from tenants.models import (
+    ApiKey,
+    Invitation,
+    Membership,
+    Organization,
+    generate_api_key,
+    generate_invitation_token,
+    hash_api_key,
+)
 from tenants.roles import Role, Scope
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -36,7 +47,10 @@ def membership_add(
     password: str | None = None,
     create_user: bool = False,
 ) -> Membership:
-    """Add a user to an organization. Operators (not the API) may create the user too."""
+    """Add a user to an organization at once: for operators' commands and tests only.
+
+    Organization admins invite instead (`invitation_create`): a user joins by accepting.
+    """
     _validate_role(role)
     User = get_user_model()
     user = User.objects.filter(username=username).first()
@@ -167,3 +181,110 @@ def user_token_issue(*, user: AbstractBaseUser) -> Token:
 def user_tokens_revoke(*, user: AbstractBaseUser) -> None:
     """End the user's API login (logout, a new password): the token stops working at once."""
     Token.objects.filter(user=user).delete()
+
+
+def invitation_check_invitee(*, email: str, username: str) -> tuple[str, str]:
+    """The invitee (email, username) stripped, or a ValidationError naming the field; the admin form asks
+    this too. Only the form is checked: whether such a user exists is never asked."""
+    email, username = (email or "").strip(), (username or "").strip()
+    if bool(email) == bool(username):
+        message = "Give the invitee's email or username, not both." if email else "Give an email or a username."
+        raise ValidationError({"email" if email else "username": message})
+    try:
+        if email:
+            validate_email(email)  # also refuses more than 320 characters
+        else:
+            UnicodeUsernameValidator()(username)
+    except ValidationError:
+        if email:
+            raise ValidationError({"email": "Enter a valid email address."}) from None
+        raise ValidationError({"username": "A username has only letters, digits and @ . + - _."}) from None
+    if len(email) > 254 or len(username) > 150:
+        raise ValidationError(
+            {"email" if email else "username": "Too long: 254 characters for an email, 150 for a username."}
+        )
+    return email, username
+
+
+@transaction.atomic
+def invitation_create(
+    *,
+    organization: Organization,
+    role: str,
+    email: str = "",
+    username: str = "",
+    invited_by: AbstractBaseUser | None = None,
+) -> tuple[Invitation, str]:
+    """Invite one person by email or username; returns the invitation and its raw token, shown only now.
+
+    Whether such a user exists is never looked up here, so the answer is the same either way.
+    A new invitation of the same person replaces their pending one.
+    """
+    _validate_role(role)
+    email, username = invitation_check_invitee(email=email, username=username)
+    now = timezone.now()
+    same_person = {"email__iexact": email} if email else {"username": username}
+    Invitation.objects.filter(
+        organization=organization, accepted_at=None, revoked_at=None, expires_at__gt=now, **same_person
+    ).update(revoked_at=now)
+    raw_token = generate_invitation_token()
+    invitation = Invitation.objects.create(
+        organization=organization,
+        email=email,
+        username=username,
+        role=role,
+        token_hash=hash_api_key(raw_token),
+        invited_by=invited_by,
+        expires_at=now + timedelta(seconds=settings.CONDUIT_INVITATION_TTL_S),
+    )
+    return invitation, raw_token
+
+
+def invitation_revoke(*, invitation: Invitation) -> Invitation:
+    """The token stops working; the invitation stays listed for the record."""
+    if invitation.accepted_at is not None:
+        raise Conflict(
+            "This invitation was accepted; remove the member instead.",
+            {"status": ["The invitation is accepted."]},
+        )
+    if invitation.revoked_at is None:
+        invitation.revoked_at = timezone.now()
+        invitation.save(update_fields=["revoked_at"])
+    return invitation
+
+
+NOT_USABLE = {
+    Invitation.Status.ACCEPTED: "This invitation has been accepted already.",
+    Invitation.Status.REVOKED: "This invitation was revoked; ask the organization's admin for a new one.",
+    Invitation.Status.EXPIRED: "This invitation has expired; ask the organization's admin for a new one.",
+}
+
+
+@transaction.atomic
+def invitation_accept(*, raw_token: str, user: AbstractBaseUser) -> Membership:
+    """`user` accepts the invitation of `raw_token` and becomes a member with its role.
+
+    A token that is unknown, of an inactive organization, or addressed to someone else is a 404:
+    holding a token proves nothing about who it names.
+    """
+    invitation = (
+        Invitation.objects.select_for_update()
+        .select_related("organization")
+        .filter(token_hash=hash_api_key(raw_token), organization__is_active=True)
+        .first()
+    )
+    if invitation is None or not invitation.is_for(user):
+        raise Http404("Invitation not found.")
+    status = invitation.status
+    if status != Invitation.Status.PENDING:
+        raise Conflict(NOT_USABLE[status], {"token": [f"The invitation is {status}."]})
+    if Membership.objects.filter(organization=invitation.organization, user=user).exists():
+        raise Conflict(
+            f"You are a member of {invitation.organization.slug} already.",
+            {"token": ["You are a member already; an admin changes roles."]},
+        )
+    membership = Membership.objects.create(organization=invitation.organization, user=user, role=invitation.role)
+    invitation.accepted_at = timezone.now()
+    invitation.accepted_by = user
+    invitation.save(update_fields=["accepted_at", "accepted_by"])
+    return membership

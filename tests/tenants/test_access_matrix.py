@@ -13,7 +13,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from actions.models import Action, EmailSettings, EndpointLimit, Invocation, SecretValue
-from tenants.services import api_key_create
+from tenants.services import api_key_create, invitation_create
 from tests.actions.helpers import SMS_ACTION, make_action
 from tests.conftest import ROLES, World, token_client
 from tests.factories import UserFactory
@@ -34,6 +34,10 @@ TEST_VALUES = {"parameters": {"account": "a", "phone": "+33600000000", "text": "
 
 def _acme_key(w: World):
     return api_key_create(organization=w.acme, name="shop", scopes=["read"])[0]
+
+
+def _acme_invitation(w: World):
+    return invitation_create(organization=w.acme, email="guest@example.com", role="viewer")[0]
 
 
 def _acme_invocation(w: World, status: str = "failed"):
@@ -78,13 +82,30 @@ class Endpoint:
 ENDPOINTS = [
     Endpoint("organization", "get", lambda w, o: f"/api/v1/orgs/{o}/", ALL, 200),
     Endpoint("members-list", "get", lambda w, o: f"/api/v1/orgs/{o}/members/", ADMIN, 200),
+    Endpoint("invitations-list", "get", lambda w, o: f"/api/v1/orgs/{o}/invitations/", ADMIN, 200),
     Endpoint(
-        "members-add",
+        "invitations-create",
         "post",
-        lambda w, o: f"/api/v1/orgs/{o}/members/",
+        lambda w, o: f"/api/v1/orgs/{o}/invitations/",
         ADMIN,
         201,
         body=lambda w: {"username": UserFactory(username="newcomer").username, "role": "viewer"},
+    ),
+    Endpoint(
+        "invitations-detail",
+        "get",
+        lambda w, o: f"/api/v1/orgs/{o}/invitations/{_acme_invitation(w).pk}/",
+        ADMIN,
+        200,
+        has_object=True,
+    ),
+    Endpoint(
+        "invitations-revoke",
+        "post",
+        lambda w, o: f"/api/v1/orgs/{o}/invitations/{_acme_invitation(w).pk}/revoke/",
+        ADMIN,
+        200,
+        has_object=True,
     ),
     Endpoint(
         "members-detail",

@@ -79,24 +79,25 @@ def test_no_globex_object_in_any_dropdown_of_any_form(world, globex_rows, client
 
 def test_technical_user_cannot_manage_members_or_keys(world, client):
     client.force_login(world.user("technical"))
-    for name in ("membership", "apikey"):
+    for name in ("membership", "apikey", "invitation"):
         assert client.get(reverse(f"admin:tenants_{name}_changelist")).status_code == 403
         assert client.get(reverse(f"admin:tenants_{name}_add")).status_code == 403
     index = client.get(reverse("admin:index")).content.decode()
-    assert "Memberships" not in index and "API keys" not in index
+    assert "Memberships" not in index and "API keys" not in index and "Invitations" not in index
 
 
-def test_admin_adds_a_member_and_creates_a_key_shown_once(world, client):
+def test_platform_staff_add_a_member_at_once_and_an_admin_creates_a_key_shown_once(world, client):
     UserFactory(username="alice")
-    client.force_login(world.user("admin"))
+    client.force_login(UserFactory(username="staff", is_superuser=True, is_staff=True))
     response = client.post(
         reverse("admin:tenants_membership_add"),
-        {"username": "alice", "role": "marketer"},
+        {"username": "alice", "role": "marketer", "organization": world.acme.pk},
         follow=True,
     )
     assert response.status_code == 200
     assert Membership.objects.get(user__username="alice").organization == world.acme
 
+    client.force_login(world.user("admin"))
     response = client.post(reverse("admin:tenants_apikey_add"), {"name": "crm", "scopes": ["read"]}, follow=True)
     key = ApiKey.objects.get(name="crm")
     assert key.organization == world.acme
