@@ -241,6 +241,12 @@ CONDUIT_DEMO_SMTP_PORT = env.int("CONDUIT_DEMO_SMTP_PORT", default=8026)  # make
 CONDUIT_RETRY_BASE_S = env.float("CONDUIT_RETRY_BASE_S", default=1.0)  # first backoff; doubles per attempt
 CONDUIT_RETRY_MAX_S = env.float("CONDUIT_RETRY_MAX_S", default=300.0)
 CONDUIT_BATCH_BUDGET_S = env.float("CONDUIT_BATCH_BUDGET_S", default=5.0)  # no new call of a batch after this
+# Journey expressions with loops (map, filter, all, exists) run in a child process under these limits;
+# each organization's loops get CONDUIT_EXPRESSION_BUDGET_S per window in each worker process.
+CONDUIT_EXPRESSION_TIME_LIMIT_MS = env.int("CONDUIT_EXPRESSION_TIME_LIMIT_MS", default=200)
+CONDUIT_EXPRESSION_MEMORY_MB = env.int("CONDUIT_EXPRESSION_MEMORY_MB", default=256)
+CONDUIT_EXPRESSION_BUDGET_S = env.float("CONDUIT_EXPRESSION_BUDGET_S", default=2.0)
+CONDUIT_EXPRESSION_WINDOW_S = env.float("CONDUIT_EXPRESSION_WINDOW_S", default=10.0)
 # Calls a worker process keeps open at once (one thread each, about 50 KB; see README, "Scaling").
 CONDUIT_MAX_IN_FLIGHT = env.int("CONDUIT_MAX_IN_FLIGHT", default=400)
 CONDUIT_SMTP_CONNECTIONS = env.int("CONDUIT_SMTP_CONNECTIONS", default=4)  # per organization and worker process

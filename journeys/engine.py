@@ -23,6 +23,7 @@ from actions.models import Invocation
 from actions.runtime import invocations_enqueue
 from config.common.db import update_rows
 from journeys import steps
+from journeys.expressions import charged_to
 from journeys.models import Event, Journey, JourneyRun, Profile, StepRun
 from journeys.steps import CompiledJourney, compiled, steps_of
 
@@ -241,7 +242,8 @@ def runs_advance() -> int:
             "now": now,
         }
         try:
-            _advance(work, run, plans[run.journey_id], scope)
+            with charged_to(run.organization_id):  # its loops spend its own budget, not the batch's
+                _advance(work, run, plans[run.journey_id], scope)
         except Exception:  # one broken run must not hold back the batch
             logger.exception("Journey run %s failed in the engine.", run.pk)
             _end(run, RunStatus.FAILED, now, "Conduit could not run this step.")

@@ -15,6 +15,7 @@ from actions.models import Action
 from config.common.db import update_rows
 from config.common.exceptions import Conflict
 from journeys import engine, steps
+from journeys.expressions import charged_to
 from journeys.models import Event, Journey, JourneyRun, Profile, StepRun
 from journeys.validation import check_publishable, check_shape, is_id
 from tenants.models import Organization
@@ -290,7 +291,8 @@ def journey_test(
         step = by_key[key]
         entry: dict[str, Any] = {"key": key, "type": step["type"]}
         path.append(entry)
-        decision = steps.decide(step, scope, now=now, actions=actions, skip_waits=True)
+        with charged_to(journey.organization_id):
+            decision = steps.decide(step, scope, now=now, actions=actions, skip_waits=True)
         if decision.kind == steps.END:
             break
         if decision.kind == steps.CALL:

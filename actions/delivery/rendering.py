@@ -17,7 +17,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from actions.delivery.secret_references import REFERENCE, Placing
 from config.common.identifiers import NAME
-from config.common.json_values import first_unstorable, map_strings, walk_strings
+from config.common.json_values import map_strings, walk_strings
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")  # any length: a long name is refused by name
 # Anything that looks like a placeholder, to catch typos such as {{ first name }}.
@@ -160,37 +160,6 @@ def to_text(value: Any) -> str:
 
 
 # --- validation at save time --------------------------------------------------------
-
-# Bounds on what an action's templates may hold: far beyond any provider's payload, and small
-# enough that rendering one call never costs more than a few milliseconds or runs out of stack.
-TEMPLATE_BOUNDS = {  # field: (most levels of nesting, most bytes as JSON)
-    "url": (1, 8 * 1024),
-    "query": (3, 32 * 1024),
-    "headers": (3, 32 * 1024),
-    "body": (32, 64 * 1024),
-    "parameters": (8, 64 * 1024),
-    "email": (3, 512 * 1024),
-    "response_schema": (32, 64 * 1024),
-    "auth_config": (4, 16 * 1024),
-}
-
-
-def template_bounds(field_name: str, value: Any) -> list[str]:
-    """Problems with the size of one template field, checked before anything walks it."""
-    depth, size = TEMPLATE_BOUNDS[field_name]
-    if value is None:
-        return []
-    if isinstance(value, dict | list):
-        why = first_unstorable(value, max_depth=depth)
-        if why is not None:
-            return [why.split(": ", 1)[1].replace("JSON may", "may")]
-    try:
-        length = len(json.dumps(value, ensure_ascii=False).encode())
-    except (TypeError, ValueError):
-        return ["must be JSON"]
-    if length > size:
-        return [f"is {length:,} bytes; at most {size:,} bytes"]
-    return []
 
 
 def validate_parameters(parameters: Any) -> list[str]:

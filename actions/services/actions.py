@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from actions.delivery import auth as auth_module
 from actions.delivery import emails, rendering
 from actions.delivery.calls import CallResult, call_action, render
+from actions.delivery.template_bounds import TEMPLATE_BOUNDS, template_bounds
 from actions.models import Action, EmailSettings, SecretValue, generate_signing_secret
 from actions.selectors import IN_USE, action_usage, parameter_changes_that_break
 from actions.services import credential_hosts
@@ -160,8 +161,8 @@ def _validate_email_action(action: Action, declared: set[str], errors: dict) -> 
 def validate_action(action: Action) -> dict[str, list[str]]:
     """Every problem with an action as it would be saved, by field."""
     errors: dict[str, list[str]] = {}
-    for field in rendering.TEMPLATE_BOUNDS:
-        add(errors, field, rendering.template_bounds(field, getattr(action, field)))
+    for field in TEMPLATE_BOUNDS:
+        add(errors, field, template_bounds(field, getattr(action, field)))
     if errors:  # the checks below walk the templates: over these bounds, they would not be safe
         return errors
     if not isinstance(action.name, str) or not action.name.strip():
