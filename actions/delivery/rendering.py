@@ -5,16 +5,12 @@ accepted when saved is exactly what can be rendered later.
 """
 
 import json
-import math
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
-from django.utils.dateparse import parse_date, parse_datetime
-
+from actions.delivery.parameter_types import coerce, shown_value, to_json_value, to_text
 from actions.delivery.secret_references import REFERENCE, Placing
 from config.common.identifiers import NAME
 from config.common.json_values import map_strings, walk_strings
@@ -43,122 +39,6 @@ class RenderError(ValueError):
         self.errors = errors
 
 
-def _shown(value: Any) -> str:
-    try:
-        return json.dumps(value, default=str)[:80]
-    except (TypeError, ValueError):
-        return repr(value)[:80]
-
-
-# --- types --------------------------------------------------------------------------
-
-
-def _finite(value: float | Decimal) -> bool:
-    return math.isfinite(value) if isinstance(value, float) else value.is_finite()
-
-
-def coerce(parameter: dict, value: Any) -> Any:
-    """Check `value` against the parameter's declared type; return it in that type."""
-    kind, name = parameter["type"], parameter["name"]
-
-    def wrong() -> ValueError:
-        return ValueError(f"parameter {name}: expected {kind}, got {_shown(value)}")
-
-    if kind == "string":
-        if isinstance(value, str):
-            return value
-        if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
-            return str(value)
-        raise wrong()
-    if kind == "integer":
-        if isinstance(value, bool):
-            raise wrong()
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float | Decimal) and _finite(value) and value == int(value):
-            return int(value)
-        if isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value):
-            return int(value)
-        raise wrong()
-    if kind == "decimal":
-        if isinstance(value, bool):
-            raise wrong()
-        if isinstance(value, int):
-            return Decimal(value)
-        if isinstance(value, float | Decimal) and _finite(value):
-            return Decimal(str(value))
-        if isinstance(value, str):
-            try:
-                number = Decimal(value.strip())
-            except InvalidOperation:
-                raise wrong() from None
-            if number.is_finite():
-                return number
-        raise wrong()
-    if kind == "boolean":
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-            return value.strip().lower() == "true"
-        raise wrong()
-    if kind == "datetime":
-        parsed = value if isinstance(value, datetime) else None
-        if isinstance(value, str):
-            try:
-                parsed = parse_datetime(value.strip())
-            except ValueError:
-                parsed = None
-        if parsed is None:
-            raise wrong()
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    if kind == "date":
-        if isinstance(value, date) and not isinstance(value, datetime):
-            return value
-        if isinstance(value, str):
-            try:
-                parsed_date = parse_date(value.strip())
-            except ValueError:
-                parsed_date = None
-            if parsed_date is not None:
-                return parsed_date
-        raise wrong()
-    if kind == "list":
-        if isinstance(value, list | tuple):
-            return list(value)
-        raise wrong()
-    if kind == "object":
-        if isinstance(value, dict):
-            return value
-        raise wrong()
-    raise ValueError(f"parameter {name}: unknown type {kind!r}")
-
-
-def to_json_value(value: Any) -> Any:
-    """A coerced value as it goes into a JSON body: numbers stay numbers."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() and "." not in str(value) else float(value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, list):
-        return [to_json_value(v) for v in value]
-    if isinstance(value, dict):
-        return {k: to_json_value(v) for k, v in value.items()}
-    return value
-
-
-def to_text(value: Any) -> str:
-    """A coerced value as it goes inside a longer string, a path, a query or a header."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, list | dict):
-        return json.dumps(to_json_value(value), separators=(",", ":"), ensure_ascii=False)
-    return str(value)
-
-
 # --- validation at save time --------------------------------------------------------
 
 
@@ -179,14 +59,13 @@ def validate_parameters(parameters: Any) -> list[str]:
                 problems.append(f"{where}: declared twice")
             seen.add(name)
         else:
-            problems.append(f"{where}: name {_shown(name)} must be letters, digits and _")
+            problems.append(f"{where}: name {shown_value(name)} must be letters, digits and _")
         unknown = sorted(set(parameter) - PARAMETER_KEYS)
         if unknown:
             problems.append(f"{where}: unknown key {unknown[0]!r}")
         if parameter.get("type") not in PARAMETER_TYPES:
-            problems.append(
-                f"{where}: unknown type {_shown(parameter.get('type'))}; choose one of {', '.join(PARAMETER_TYPES)}"
-            )
+            kinds = ", ".join(PARAMETER_TYPES)
+            problems.append(f"{where}: unknown type {shown_value(parameter.get('type'))}; choose one of {kinds}")
             continue
         if not isinstance(parameter.get("required", True), bool):
             problems.append(f"{where}: required must be true or false")
@@ -384,6 +263,22 @@ def _render_body(value: Any, values: dict[str, Any]) -> Any:
     return map_strings(value, render_text)
 
 
+def _refuse_dot_segments(template: str, rendered: str) -> None:
+    """A parameter may not make a path segment `.` or `..`: clients and servers resolve those, and
+    the call would go to another path of the host with the action's credentials.
+
+    Placeholders hold no `/` once encoded, so the template's segments and the rendered ones match
+    one to one.
+    """
+    template_path, rendered_path = (urlsplit(text.partition("?")[0]).path for text in (template, rendered))
+    for written, segment in zip(template_path.split("/"), rendered_path.split("/"), strict=False):
+        if segment.lower().replace("%2e", ".") in (".", "..") and PLACEHOLDER.search(written):
+            names = ", ".join(PLACEHOLDER.findall(written))
+            raise RenderError(
+                {name: f"parameter {name}: a path segment cannot be . or .." for name in names.split(", ")}
+            )
+
+
 def encode_json(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -412,6 +307,7 @@ def render_request(
     if placing is not None:
         url, query, headers, body = map_strings([url, query or [], headers or [], body], placing.mark)
     rendered_url = _interpolate(url, resolved, encode=lambda s: quote(s, safe=""))
+    _refuse_dot_segments(url, rendered_url)
     pairs = [(p["name"], _interpolate(p["value"], resolved)) for p in query or []]
     if pairs:
         rendered_url += ("&" if urlsplit(rendered_url).query else "?") + urlencode(pairs)
