@@ -1,5 +1,6 @@
 """Writes for profiles, events and journeys (SPEC sections 4 and 5)."""
 
+import contextlib
 import uuid
 from collections import defaultdict
 from typing import Any
@@ -15,7 +16,7 @@ from actions.models import Action
 from config.common.db import update_rows
 from config.common.exceptions import Conflict
 from journeys import engine, steps
-from journeys.expressions import charged_to
+from journeys.expressions import ExpressionError, charged_to, compile_expression
 from journeys.models import Event, Journey, JourneyRun, Profile, StepRun
 from journeys.validation import check_publishable, check_shape, is_id
 from tenants.models import Organization
@@ -255,6 +256,31 @@ def _test_call(
     return steps.after_call(step, steps.call_entry(result.outcome, body), scope["steps"])
 
 
+ANSWER_HIDDEN = "(from a provider's answer: shown to technical users only)"
+ANSWER_ERROR_HIDDEN = "An expression that reads a provider's answer failed; technical users see why."
+
+
+def _step_references(step: dict) -> set[str]:
+    sources = [*(step.get("parameters") or {}).values(), *(b.get("expression") for b in step.get("branches") or [])]
+    sources.append(step.get("until"))
+    found: set[str] = set()
+    for source in sources:
+        if isinstance(source, str):
+            with contextlib.suppress(ExpressionError):
+                found |= compile_expression(source).step_references
+    return found
+
+
+def _parameters_shown(step: dict, values: dict[str, Any], answered: set[str]) -> dict[str, Any]:
+    """A real test's parameter values, less those computed from a provider's answer (for whoever does
+    not see response bodies: mapping a response into a parameter must not show it)."""
+    sources = step.get("parameters") or {}
+    return {
+        name: ANSWER_HIDDEN if answered & compile_expression(sources[name]).step_references else value
+        for name, value in values.items()
+    }
+
+
 def _shown(entry: dict[str, Any], sees_bodies: bool) -> dict[str, Any]:
     """A path entry as this person may see it: the request and response body only with invocation bodies."""
     if sees_bodies:
@@ -287,6 +313,7 @@ def journey_test(
         "now": now,
     }
     path, key, result = [], journey.start, "completed"
+    answered: set[str] = set()  # steps whose real call answered: their bodies are only for those who see bodies
     for _ in range(TEST_MAX_STEPS):
         step = by_key[key]
         entry: dict[str, Any] = {"key": key, "type": step["type"]}
@@ -295,12 +322,15 @@ def journey_test(
             decision = steps.decide(step, scope, now=now, actions=actions, skip_waits=True)
         if decision.kind == steps.END:
             break
+        reads_answers = not sees_bodies and bool(_step_references(step) & answered)
         if decision.kind == steps.CALL:
-            entry["parameters"] = decision.values
+            entry["parameters"] = _parameters_shown(step, decision.values, answered if not sees_bodies else set())
             decision = _test_call(step, decision, scope, dry_run, entry)
+            if not dry_run:
+                answered.add(key)
         entry["outcome"] = decision.outcome
         if decision.error:
-            entry["error"] = decision.error
+            entry["error"] = ANSWER_ERROR_HIDDEN if reads_answers else decision.error
         if not decision.next:
             result = "failed" if decision.failed else result
             break

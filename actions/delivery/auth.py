@@ -6,7 +6,9 @@ API and the admin can show the settings and say only whether each secret is set.
 
 import base64
 import copy
+import html
 import json
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -434,8 +436,24 @@ def apply_auth(action: Any, request: RenderedRequest, *, refresh: bool = False, 
 
 
 def _forms(secret: str) -> set[str]:
-    """A secret as given, and as it looks in a query, a path or a JSON string."""
-    return {secret, quote_plus(secret), quote(secret, safe=""), quote(secret, safe=PATH_SAFE), in_json_string(secret)}
+    """A secret as given, and as the encodings providers echo it in write it: a query, a path, a JSON
+    string (with `/` escaped as `\\/`, or every character as `\\u` escapes), HTML, base64."""
+    raw = secret.encode()
+    forms = {secret, quote_plus(secret), quote(secret, safe=""), quote(secret, safe=PATH_SAFE), html.escape(secret)}
+    for quoted in list(forms - {secret}):
+        forms.add(re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), quoted))  # %2f as well as %2F
+    for json_form in (in_json_string(secret), json.dumps(secret)[1:-1]):
+        forms |= {json_form, json_form.replace("/", "\\/")}
+    escaped = "".join(f"\\u{code:04x}" for code in _utf16(secret))
+    forms |= {escaped, escaped.upper().replace("\\U", "\\u")}
+    for encoded in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
+        forms |= {encoded.decode(), encoded.decode().rstrip("=")}
+    return {form for form in forms if form}
+
+
+def _utf16(text: str) -> list[int]:
+    data = text.encode("utf-16-be")
+    return [int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2)]
 
 
 def mask(text: str, secrets: list[str], named: dict[str, str] | None = None) -> str:

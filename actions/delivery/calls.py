@@ -16,6 +16,7 @@ from actions.delivery.results import CallResult
 from actions.delivery.secret_references import SecretMissing, unseal
 from actions.delivery.signing import delivery_headers
 from actions.models import Action
+from config.common.json_values import first_unstorable, map_strings
 
 USER_AGENT = "Conduit/0.1"
 RECORDED_BODY_BYTES = 64 * 1024
@@ -65,6 +66,15 @@ def _send(action: Action, request: RenderedRequest, extra_headers: list[tuple[st
     )  # fmt: skip
 
 
+def _parsed(body: bytes) -> Any:
+    """A response body as JSON, or None: not JSON, or nested deeper than any JSON we store."""
+    try:
+        parsed = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    return parsed if first_unstorable(parsed) is None else None
+
+
 def call_action(
     action: Action, rendered: RenderedRequest, *, idempotency_key: str, before_send: Callable[[], None] | None = None
 ) -> CallResult:
@@ -108,12 +118,13 @@ def call_action(
             break
     # PostgreSQL stores no NUL in text: a provider's NUL would make the result unwritable.
     body_text = result.body[:RECORDED_BODY_BYTES].decode("utf-8", errors="replace").replace("\x00", "\ufffd")
-    try:
-        parsed = json.loads(result.body) if result.body and not result.truncated else None
-        if parsed is not None and (secrets or named):  # a provider that echoes a credential: masked here too
-            parsed = json.loads(mask(result.body.decode(), secrets, named))
-    except (ValueError, UnicodeDecodeError):
-        parsed = None
+    parsed = _parsed(result.body) if result.body and not result.truncated else None
+    if parsed is not None and (secrets or named):
+        # A provider that echoes a credential: masked in the decoded strings, whatever escapes the
+        # text used (`\/`, `\u0074`), and the body recorded as the masked JSON when anything was hidden.
+        masked = map_strings(parsed, lambda text: mask(text, secrets, named), keys=True)
+        if masked != parsed:
+            parsed, body_text = masked, json.dumps(masked, ensure_ascii=False)[:RECORDED_BODY_BYTES]
     return CallResult(
         outcome=result.outcome, request=shown_request(action, request, secrets, named), status_code=result.status_code,
         response_headers={name: mask(value, secrets, named) for name, value in result.headers.items()},
