@@ -6,6 +6,7 @@ API and the admin can show the settings and say only whether each secret is set.
 
 import base64
 import copy
+import functools
 import html
 import json
 import re
@@ -435,7 +436,8 @@ def apply_auth(action: Any, request: RenderedRequest, *, refresh: bool = False, 
     return to_mask
 
 
-def _forms(secret: str) -> set[str]:
+@functools.lru_cache(maxsize=512)  # masking runs several times per call: the forms are made once per value
+def _forms(secret: str) -> frozenset[str]:
     """A secret as given, and as the encodings providers echo it in write it: a query, a path, a JSON
     string (with `/` escaped as `\\/`, or every character as `\\u` escapes), HTML, base64."""
     raw = secret.encode()
@@ -448,7 +450,7 @@ def _forms(secret: str) -> set[str]:
     forms |= {escaped, escaped.upper().replace("\\U", "\\u")}
     for encoded in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
         forms |= {encoded.decode(), encoded.decode().rstrip("=")}
-    return {form for form in forms if form}
+    return frozenset(form for form in forms if form)
 
 
 def _utf16(text: str) -> list[int]:
