@@ -6,15 +6,12 @@ API and the admin can show the settings and say only whether each secret is set.
 
 import base64
 import copy
-import functools
-import html
 import json
-import re
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, quote_plus, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -23,7 +20,6 @@ from django.core.cache import cache
 
 from actions.delivery import transport
 from actions.delivery.rendering import HEADER_NAME, RESERVED_HEADERS, RenderedRequest, encode_json, validate_url
-from actions.delivery.secret_references import PATH_SAFE, in_json_string
 from config.common.json_values import walk_strings
 from config.encryption import DecryptionError, decrypt_text, encrypt_text, fingerprint
 
@@ -58,7 +54,6 @@ AUTH_SPECS: dict[str, AuthSpec] = {
 TOKEN_TYPES = {"oauth2_client_credentials", "token_endpoint", "google_service_account"}
 GOOGLE_DEFAULT_SCOPES = "https://www.googleapis.com/auth/cloud-platform"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-MASK = "********"
 
 
 class AuthError(Exception):
@@ -434,34 +429,3 @@ def apply_auth(action: Any, request: RenderedRequest, *, refresh: bool = False, 
         source = "token the token endpoint answered" if kind in TOKEN_TYPES else f"{kind} credential"
         raise AuthError(f"The {source} holds a line break or another control character; it was not sent.")
     return to_mask
-
-
-@functools.lru_cache(maxsize=512)  # masking runs several times per call: the forms are made once per value
-def _forms(secret: str) -> frozenset[str]:
-    """A secret as given, and as the encodings providers echo it in write it: a query, a path, a JSON
-    string (with `/` escaped as `\\/`, or every character as `\\u` escapes), HTML, base64."""
-    raw = secret.encode()
-    forms = {secret, quote_plus(secret), quote(secret, safe=""), quote(secret, safe=PATH_SAFE), html.escape(secret)}
-    for quoted in list(forms - {secret}):
-        forms.add(re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), quoted))  # %2f as well as %2F
-    for json_form in (in_json_string(secret), json.dumps(secret)[1:-1]):
-        forms |= {json_form, json_form.replace("/", "\\/")}
-    escaped = "".join(f"\\u{code:04x}" for code in _utf16(secret))
-    forms |= {escaped, escaped.upper().replace("\\U", "\\u")}
-    for encoded in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
-        forms |= {encoded.decode(), encoded.decode().rstrip("=")}
-    return frozenset(form for form in forms if form)
-
-
-def _utf16(text: str) -> list[int]:
-    data = text.encode("utf-16-be")
-    return [int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2)]
-
-
-def mask(text: str, secrets: list[str], named: dict[str, str] | None = None) -> str:
-    """Replace each secret with ********, or with its label in `named` (value -> {{secrets.NAME}})."""
-    labels = {form: label for value, label in (named or {}).items() for form in _forms(value)}
-    labels.update({form: MASK for secret in secrets for form in _forms(secret) if form not in labels})
-    for form in sorted(labels, key=len, reverse=True):
-        text = text.replace(form, labels[form])
-    return text

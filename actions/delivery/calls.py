@@ -9,8 +9,9 @@ from collections.abc import Callable
 from typing import Any
 
 from actions.delivery import transport
-from actions.delivery.auth import TOKEN_TYPES, AuthError, apply_auth, mask
+from actions.delivery.auth import TOKEN_TYPES, AuthError, apply_auth
 from actions.delivery.emails import render_email, send_email
+from actions.delivery.masking import mask
 from actions.delivery.rendering import RenderedRequest, RenderError, render_request
 from actions.delivery.results import CallResult
 from actions.delivery.secret_references import SecretMissing, unseal

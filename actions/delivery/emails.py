@@ -29,7 +29,7 @@ from django.core.validators import validate_email
 from django.utils.html import escape
 
 from actions.delivery import destinations
-from actions.delivery.auth import mask
+from actions.delivery.masking import mask
 from actions.delivery.rendering import (
     PLACEHOLDER,
     RenderedRequest,
