@@ -85,10 +85,14 @@ def _from_template(page, live_server, key: str, credentials: dict[str, str]) -> 
     page.wait_for_selector("text=Send a test request to check the credentials")
 
 
-def _point_at(page, provider_base: str) -> None:
-    """The provider stands on loopback: keep the template's path, change only scheme and host."""
+def _point_at(page, provider_base: str, credentials: dict[str, str]) -> None:
+    """The provider stands on loopback: keep the template's path, change only scheme and host.
+
+    Stored credentials never follow an action to another host: they are given again with the move."""
     url = page.input_value("#id_url")
     page.fill("#id_url", provider_base + "/" + url.split("/", 3)[3])
+    for name, value in credentials.items():
+        page.fill(f"#id_{name}", value)
     page.click("input[name=_continue]")
     page.wait_for_selector("text=was changed successfully")
 
@@ -113,7 +117,7 @@ def test_sms_push_and_email_actions_from_templates_work_in_minutes(
     _from_template(page, live_server, "twilio_sms",
                    {"account_sid": "AC123", "auth_token": AUTH_TOKEN, "from_number": "+14155550100"})  # fmt: skip
     assert AUTH_TOKEN not in page.content()
-    _point_at(page, base)
+    _point_at(page, base, {"basic_password": AUTH_TOKEN})
     body = _test(page, {"to": "+33600000000", "body": "Your order shipped"})
     assert "HTTP 201" in body and AUTH_TOKEN not in body
     sms = providers[-1]
@@ -126,7 +130,7 @@ def test_sms_push_and_email_actions_from_templates_work_in_minutes(
     key_file, key = _service_account(f"{base}/token")
     _from_template(page, live_server, "fcm_push", {"service_account_json": key_file})
     assert "BEGIN PRIVATE KEY" not in page.content()
-    _point_at(page, base)
+    _point_at(page, base, {"google_service_account_json": key_file})
     body = _test(page, {"device_token": "device-1", "title": "Hello", "body": "Your cart misses you"})
     assert "HTTP 200" in body and "ya29.e2e" not in body
     token_call, push = providers[-2], providers[-1]
