@@ -10,6 +10,7 @@ import pickle
 import stat
 
 import pytest
+import redis
 from cryptography import x509
 from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import hashes, serialization
@@ -256,8 +257,13 @@ def token_action(world, allow_loopback, httpserver):
 
 
 def _cache_rows() -> dict[str, bytes]:
-    """What the cache holds, as stored: key -> the raw value (the database cache's pickled base64)."""
-    table = connection.ops.quote_name(django_settings.CACHES["default"]["LOCATION"])
+    """What the cache holds, as stored: key -> the raw (pickled) value, from the database cache's
+    table or from Redis, whichever the settings use."""
+    location = django_settings.CACHES["default"]["LOCATION"]
+    if django_settings.CACHES["default"]["BACKEND"].endswith("RedisCache"):
+        client = redis.Redis.from_url(location)
+        return {key.decode(): client.get(key) for key in client.scan_iter("*conduit:token:*")}
+    table = connection.ops.quote_name(location)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT cache_key, value FROM {table}")  # noqa: S608 -- the table name is a setting
         return {key: base64.b64decode(value) for key, value in cursor.fetchall()}
