@@ -1,3 +1,4 @@
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -91,3 +92,45 @@ def calls_in_flight(*, organization: Organization) -> list[dict]:
         }
         for o in sorted(opened, key=lambda o: (o.host, o.worker))
     ]
+
+
+# --- what a call's outcome says to people who do not see where calls go ---------------------
+# The transport's errors name the destination ("Connection refused by 203.0.113.5:443", "Refused:
+# 10.0.0.1 is a private address"): action configuration. Without VIEW_DESTINATIONS a person reads
+# the outcome in words instead; the stored text stays as it is, for technical users and admins.
+
+OUTCOME_SENTENCES = {
+    "timedout": "The provider did not answer in time.",
+    "refused": "The call was refused: its destination is not allowed.",
+    "rate_limited": "The call was not made: a rate limit was reached.",
+    "circuit_open": "The call was not made: calls to this provider are paused after repeated failures.",
+    "error": "The call failed before the provider answered; technical users see why.",
+}
+OUTCOME_UNKNOWN = "The call failed; technical users see why."
+HTTP_PHRASES = {status.value: status.phrase for status in HTTPStatus}
+
+
+def outcome_sentence(outcome: str) -> str:
+    """A call's outcome (SPEC section 3) in a sentence that names no host, address or port."""
+    kind, _, code = outcome.partition("_")
+    if kind == "http" and code.isdigit():
+        phrase = HTTP_PHRASES.get(int(code))
+        return f"The provider answered {code} ({phrase})." if phrase else f"The provider answered {code}."
+    if kind == "smtp" and code.isdigit():
+        return f"The email server answered {code}."
+    return OUTCOME_SENTENCES.get(outcome, OUTCOME_UNKNOWN)
+
+
+def error_shown(error: str, outcome: str, *, sees_destinations: bool, attempted: bool = True) -> str:
+    """A call's error as this person may see it: the stored text with VIEW_DESTINATIONS, else its outcome
+    in words. A call never attempted that ended `error` failed on its values (a parameter that does not
+    fit, a stopped journey): no destination was reached, and its text says what to fix."""
+    if not error or sees_destinations or (outcome == "error" and not attempted):
+        return error
+    return outcome_sentence(outcome)
+
+
+def invocation_error_shown(invocation: Invocation, *, sees_destinations: bool) -> str:
+    return error_shown(
+        invocation.error, invocation.outcome, sees_destinations=sees_destinations, attempted=invocation.attempts > 0
+    )

@@ -1,7 +1,7 @@
 import json
 
 import django_filters
-from django.db.models import Prefetch
+from django.db.models import F, Prefetch
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import exceptions, mixins, serializers, status
@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from config.common.filters import IdFilter
 from config.common.serializers import StrictSerializer
 from journeys.models import Journey, JourneyRun, Profile, StepRun
+from journeys.selectors import step_error_shown
 from journeys.services import (
     events_ingest,
     journey_close,
@@ -268,6 +269,11 @@ class StepRunSerializer(serializers.ModelSerializer):
     key = serializers.CharField(source="step_key")
     type = serializers.CharField(source="step_type")
     next = serializers.CharField(source="next_step")
+    error = serializers.CharField(
+        read_only=True,
+        help_text="Why the step failed. A call's error reads, for roles other than admin and technical, as its "
+        "outcome in words, which never names the host, address or port the call went to.",
+    )
 
     class Meta:
         model = StepRun
@@ -276,6 +282,11 @@ class StepRunSerializer(serializers.ModelSerializer):
             "entered_at", "finished_at",
         ]  # fmt: skip
         read_only_fields = fields
+
+    def to_representation(self, obj: StepRun) -> dict:
+        data = super().to_representation(obj)
+        data["error"] = step_error_shown(obj, sees_destinations=self.context.get("sees_destinations", False))
+        return data
 
 
 class RunSerializer(serializers.ModelSerializer):
@@ -308,8 +319,12 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgScopedView
     """Journey runs, newest first, each with its steps in order. Every role sees them."""
 
     queryset = JourneyRun.objects.select_related("journey", "profile", "event").prefetch_related(
-        Prefetch("step_runs", queryset=StepRun.objects.order_by("sequence"))
+        Prefetch("step_runs", queryset=StepRun.objects.annotate(call_attempts=F("invocation__attempts")))
     )
     serializer_class = RunSerializer
     read_capability = Capability.VIEW_JOURNEYS
     filterset_class = RunFilter
+
+    def get_serializer_context(self) -> dict:
+        sees_destinations = role_can(self.role, Capability.VIEW_DESTINATIONS)
+        return {**super().get_serializer_context(), "sees_destinations": sees_destinations}

@@ -19,6 +19,8 @@ class Capability(StrEnum):
     EDIT_JOURNEYS = "edit_journeys"  # create/edit/publish/stop journeys
     VIEW_JOURNEYS = "view_journeys"  # journeys, reports, invocation statuses
     VIEW_INVOCATION_BODIES = "view_invocation_bodies"
+    # Where calls go (host, IP, port) in errors and on the circuit breakers: action configuration.
+    VIEW_DESTINATIONS = "view_destinations"
     WRITE_EVENTS = "write_events"
     WRITE_PROFILES = "write_profiles"
 
@@ -33,6 +35,7 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
             Capability.MANAGE_ACTIONS,
             Capability.EDIT_JOURNEYS,
             Capability.VIEW_INVOCATION_BODIES,
+            Capability.VIEW_DESTINATIONS,
             Capability.WRITE_EVENTS,
             Capability.WRITE_PROFILES,
         }

@@ -12,7 +12,8 @@ from tenants.roles import Capability
 class CircuitBreakerAdmin(ReadOnlyAdminMixin, OrgScopedAdminMixin, admin.ModelAdmin):
     """The circuit to each host, as the runtime keeps it: read-only."""
 
-    view_capability = Capability.VIEW_JOURNEYS
+    # A circuit is kept per host: where calls go is action configuration (tenants/roles.py).
+    view_capability = Capability.VIEW_DESTINATIONS
     change_capability = Capability.MANAGE_ACTIONS
     list_display = ["host", "state", "calls", "failures", "opened_at", "updated_at"]
     list_filter = ["state"]

@@ -17,7 +17,7 @@ from django.utils.html import format_html, format_html_join
 from actions.admin.invocation_filters import ACTION_PARAMETER, ActionListFilter, actions_of
 from actions.admin.metrics import MetricsPagesMixin, metrics_url
 from actions.models import Invocation
-from actions.selectors import invocation_request_shown
+from actions.selectors import invocation_error_shown, invocation_request_shown
 from actions.services import replays
 from config.common.exceptions import Conflict
 from tenants.admin_scoping import OrgScopedAdminMixin, ReadOnlyAdminMixin
@@ -82,6 +82,8 @@ class InvocationAdmin(MetricsPagesMixin, ReadOnlyAdminMixin, OrgScopedAdminMixin
     # --- the detail page: statuses for everyone, bodies for some, built per request
     def get_fields(self, request: HttpRequest, obj: Invocation | None = None) -> list[str]:
         fields = list(STATUS_FIELDS)
+        if not self._can(request, Capability.VIEW_DESTINATIONS):
+            fields[fields.index("error")] = "error_outcome"
         if request.user.is_superuser:
             fields.insert(1, "organization")
         return fields + (BODY_FIELDS if self.sees_bodies(request) else [])
@@ -162,6 +164,10 @@ class InvocationAdmin(MetricsPagesMixin, ReadOnlyAdminMixin, OrgScopedAdminMixin
     @admin.display(description="response headers")
     def response_headers_display(self, obj: Invocation) -> str:
         return _headers_block(obj.response_headers)
+
+    @admin.display(description="error")
+    def error_outcome(self, obj: Invocation) -> str:
+        return invocation_error_shown(obj, sees_destinations=False)
 
     @admin.display(description="response body")
     def response_body_display(self, obj: Invocation) -> str:

@@ -9,7 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from actions.models import Action, Invocation, InvocationAttempt
-from actions.selectors import invocation_request_shown
+from actions.selectors import invocation_error_shown, invocation_request_shown
 from actions.services import replays
 from config.common.filters import IdFilter, UtcDateTimeFilter
 from config.common.serializers import StrictSerializer
@@ -30,6 +30,10 @@ class InvocationFilter(django_filters.FilterSet):
 
 
 STATUS_HELP = "pending, running, succeeded, failed or rate_limited."
+ERROR_HELP = (
+    "Why the call failed. Admins and technical users read the full text; others read its outcome in "
+    "words, which never names the host, address or port the call went to."
+)
 
 
 class InvocationStatusSerializer(serializers.ModelSerializer):
@@ -38,6 +42,7 @@ class InvocationStatusSerializer(serializers.ModelSerializer):
     action_name = serializers.CharField(source="action.name", read_only=True)
     # A string, not an enum, in the schema: the actions' `status` enum owns that component name.
     status = serializers.CharField(read_only=True, help_text=STATUS_HELP)
+    error = serializers.CharField(read_only=True, help_text=ERROR_HELP)
 
     class Meta:
         model = Invocation
@@ -47,6 +52,12 @@ class InvocationStatusSerializer(serializers.ModelSerializer):
             "next_attempt_at",
         ]  # fmt: skip
         read_only_fields = fields
+
+    def to_representation(self, obj: Invocation) -> dict:
+        data = super().to_representation(obj)
+        sees_destinations = self.context.get("sees_destinations", False)
+        data["error"] = invocation_error_shown(obj, sees_destinations=sees_destinations)
+        return data
 
 
 class InvocationAttemptSerializer(serializers.ModelSerializer):
@@ -131,7 +142,12 @@ class InvocationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgSco
     filterset_class = InvocationFilter
 
     def sees_bodies(self) -> bool:
+        """Bodies hold the request's URL: whoever sees them sees destinations too (tenants/roles.py)."""
         return role_can(self.role, Capability.VIEW_INVOCATION_BODIES)
+
+    def get_serializer_context(self) -> dict:
+        sees_destinations = role_can(self.role, Capability.VIEW_DESTINATIONS)
+        return {**super().get_serializer_context(), "sees_destinations": sees_destinations}
 
     def scope_queryset(self, queryset: QuerySet) -> QuerySet:
         return queryset.prefetch_related("attempt_log") if self.sees_bodies() else queryset

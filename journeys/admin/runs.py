@@ -1,10 +1,13 @@
 """Read-only admins of what journeys act on and leave behind: profiles, events, and runs with their steps."""
 
 from django.contrib import admin
+from django.db.models import F, QuerySet
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
 from journeys.models import Event, JourneyRun, Profile, StepRun
+from journeys.selectors import step_error_shown
 from tenants.admin_scoping import OrgScopedAdminMixin, ReadOnlyAdminMixin
 from tenants.roles import Capability
 
@@ -32,9 +35,24 @@ class StepRunInline(ReadOnlyAdminMixin, OrgScopedAdminMixin, admin.TabularInline
     view_capability = Capability.VIEW_JOURNEYS
     fields = ["sequence", "step_key", "step_type", "status", "outcome", "next_step", "call", "wake_at", "error",
               "entered_at", "finished_at"]  # fmt: skip
-    readonly_fields = fields
     ordering = ["sequence"]
     extra = 0
+
+    def get_fields(self, request: HttpRequest, obj: JourneyRun | None = None) -> list[str]:
+        fields = list(self.fields)
+        if not self._can(request, Capability.VIEW_DESTINATIONS):
+            fields[fields.index("error")] = "error_outcome"  # a call's error names where it went
+        return fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: JourneyRun | None = None) -> list[str]:
+        return self.get_fields(request, obj)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).annotate(call_attempts=F("invocation__attempts"))
+
+    @admin.display(description="error")
+    def error_outcome(self, obj: StepRun) -> str:
+        return step_error_shown(obj, sees_destinations=False)
 
     @admin.display(description="call")
     def call(self, obj: StepRun) -> str:
