@@ -92,14 +92,22 @@ class Expression:
         scope = {"profile": profile, "event": event, "steps": steps, "now": now}  # all four, every time
         if self.loops:
             return _evaluate_limited(self.source, scope)
-        context = _context()
-        context.update(scope)
         try:
+            context = _context()
+            context.update(scope)  # converts the data: an integer past a double's range fails here
             return self.program.execute(context)
         except KeyError as exc:
             raise EvaluationError(f"no field {exc.args[0]!r} in the data") from None
         except Exception as exc:  # the library raises plain errors for type mismatches and the like
-            raise EvaluationError(str(exc).split("\n")[0]) from None
+            raise EvaluationError(_message(exc)) from None
+
+
+def _message(exc: Exception) -> str:
+    """The library's error in a sentence for the run."""
+    message = str(exc).split("\n")[0]
+    if "Failed to convert Python object of type int" in message:  # converting the data, before evaluating
+        return "a number in the data is out of range: expressions take numbers up to about 1.8e308"
+    return message
 
 
 @lru_cache(maxsize=1024)
@@ -109,12 +117,14 @@ def _program(source: str) -> Any:
 
 def run_program(source: str, scope: dict[str, Any]) -> Any:
     """Evaluate an expression already checked at save (the sandbox's side: no Django, no limits here)."""
-    context = _context()
-    context.update(scope)
     try:
+        context = _context()
+        context.update(scope)
         return _program(source).execute(context)
     except KeyError as exc:
         raise ValueError(f"no field {exc.args[0]!r} in the data") from None
+    except ValueError as exc:
+        raise ValueError(_message(exc)) from None
 
 
 # --- budgets --------------------------------------------------------------------------

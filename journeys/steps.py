@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from actions.models import Action, Invocation
-from config.common.json_values import has_nul, without_nul
+from config.common.json_values import has_unstorable_text, without_unstorable_text
 from journeys.expressions import EvaluationError, evaluate
 from journeys.models import Journey
 
@@ -97,7 +97,7 @@ def outcome_entry(invocation: Invocation) -> dict[str, Any]:
         body = json.loads(invocation.response_body) if invocation.response_body else None
     except ValueError:
         body = invocation.response_body
-    body = without_nul(body)  # a provider's \u0000 cannot be stored in PostgreSQL's JSON
+    body = without_unstorable_text(body)  # a provider's \u0000 or \ud800 cannot be stored
     return call_entry(invocation.outcome or invocation.status, body)
 
 
@@ -154,8 +154,8 @@ def _action(step: dict, scope: dict[str, Any], actions: dict[int, Action]) -> De
     if action.status != Action.Status.ACTIVE:
         raise EvaluationError(f"the action {action.name!r} is {action.status}, not active")
     values = {name: evaluate(source, scope) for name, source in (step.get("parameters") or {}).items()}
-    if has_nul(values):
-        raise EvaluationError("a parameter value contains the NUL character, which no request can carry")
+    if has_unstorable_text(values):
+        raise EvaluationError("a parameter value contains NUL or a lone surrogate, which no request can carry")
     return Decision(CALL, action=action, values=values)
 
 

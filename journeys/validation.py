@@ -31,6 +31,9 @@ def _where(step: Any, index: int) -> str:
 
 
 def _expression(problems: dict, where: str, source: Any, keys: set[str] | None) -> None:
+    if source is not None and not isinstance(source, str):
+        problems.setdefault(where, []).append("must be an expression, written as text")
+        return
     try:
         expression = compile_expression(source)
     except ExpressionError as exc:
@@ -61,7 +64,7 @@ def check_shape(steps: Any, start: Any) -> dict[str, list[str]]:
             problems.setdefault(f"{where}.key", []).append("is used by another step")
         else:
             seen.add(key)
-        if kind not in STEP_FIELDS:
+        if not isinstance(kind, str) or kind not in STEP_FIELDS:
             problems.setdefault(f"{where}.type", []).append("must be one of action, condition, wait, end")
             continue
         for unknown in sorted(set(step) - STEP_FIELDS[kind]):

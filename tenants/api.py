@@ -3,6 +3,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_seriali
 from rest_framework import mixins, serializers, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.authtoken.models import Token
+from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -230,6 +231,14 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgScopedV
         return Response(ApiKeySerializer(api_key_revoke(api_key=self.get_object())).data)
 
 
+class TokenRequestSerializer(StrictSerializer, AuthTokenSerializer):
+    """DRF's, strict and bounded: a username past Django's 150 characters is no user's, and the
+    lockout's own record of failed logins (django-axes) could not store it."""
+
+    username = serializers.CharField(write_only=True, max_length=150)
+    password = serializers.CharField(write_only=True, max_length=4096, trim_whitespace=False)
+
+
 class TokenView(ObtainAuthToken):
     """Exchange a username and password for a user token (`Authorization: Token <token>`).
 
@@ -240,14 +249,12 @@ class TokenView(ObtainAuthToken):
     # Counted per client address, taken from the socket unless a trusted proxy forwards it (tenants.throttling).
     throttle_classes = [LoginRateThrottle]
     throttle_scope = "login"
+    serializer_class = TokenRequestSerializer
     # ObtainAuthToken brings DRF's own parsers: JSON goes through the strict one, as everywhere.
     parser_classes = [StrictJSONParser, FormParser, MultiPartParser]
 
     @extend_schema(
-        request=inline_serializer(
-            "TokenRequest",
-            {"username": serializers.CharField(), "password": serializers.CharField()},
-        ),
+        request=TokenRequestSerializer,
         responses=inline_serializer(
             "TokenResponse",
             {

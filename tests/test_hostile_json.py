@@ -94,3 +94,84 @@ def test_every_accepted_event_is_stored(world, shop):
     assert response.status_code == 202 and response.json()["accepted"] == 20
     assert set(Event.objects.values_list("client_id", flat=True)) == {f"e{i}" for i in range(20)}
     assert float(Event.objects.get(client_id="e0").data["total"]) == 1e308  # PostgreSQL gives it back as an integer
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ('{"name": "c", "profile_id": "p1", "data": {"note": "a\\ud800"}}', "data.note: text may not contain a lone"),
+        ('{"name": "c", "profile_id": "p1", "profile": {"n": "\\udfff"}}', "profile.n: text may not contain a lone"),
+        ('{"name": "c", "profile_id": "p1", "data": {"\\uDBFF": 1}}', "data: text may not contain a lone"),
+        ('{"name": "c", "profile_id": "p1", "data": {"x": "a\\u0000b"}}', "data.x: text may not contain the NUL"),
+    ],
+    ids=["data", "profile", "a-key", "nul"],
+)
+def test_lone_surrogates_and_nul_are_a_400_naming_the_field(world, shop, text, problem):
+    """No character, so no UTF-8 (PostgreSQL's JSON, a log line, a request) can carry one."""
+    response = post_raw(shop, EVENTS, text)
+    assert response.status_code == 400, response.content
+    assert response.json()["detail"].startswith(problem)
+    assert not Event.objects.exists() and not Profile.objects.exists()
+
+
+def test_a_surrogate_pair_is_one_character_and_is_stored(world, shop):
+    response = post_raw(shop, EVENTS, '{"id": "e1", "name": "c", "profile_id": "p1", "data": {"s": "\\ud83d\\ude00"}}')
+    assert response.status_code == 202
+    assert Event.objects.get(client_id="e1").data == {"s": "\U0001f600"}
+
+
+def test_a_profile_put_with_a_lone_surrogate_is_a_400(world):
+    from tests.conftest import token_client
+
+    client = token_client(world.user("admin"))
+    response = client.generic(
+        "PUT", "/api/v1/orgs/acme/profiles/p1/", b'{"attributes": {"n": "\\ud800"}}', content_type="application/json"
+    )
+    assert response.status_code == 400 and response.json()["detail"].startswith("attributes.n:")
+    assert not Profile.objects.exists()
+
+
+def test_a_provider_answer_with_a_lone_surrogate_is_kept_as_a_replacement_character(db):
+    from actions.models import Invocation
+    from journeys.steps import outcome_entry
+
+    entry = outcome_entry(Invocation(outcome="succeeded", response_body='{"id": "m\\ud800", "\\udc00": 1}'))
+    assert entry["response"] == {"id": "m\ufffd", "\ufffd": 1}
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"username": "u" * 151, "password": "x"}, "username"),
+        ({"username": "admin", "password": "x" * 4097}, "password"),
+        ({"username": "admin", "password": "x", "otp": "1"}, "otp"),
+    ],
+)
+def test_a_login_past_its_bounds_or_with_an_unknown_field_is_a_400_naming_it(db, body, field):
+    response = APIClient().post("/api/v1/auth/token/", body, format="json")
+    assert response.status_code == 400 and field in response.json()["errors"]
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ('{"to": "\\ud800"}', "to: text may not contain a lone surrogate"),
+        ('{"to": "a\\u0000"}', "to: text may not contain the NUL character"),
+        ('{"total": 1e400}', "total: numbers must be finite"),
+        ("[" * 100 + "]" * 100, "nested at most 64 levels"),
+        ("[" * 100_000 + "]" * 100_000, "nested at most 64 levels"),  # past what the decoder can take
+    ],
+    ids=["surrogate", "nul", "1e400", "100-deep", "100000-deep"],
+)
+def test_the_admins_json_boxes_refuse_what_the_api_refuses(world, client, body, problem):
+    """The action form's JSON boxes read JSON themselves: the same checks, an error on the field, no 500."""
+    from django.urls import reverse
+
+    from actions.models import Action
+    from tests.actions.test_admin import FORM
+
+    client.force_login(world.user("technical"))
+    response = client.post(reverse("admin:actions_action_add"), {**FORM, "body": body})
+    assert response.status_code == 200
+    assert problem in " ".join(response.context["adminform"].form.errors["body"])
+    assert not Action.objects.exists()

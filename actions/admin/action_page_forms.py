@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from actions.admin.forms import CODE_ATTRS, JSONTextField, WriteOnlyTextarea, as_text, secret_input
 from actions.models import Action
 from actions.services import templates as catalogue
+from config.common.json_values import unstorable
 from tenants.admin_scoping import messages_by_field
 from tenants.models import Organization
 
@@ -119,8 +120,11 @@ class ImportForm(forms.Form):
         if upload is not None:
             try:
                 cleaned["data"] = json.loads(upload.read().decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError):
+            except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
                 self.add_error("file", "This file is not a JSON export.")
+            else:
+                if problem := unstorable(cleaned["data"]):
+                    self.add_error("file", problem)
         elif cleaned.get("data") is None and "data" not in self.errors:
             self.add_error("data", "Paste an export or choose a file.")
         return cleaned

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.forms.fields import InvalidJSONInput, JSONString
 from django.http import HttpRequest
 
+from config.common.json_values import MAX_DEPTH, unstorable
 from tenants.admin_scoping import form_organization
 
 CODE_ATTRS = {"class": "vLargeTextField conduit-code", "spellcheck": "false", "autocomplete": "off"}
@@ -39,7 +40,20 @@ class JSONTextField(forms.JSONField):
             raise ValidationError(
                 f"This is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).", code="invalid"
             ) from None
+        except RecursionError:
+            raise ValidationError(f"JSON may be nested at most {MAX_DEPTH} levels deep.", code="invalid") from None
+        if problem := unstorable(converted):
+            raise ValidationError(problem, code="invalid")
         return JSONString(converted) if isinstance(converted, str) else converted
+
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        """What the page shows again after an error: the text as typed when it cannot be taken (a lone
+        surrogate would not even encode into the page)."""
+        try:
+            value = super().bound_data(data, initial)
+        except RecursionError:
+            return InvalidJSONInput(data)
+        return InvalidJSONInput(data) if isinstance(data, str) and unstorable(value) else value
 
     def prepare_value(self, value: Any) -> Any:
         if isinstance(value, InvalidJSONInput):

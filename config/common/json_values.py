@@ -1,6 +1,7 @@
 """The one walker of JSON values (dicts, lists, strings and scalars) that every module uses."""
 
 import math
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -35,14 +36,29 @@ def map_strings(value: Any, function: Callable[[str], Any], *, keys: bool = Fals
     return value
 
 
-def has_nul(value: Any) -> bool:
-    """Whether a NUL character is anywhere in `value`, keys included: PostgreSQL stores none."""
-    return any("\x00" in text for _, text in walk_strings(value, keys=True))
+# NUL, which PostgreSQL stores in no text or JSON, and lone surrogates (JSON's "\ud800" escape), which
+# are no character: UTF-8 cannot encode them, so no database, log or request can carry them.
+UNSTORABLE_TEXT = re.compile("[\x00\ud800-\udfff]")
+UNSTORABLE_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")  # how they can appear in JSON's bytes
 
 
-def without_nul(value: Any) -> Any:
-    """The same data with NUL characters replaced, for storage in PostgreSQL."""
-    return map_strings(value, lambda text: text.replace("\x00", "\ufffd"), keys=True)
+def has_unstorable_text(value: Any) -> bool:
+    """Whether NUL or a lone surrogate is anywhere in `value`, keys included."""
+    return first_unstorable_text(value) is not None
+
+
+def first_unstorable_text(value: Any) -> str | None:
+    """Where NUL or a lone surrogate first is in `value` and why it is refused, or None."""
+    for path, text in walk_strings(value, keys=True):
+        if found := UNSTORABLE_TEXT.search(text):
+            what = "the NUL character (\\u0000)" if found.group() == "\x00" else "a lone surrogate (\\ud800 to \\udfff)"
+            return f"{path or 'the body'}: text may not contain {what}."
+    return None
+
+
+def without_unstorable_text(value: Any) -> Any:
+    """The same data with NUL and lone surrogates replaced by U+FFFD, for storage."""
+    return map_strings(value, lambda text: UNSTORABLE_TEXT.sub("\ufffd", text), keys=True)
 
 
 def first_unstorable(value: Any, max_depth: int = MAX_DEPTH) -> str | None:
@@ -64,3 +80,9 @@ def first_unstorable(value: Any, max_depth: int = MAX_DEPTH) -> str | None:
                 child_path = f"{path}[{key}]" if isinstance(item, list) else (f"{path}.{key}" if path else str(key))
                 stack.append((child, child_path, depth + 1))
     return None
+
+
+def unstorable(value: Any) -> str | None:
+    """Why JSON read from a person or a system cannot be taken, or None: every check of the API's
+    parser, for the doors that read JSON themselves (the admin's JSON boxes, an uploaded export)."""
+    return first_unstorable(value) or first_unstorable_text(value)

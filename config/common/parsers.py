@@ -4,12 +4,13 @@ from typing import Any
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
-from config.common.json_values import MAX_DEPTH, first_unstorable, has_nul
+from config.common.json_values import MAX_DEPTH, UNSTORABLE_ESCAPE, first_unstorable, first_unstorable_text
 
 
 class StrictJSONParser(JSONParser):
     """JSON that can be stored: no NUL characters (PostgreSQL cannot store \\u0000 in text or
-    JSON), numbers that are finite and at most MAX_DEPTH levels of nesting. Each gets a 400 naming
+    JSON), no lone surrogates (no character: nothing encodes them), numbers that are finite and at
+    most MAX_DEPTH levels of nesting. Each gets a 400 naming
     the problem and where it is, rather than a 500 or an event accepted and then lost."""
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: dict | None = None) -> Any:
@@ -20,7 +21,7 @@ class StrictJSONParser(JSONParser):
             raise ParseError(f"JSON may be nested at most {MAX_DEPTH} levels deep.") from None
         if problem := first_unstorable(data):
             raise ParseError(problem)
-        # JSON can only carry NUL escaped: look through the data only when the escape is there.
-        if b"\\u0000" in raw and has_nul(data):
-            raise ParseError("Text may not contain the NUL character (\\u0000).")
+        # JSON can only carry these escaped: look through the data only when an escape is there.
+        if UNSTORABLE_ESCAPE.search(raw) and (problem := first_unstorable_text(data)):
+            raise ParseError(problem)
         return data

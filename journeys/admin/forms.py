@@ -14,6 +14,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from actions.models import Action
 from config.common.identifiers import NAME
+from config.common.json_values import unstorable
 from journeys.models import Journey
 
 STEP_TYPES = [
@@ -196,8 +197,10 @@ class JourneyTestForm(forms.Form):
     def _object(self, name: str) -> dict:
         try:
             value = json.loads(self.cleaned_data[name])
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise ValidationError(f"This is not valid JSON: {exc}") from None
+        if problem := unstorable(value):
+            raise ValidationError(problem)
         if not isinstance(value, dict):
             raise ValidationError('Give a JSON object, in braces: {"name": "value"}.')
         return value

@@ -93,3 +93,23 @@ def test_text_functions_providers_ask_for(source, expected):
 def test_a_text_function_given_a_number_fails_with_a_sentence():
     with pytest.raises(EvaluationError, match=r"sha256\(\) takes text, got float"):
         compile_expression("sha256(event.data.total)").evaluate(**DATA)
+
+
+@pytest.mark.parametrize("number", [10**400, -(10**309)])
+def test_an_integer_past_a_doubles_range_in_the_data_is_an_evaluation_error(number):
+    """Events and profiles may carry any JSON integer; expressions cannot: the run follows on_error."""
+    data = {**DATA, "profile": {**DATA["profile"], "score": number}}
+    with pytest.raises(EvaluationError, match="out of range: expressions take numbers up to about 1.8e308"):
+        compile_expression("profile.first_name").evaluate(**data)
+
+
+@pytest.mark.parametrize("source", [[], {}, 1, True])
+def test_an_expression_that_is_not_text_is_named_at_save(source):
+    from journeys.validation import check_shape
+
+    steps = [{"key": "c", "type": "condition", "branches": [{"expression": source, "next": "e"}], "else": "e"},
+             {"key": "e", "type": {"not": "a type"}}]  # fmt: skip
+    assert check_shape(steps, "c") == {
+        "steps[c].branches[0].expression": ["must be an expression, written as text"],
+        "steps[e].type": ["must be one of action, condition, wait, end"],
+    }
