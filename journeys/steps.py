@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from actions.models import Action, Invocation
-from config.common.json_values import has_unstorable_text, without_unstorable_text
+from config.common.json_values import first_unstorable, has_unstorable_text, without_unstorable_text
 from journeys.expressions import EvaluationError, evaluate
 from journeys.models import Journey
 
@@ -95,8 +95,10 @@ def outcome_entry(invocation: Invocation) -> dict[str, Any]:
     """steps.<key> for a stored invocation: its body read as JSON when it is JSON."""
     try:
         body = json.loads(invocation.response_body) if invocation.response_body else None
-    except ValueError:
+    except (ValueError, RecursionError):
         body = invocation.response_body
+    if first_unstorable(body) is not None:  # 1e400, or nested past 64 levels: no JSON column takes it
+        body = invocation.response_body  # its text, as for an answer that is not JSON
     body = without_unstorable_text(body)  # a provider's \u0000 or \ud800 cannot be stored
     return call_entry(invocation.outcome or invocation.status, body)
 
