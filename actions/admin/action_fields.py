@@ -3,6 +3,7 @@
 from django import forms
 
 from actions.admin.forms import CODE_ATTRS, TEXT_ATTRS, JSONTextField, WriteOnlyTextarea, secret_input
+from actions.services.actions import TEMPLATE_BOUNDS
 
 # The form field of each auth key, by auth type; the JavaScript shows one group at a time
 # by these prefixes (basic_, bearer_, api_key_, oauth2_, token_).
@@ -63,6 +64,7 @@ class ActionFields(forms.Form):
     body = JSONTextField(
         empty=None,
         rows=8,
+        max_depth=TEMPLATE_BOUNDS["body"][0],
         help_text='The JSON sent. "{{amount}}" alone is replaced by the parameter with its type '
         "(a number stays a number); inside longer text it is inserted as text. "
         'Example: {"to": "{{phone}}", "text": "Hello {{first_name}}"}. Leave empty to send no body '
@@ -79,6 +81,7 @@ class ActionFields(forms.Form):
     response_schema = JSONTextField(
         empty=None,
         rows=5,
+        max_depth=TEMPLATE_BOUNDS["response_schema"][0],
         label="Response schema",
         help_text="Optional. A JSON Schema of a successful answer, so journeys can use its fields. "
         'Example: {"type": "object", "properties": {"id": {"type": "string"}}}. '

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.forms.fields import InvalidJSONInput, JSONString
 from django.http import HttpRequest
 
-from config.common.json_values import MAX_DEPTH, unstorable
+from config.common.json_values import MAX_DEPTH, first_unstorable, first_unstorable_text
 from tenants.admin_scoping import form_organization
 
 CODE_ATTRS = {"class": "vLargeTextField conduit-code", "spellcheck": "false", "autocomplete": "off"}
@@ -21,8 +21,8 @@ SECRET_MISSING = "Not set yet."
 class JSONTextField(forms.JSONField):
     """JSON typed into a monospace textarea. A typing mistake is an error on this field, not a 500."""
 
-    def __init__(self, *, empty: Any = None, rows: int = 5, **kwargs: Any):
-        self.empty = empty
+    def __init__(self, *, empty: Any = None, rows: int = 5, max_depth: int = MAX_DEPTH, **kwargs: Any):
+        self.empty, self.max_depth = empty, max_depth
         kwargs.setdefault("required", False)
         kwargs.setdefault("widget", forms.Textarea(attrs={**CODE_ATTRS, "rows": rows}))
         super().__init__(**kwargs)
@@ -41,8 +41,8 @@ class JSONTextField(forms.JSONField):
                 f"This is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).", code="invalid"
             ) from None
         except RecursionError:
-            raise ValidationError(f"JSON may be nested at most {MAX_DEPTH} levels deep.", code="invalid") from None
-        if problem := unstorable(converted):
+            raise ValidationError(f"JSON may be nested at most {self.max_depth} levels deep.", code="invalid") from None
+        if problem := self.unstorable(converted):
             raise ValidationError(problem, code="invalid")
         return JSONString(converted) if isinstance(converted, str) else converted
 
@@ -53,7 +53,12 @@ class JSONTextField(forms.JSONField):
             value = super().bound_data(data, initial)
         except RecursionError:
             return InvalidJSONInput(data)
-        return InvalidJSONInput(data) if isinstance(data, str) and unstorable(value) else value
+        return InvalidJSONInput(data) if isinstance(data, str) and self.unstorable(value) else value
+
+    def unstorable(self, value: Any) -> str | None:
+        """What the API's parser refuses (a template field nests less deep: its bound is the message)."""
+        problem = first_unstorable(value, self.max_depth) or first_unstorable_text(value)
+        return problem.removeprefix("the body: ") if problem else None
 
     def prepare_value(self, value: Any) -> Any:
         if isinstance(value, InvalidJSONInput):
