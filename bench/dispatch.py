@@ -160,12 +160,36 @@ def make_action(organization, name: str, url: str, headers: list, **extra):
     )  # fmt: skip
 
 
-def pipeline_rate(action, n: int) -> tuple[float, int]:
+def cpu_s(root: int) -> float:
+    """CPU seconds (user + system) used so far by a process and its descendants (Linux /proc)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    tree, total, tick = {root}, 0.0, os.sysconf("SC_CLK_TCK")
+    while grown := {pid for pid, parent in parents.items() if parent in tree and pid not in tree}:
+        tree |= grown
+    for pid in tree:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def pipeline_rate(action, n: int, workers: list[subprocess.Popen] = ()) -> tuple[float, int, float]:
+    """Calls per second, how many succeeded, and the workers' CPU milliseconds per call."""
     from actions.models import Invocation
 
     Invocation.objects.all().delete()
+    before = sum(cpu_s(worker.pid) for worker in workers)
     _, elapsed, succeeded = run_invocations(action, lambda i: VALUES, n)
-    return n / elapsed, succeeded
+    cpu_ms = (sum(cpu_s(worker.pid) for worker in workers) - before) * 1000 / n
+    return n / elapsed, succeeded, cpu_ms
 
 
 def mixed_run(organization, healthy_url: str, hanging_url: str) -> None:
@@ -273,15 +297,16 @@ def main() -> None:
         if args.mixed:
             mixed_run(organization, slow_url, f"http://localhost:{hanging}/v1/messages")
             return
-        at_zero, succeeded = pipeline_rate(make_action(organization, "Bench", url, headers), args.n)
+        at_zero, succeeded, cpu_ms = pipeline_rate(make_action(organization, "Bench", url, headers), args.n, workers)
         print(f"{baseline + ':':52} {bare:8.0f} calls/s  (provider answers after {args.latency_ms} ms)")
-        print(f"{'Conduit pipeline, provider answering at once:':52} {at_zero:8.0f} calls/s  ({succeeded} succeeded)")
+        print(f"{'Conduit pipeline, provider answering at once:':52} {at_zero:8.0f} calls/s  ({succeeded} succeeded, "
+              f"workers' CPU {cpu_ms:.2f} ms a call)")  # fmt: skip
         if not args.latency_ms:
             print(f"ratio pipeline/bare:   {at_zero / bare:8.2f}")
             return
-        rate, succeeded = pipeline_rate(make_action(organization, "Slow", slow_url, headers), args.n)
+        rate, succeeded, cpu_ms = pipeline_rate(make_action(organization, "Slow", slow_url, headers), args.n, workers)
         label = f"Conduit pipeline, provider answering after {args.latency_ms} ms:"
-        print(f"{label:52} {rate:8.0f} calls/s  ({succeeded} succeeded)")
+        print(f"{label:52} {rate:8.0f} calls/s  ({succeeded} succeeded, workers' CPU {cpu_ms:.2f} ms a call)")
         print(f"ratio to the plain script:       {rate / bare:6.2f}")
         print(f"ratio to its own rate at 0 ms:   {rate / at_zero:6.2f}")
     finally:
