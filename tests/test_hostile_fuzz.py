@@ -26,7 +26,7 @@ from actions.services.secret_values import secret_value_save
 from journeys.models import Event, Journey, Profile
 from journeys.services import journey_create
 from tenants.models import ApiKey, Invitation, Membership
-from tests.actions.helpers import make_action
+from tests.actions.helpers import SMS_ACTION, make_action
 from tests.conftest import token_client
 
 LEAVES = int(os.environ.get("HOSTILE_FUZZ_LEAVES", "12"))
@@ -91,18 +91,7 @@ class Operation:
     anonymous: bool = False
 
 
-ACTION_BODY = {
-    "name": "Fuzz SMS", "description": "Sends a text.", "status": "active", "method": "POST",
-    "url": "https://sms.example.com/v1/accounts/{{account}}/messages",
-    "headers": [{"name": "X-Tenant", "value": "acme"}],
-    "body": {"to": "{{phone}}", "text": "{{text}}"},
-    "parameters": [
-        {"name": "account", "type": "string", "required": True, "description": "Account"},
-        {"name": "phone", "type": "string", "required": True, "description": "Phone"},
-        {"name": "text", "type": "string", "required": False, "default": "Hi", "description": "Text"},
-    ],
-    "auth": {"type": "bearer", "token": "tok-123456"}, "timeout_ms": 3000, "max_retries": 1,
-}  # fmt: skip
+ACTION_BODY = {**SMS_ACTION, "name": "Fuzz SMS", "method": "POST", "timeout_ms": 3000, "max_retries": 1}
 
 
 def journey_body(rows: Rows) -> dict:
@@ -128,8 +117,9 @@ OPERATIONS = {
     "action-create": Operation("POST", "actions/", lambda r: ACTION_BODY, "actions/"),
     "action-patch": Operation("PATCH", "actions/{action}/", lambda r: {"body": {"t": "{{text}}"}}, "actions/"),
     "action-test": Operation(
-        "POST", "actions/{action}/test/", lambda r: {"parameters": {"account": "a", "phone": "+3"}}, "invocations/"
-    ),
+        "POST", "actions/{action}/test/",
+        lambda r: {"parameters": {"account": "a", "phone": "+3", "text": "Hi"}}, "invocations/",
+    ),  # fmt: skip
     "action-infer": Operation("POST", "actions/infer/", lambda r: {"sample": {"to": "+33", "n": 1}}, "actions/"),
     "action-template": Operation(
         "POST", "action-templates/",

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.forms.fields import InvalidJSONInput, JSONString
 from django.http import HttpRequest
 
-from config.common.json_values import MAX_DEPTH, first_unstorable, first_unstorable_text
+from config.common.json_values import MAX_DEPTH, unstorable
 from tenants.admin_scoping import form_organization
 
 CODE_ATTRS = {"class": "vLargeTextField conduit-code", "spellcheck": "false", "autocomplete": "off"}
@@ -57,7 +57,7 @@ class JSONTextField(forms.JSONField):
 
     def unstorable(self, value: Any) -> str | None:
         """What the API's parser refuses (a template field nests less deep: its bound is the message)."""
-        problem = first_unstorable(value, self.max_depth) or first_unstorable_text(value)
+        problem = unstorable(value, self.max_depth)
         return problem.removeprefix("the body: ") if problem else None
 
     def prepare_value(self, value: Any) -> Any:

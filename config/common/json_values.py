@@ -82,7 +82,7 @@ def first_unstorable(value: Any, max_depth: int = MAX_DEPTH) -> str | None:
     return None
 
 
-def unstorable(value: Any) -> str | None:
+def unstorable(value: Any, max_depth: int = MAX_DEPTH) -> str | None:
     """Why JSON read from a person or a system cannot be taken, or None: every check of the API's
     parser, for the doors that read JSON themselves (the admin's JSON boxes, an uploaded export)."""
-    return first_unstorable(value) or first_unstorable_text(value)
+    return first_unstorable(value, max_depth) or first_unstorable_text(value)
