@@ -247,8 +247,11 @@ CONDUIT_EXPRESSION_TIME_LIMIT_MS = env.int("CONDUIT_EXPRESSION_TIME_LIMIT_MS", d
 CONDUIT_EXPRESSION_MEMORY_MB = env.int("CONDUIT_EXPRESSION_MEMORY_MB", default=256)
 CONDUIT_EXPRESSION_BUDGET_S = env.float("CONDUIT_EXPRESSION_BUDGET_S", default=2.0)
 CONDUIT_EXPRESSION_WINDOW_S = env.float("CONDUIT_EXPRESSION_WINDOW_S", default=10.0)
-# Calls a worker process keeps open at once (one thread each, about 50 KB; see README, "Scaling").
+# Calls a worker process keeps open at once (on its event loop, or a thread each; see README, "Scaling").
 CONDUIT_MAX_IN_FLIGHT = env.int("CONDUIT_MAX_IN_FLIGHT", default=400)
+# Calls that need nothing blocking before they go are made on one event loop per worker (aiohttp)
+# rather than a thread each: false sends every call from the thread pool.
+CONDUIT_CALLS_ON_LOOP = env.bool("CONDUIT_CALLS_ON_LOOP", default=True)
 CONDUIT_SMTP_CONNECTIONS = env.int("CONDUIT_SMTP_CONNECTIONS", default=4)  # per organization and worker process
 CONDUIT_DEFAULT_MAX_CONCURRENT = 400  # calls open to one host at once across workers, where no endpoint limit says
 # Added to every claim's lease: clock skew between workers and a slow commit.

@@ -6,6 +6,7 @@ The test request uses it now; invocations (the runtime) use the same path.
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from actions.delivery import transport
@@ -55,16 +56,60 @@ def shown_request(
     }
 
 
-def _send(action: Action, request: RenderedRequest, extra_headers: list[tuple[str, str]]) -> transport.TransportResult:
-    certificate = None
-    if action.client_certificate and action.client_key:
-        certificate = (action.client_certificate, action.client_key)
-    return transport.send(
-        transport.OutboundRequest(
-            method=request.method, url=request.url, headers=[*request.headers, *extra_headers],
+@dataclass
+class PreparedCall:
+    """A call with its secret values in and its delivery headers made: authenticated, it can go."""
+
+    action: Action
+    method: str
+    url: str
+    headers: list[tuple[str, str]]
+    body: bytes | None
+    named: dict[str, str]  # secret values -> their names, for masking
+    extra: list[tuple[str, str]]  # User-Agent, Idempotency-Key, signature
+    request: RenderedRequest | None = None  # with its auth, once authenticated
+    secrets: list[str] = field(default_factory=list)  # the auth's credentials, masked in what comes back
+
+    def outbound(self) -> transport.OutboundRequest:
+        action, request = self.action, self.request
+        assert request is not None, "authenticate() first"
+        certificate = None
+        if action.client_certificate and action.client_key:
+            certificate = (action.client_certificate, action.client_key)
+        return transport.OutboundRequest(
+            method=request.method, url=request.url, headers=[*request.headers, *self.extra],
             body=request.body, timeout_s=action.timeout_ms / 1000, client_certificate=certificate,
-        )
-    )  # fmt: skip
+        )  # fmt: skip
+
+
+def prepare_call(action: Action, rendered: RenderedRequest, *, idempotency_key: str) -> PreparedCall | CallResult:
+    """The secret values filled in (at send time) and the delivery headers; a CallResult if it cannot go."""
+    try:
+        url, headers, body, named = unseal(
+            organization_id=action.organization_id, url=rendered.url, headers=list(rendered.headers),
+            body=rendered.body, places=rendered.secrets,
+        )  # fmt: skip
+    except SecretMissing as exc:
+        return CallResult(outcome="error", request=shown_request(action, rendered, []), error=str(exc))
+    # Signed here, after the secret values are in: the signature covers the bytes actually sent.
+    extra = [("User-Agent", USER_AGENT), *delivery_headers(action, idempotency_key, body)]
+    return PreparedCall(action, rendered.method, url, headers, body, named, extra)
+
+
+def authenticate(prepared: PreparedCall, *, refresh: bool = False, asked_at: float = 0.0) -> CallResult | None:
+    """The action's auth on a fresh copy of the request; a CallResult when it failed."""
+    action, named = prepared.action, prepared.named
+    request = RenderedRequest(prepared.method, prepared.url, list(prepared.headers), prepared.body)
+    try:
+        prepared.secrets = apply_auth(action, request, refresh=refresh, asked_at=asked_at)
+    except AuthError as exc:
+        result, secrets = exc.result, prepared.secrets
+        return CallResult(
+            outcome="error", request=shown_request(action, request, secrets, named),
+            error=mask(exc.message, secrets, named), latency_ms=result.latency_ms if result else 0, auth_failed=True,
+        )  # fmt: skip
+    prepared.request = request
+    return None
 
 
 def _parsed(body: bytes) -> Any:
@@ -88,35 +133,28 @@ def call_action(
         if before_send is not None:
             before_send()
         return send_email(action, rendered, idempotency_key, shown_request(action, rendered, []))
-    try:
-        url, headers, body, named = unseal(
-            organization_id=action.organization_id, url=rendered.url, headers=list(rendered.headers),
-            body=rendered.body, places=rendered.secrets,
-        )  # fmt: skip
-    except SecretMissing as exc:
-        return CallResult(outcome="error", request=shown_request(action, rendered, []), error=str(exc))
-    # Signed here, after the secret values are in: the signature covers the bytes actually sent.
-    extra = [("User-Agent", USER_AGENT), *delivery_headers(action, idempotency_key, body)]
-    secrets: list[str] = []
+    prepared = prepare_call(action, rendered, idempotency_key=idempotency_key)
+    if isinstance(prepared, CallResult):
+        return prepared
     asked_at = 0.0
     for attempt in ("first", "refresh"):
-        request = RenderedRequest(rendered.method, url, list(headers), body)
-        try:
-            secrets = apply_auth(action, request, refresh=attempt == "refresh", asked_at=asked_at)
-        except AuthError as exc:
-            result = exc.result
-            return CallResult(
-                outcome="error", request=shown_request(action, request, secrets, named),
-                error=mask(exc.message, secrets, named),
-                latency_ms=result.latency_ms if result else 0, auth_failed=True,
-            )  # fmt: skip
+        if failed := authenticate(prepared, refresh=attempt == "refresh", asked_at=asked_at):
+            return failed
         asked_at = asked_at or time.monotonic()  # a token fetched after this one is newer than the one refused
         if before_send is not None and attempt == "first":
             before_send()
-        result = _send(action, request, extra)
+        result = transport.send(prepared.outbound())
         # A cached token may have been revoked early: fetch a new one once (SPEC section 2).
         if not (result.status_code == 401 and action.auth_type in TOKEN_TYPES and attempt == "first"):
             break
+    return finish_call(prepared, result)
+
+
+def finish_call(prepared: PreparedCall, result: transport.TransportResult) -> CallResult:
+    """What came back, as stored: credentials masked wherever the provider echoed them."""
+    action, secrets, named = prepared.action, prepared.secrets, prepared.named
+    request = prepared.request
+    assert request is not None
     # PostgreSQL stores no NUL in text: a provider's NUL would make the result unwritable.
     body_text = result.body[:RECORDED_BODY_BYTES].decode("utf-8", errors="replace").replace("\x00", "\ufffd")
     parsed = _parsed(result.body) if result.body and not result.truncated else None

@@ -45,7 +45,7 @@ from urllib3.util.timeout import _DEFAULT_TIMEOUT, Timeout
 from actions.delivery.destinations import ConnectFailed, DestinationRefused, connect_allowed
 
 DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024
-_READ_CHUNK_BYTES = 64 * 1024
+READ_CHUNK_BYTES = 64 * 1024
 
 
 @dataclass
@@ -160,7 +160,7 @@ def _get_pool() -> PoolManager:
 _NETWORK_FAILURES = (DestinationRefused, Urllib3Error, OSError, http.client.HTTPException)
 
 
-def _merge_headers(headers: list[tuple[str, str]]) -> dict[str, str]:
+def merge_headers(headers: list[tuple[str, str]]) -> dict[str, str]:
     # A repeated header is joined with ", " (RFC 9110) rather than silently dropped.
     merged: dict[str, str] = {}
     spelling: dict[str, str] = {}
@@ -170,7 +170,7 @@ def _merge_headers(headers: list[tuple[str, str]]) -> dict[str, str]:
     return merged
 
 
-def _causes(exc: BaseException) -> list[BaseException]:
+def causes_of(exc: BaseException) -> list[BaseException]:
     """The exception and everything below it, through requests' and urllib3's wrappers."""
     seen: list[BaseException] = []
     pending: list[Any] = [exc]
@@ -184,18 +184,19 @@ def _causes(exc: BaseException) -> list[BaseException]:
     return seen
 
 
-def _tls_reason(causes: list[BaseException]) -> str:
+def tls_reason(causes: list[BaseException]) -> str:
     for cause in causes:
-        if isinstance(cause, ssl.SSLCertVerificationError) and cause.verify_message:
+        # getattr: aiohttp's wrappers are SSLErrors whose `reason` is a property that raises.
+        if isinstance(cause, ssl.SSLCertVerificationError) and getattr(cause, "verify_message", None):
             return cause.verify_message
-        if isinstance(cause, ssl.SSLError) and cause.reason:
-            return cause.reason.replace("_", " ").lower()
+        if isinstance(cause, ssl.SSLError) and (reason := getattr(cause, "reason", None)):
+            return reason.replace("_", " ").lower()
     return "the secure connection could not be set up"
 
 
 def _describe_failure(exc: BaseException, host: str, timeout_s: float) -> tuple[str, str]:
     """The outcome and the sentence for a call that got no HTTP answer."""
-    causes = _causes(exc)
+    causes = causes_of(exc)
     timed_out = ("timedout", f"No answer within {float(timeout_s)} s.")
     if refusal := next((c for c in causes if isinstance(c, DestinationRefused)), None):
         return "refused", str(refusal)
@@ -204,7 +205,7 @@ def _describe_failure(exc: BaseException, host: str, timeout_s: float) -> tuple[
     if isinstance(exc, ReadTimeoutError | TimeoutError):
         return timed_out
     if any(isinstance(c, Urllib3SSLError | ssl.SSLError) for c in causes):
-        return "error", f"TLS error talking to {host}: {_tls_reason(causes)}."
+        return "error", f"TLS error talking to {host}: {tls_reason(causes)}."
     if connect_failed := next((c for c in causes if isinstance(c, _ConnectFailed)), None):
         return "error", connect_failed.sentence
     if any(
@@ -237,7 +238,7 @@ def _read_body(response: BaseHTTPResponse, limit: int, deadline: float) -> tuple
     size = 0
     while size <= limit:
         _keep_within_budget(response, deadline)
-        chunk = response.read(min(_READ_CHUNK_BYTES, limit + 1 - size), decode_content=True)
+        chunk = response.read(min(READ_CHUNK_BYTES, limit + 1 - size), decode_content=True)
         if not chunk:
             break
         chunks.append(chunk)
@@ -270,21 +271,29 @@ def _client_certificate_files(
         )
 
 
+def response_limit() -> int:
+    return int(getattr(settings, "CONDUIT_MAX_RESPONSE_BYTES", DEFAULT_MAX_RESPONSE_BYTES))
+
+
+def request_headers(request: OutboundRequest) -> dict[str, str]:
+    headers = merge_headers(request.headers)
+    if not any(name.lower() == "user-agent" for name in headers):
+        headers["User-Agent"] = "Conduit"
+    return headers
+
+
 def send(request: OutboundRequest) -> TransportResult:
     """Make one call and describe what came back; network problems are outcomes, not exceptions.
 
     Redirects come back as they are (never followed) and the body is cut at
     CONDUIT_MAX_RESPONSE_BYTES, so a third party can neither lead Conduit elsewhere nor flood it.
     """
-    limit = int(getattr(settings, "CONDUIT_MAX_RESPONSE_BYTES", DEFAULT_MAX_RESPONSE_BYTES))
-    host = urlsplit(request.url).hostname or request.url
+    limit, host = response_limit(), urlsplit(request.url).hostname or request.url
     started = time.perf_counter()
     deadline = started + request.timeout_s
     response: BaseHTTPResponse | None = None
     complete = False
-    headers = _merge_headers(request.headers)
-    if not any(name.lower() == "user-agent" for name in headers):
-        headers["User-Agent"] = "Conduit"
+    headers = request_headers(request)
     try:
         with _client_certificate_files(request.client_certificate) as cert:
             # A client certificate is per action: its own short-lived pool, never shared.
@@ -324,7 +333,7 @@ def send(request: OutboundRequest) -> TransportResult:
     return TransportResult(
         outcome="succeeded" if 200 <= status < 300 else f"http_{status}",
         status_code=status,
-        headers=_merge_headers(list(response.headers.items())),
+        headers=merge_headers(list(response.headers.items())),
         body=body,
         truncated=truncated,
         latency_ms=latency_ms,

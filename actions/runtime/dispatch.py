@@ -257,14 +257,18 @@ def within_limits(
     return allowed
 
 
-def call_invocation(invocation: Invocation, before_send: Callable[[], None] | None = None) -> CallResult:
-    """The call itself, as stored: run in a thread of the worker's pool, so it touches no database."""
+def stored_request(invocation: Invocation) -> RenderedRequest:
+    """The request as rendered when the invocation was made, its secret values still out."""
     request = invocation.request
     body = request["body"].encode() if request["body"] is not None else None
     headers = [tuple(h) for h in request["headers"]]
-    rendered = RenderedRequest(request["method"], request["url"], headers, body, request.get("secrets") or [])
+    return RenderedRequest(request["method"], request["url"], headers, body, request.get("secrets") or [])
+
+
+def call_invocation(invocation: Invocation, before_send: Callable[[], None] | None = None) -> CallResult:
+    """The call itself, as stored: run in a thread of the worker's pool, so it touches no database."""
     key = str(invocation.idempotency_key)
-    return call_action(invocation.action, rendered, idempotency_key=key, before_send=before_send)
+    return call_action(invocation.action, stored_request(invocation), idempotency_key=key, before_send=before_send)
 
 
 def record_result(batch: Batch, invocation: Invocation, trial: bool, result: CallResult, started: datetime) -> None:

@@ -1,42 +1,37 @@
 """Many calls open at once per worker process: claim due invocations, keep up to CONDUIT_MAX_IN_FLIGHT
 of their calls in flight, and write back what they gave in bulk.
 
-The calls run in a pool of threads over the one urllib3 pool manager of the process (bench/clients.py
-compares it with asyncio and gevent on this machine). Only the call runs in a thread: claiming, the
-circuit, the limits and writing back stay on the task's thread, which holds the database connection.
-A host gets at most HOST_SHARE of a worker's calls and at most its `max_concurrent` across workers,
-so a host that hangs holds only its own slots.
+Calls that need nothing blocking before they go are made on the process's event loop (loop_calls,
+aiohttp); the others (token auth, client certificates, limits set by people, emails) in a pool of
+threads over the one urllib3 pool manager. Claiming, the circuit, the limits and writing back stay
+on the task's thread, which holds the database connection. A host gets at most HOST_SHARE of a
+worker's calls and at most its `max_concurrent` across workers, so a host that hangs holds only its
+own slots.
 """
 
-import contextvars
 import logging
 import math
-import os
 import queue
 import random
-import threading
 import time
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connections
 from django.utils import timezone
 
 from actions.delivery import emails, secret_references
 from actions.models import Action, Invocation
-from actions.runtime import concurrency, ratelimit
+from actions.runtime import concurrency, loop_calls, ratelimit, thread_calls
 from actions.runtime.circuit import circuit_release_trial
 from actions.runtime.dispatch import (
     CALLS_PER_ATTEMPT,
     Batch,
     admit,
     backlog_s,
-    call_invocation,
     claim_batch,
     endpoint_limits,
     hold_back,
@@ -56,9 +51,9 @@ STALL_S = 0.5  # a call whose host had no free slot for this long goes back to t
 SAVE_EVERY_S = 0.05  # results are written in bulk at most this long after they came
 POLL_S = 0.1  # with calls open and nothing else to do, due rows are looked for this often
 CHUNK_S = 0.01  # a thread takes several calls of a fast host in a row, for about this long
-CHUNK_GIVE_UP_S = 0.2  # ... and sends none of them after this long
 MEANWHILE_S = 0.1  # with calls open, other due work is done this often (signals.calls_open)
-INLINE_BELOW_S = 0.005  # a host answering faster than this is called from the task's thread (see _start_waiting)
+WAKE_EVERY_S = 0.01  # with calls open, the task takes what ended at most this often (CPU a call 1.14 -> 0.94 ms)
+INLINE_BELOW_S = 0.005  # a host answering faster than this is called from the task's thread (see _started)
 _latency_s: dict[str, float] = {}  # slot key -> its calls' recent time (moving average), for the process
 
 
@@ -69,97 +64,6 @@ class _Call:
     limits: list[ratelimit.Limit]
 
 
-_executor: ThreadPoolExecutor | None = None
-_executor_pid: int | None = None
-_executor_lock = threading.Lock()
-
-
-def _threads() -> ThreadPoolExecutor:
-    """The process's call threads (made after the fork: a child never inherits its parent's)."""
-    global _executor, _executor_pid
-    with _executor_lock:
-        if _executor is None or _executor_pid != os.getpid():
-            _executor = ThreadPoolExecutor(settings.CONDUIT_MAX_IN_FLIGHT, thread_name_prefix="conduit-call")
-            _executor_pid = os.getpid()
-    return _executor
-
-
-class _NotNow(Exception):  # noqa: N818  (not an error: the limit's answer, with when the next frees)
-    def __init__(self, retry_at: float | None):
-        self.retry_at = retry_at
-
-
-class _Late(Exception):  # noqa: N818  (not an error: a call counted too long before it could go)
-    pass
-
-
-def _taking(limits: list[ratelimit.Limit]) -> Callable[[], None]:
-    """The hook that takes a call's limits right before its request goes.
-
-    The limiter counts a call at the time it is asked and keeps a margin of one slice (50 ms of a
-    one-second limit) for the provider seeing it later. A thread that waited for the interpreter
-    longer than a quarter of that between asking and sending does not send: its call is counted
-    but goes again at once (from the pool, unchecked, the soak saw 208-248 calls in a second for 200).
-    """
-    fresh_s = min(ratelimit.slice_s(limit) for limit in limits) / 4
-
-    def take() -> None:
-        asked = time.time()
-        granted, retry_at = ratelimit.acquire(limits, asked, 1)
-        if not granted:
-            raise _NotNow(retry_at)
-        if time.time() - asked > fresh_s:
-            raise _Late
-
-    return take
-
-
-def send_calls(calls: list[tuple[Invocation, list[ratelimit.Limit]]]) -> list[tuple[datetime, Any]]:
-    """The calls one after the other, each with when it started; one that raises does not stop the others.
-
-    Limits set by people are taken right before each request goes (after its auth and signature), in
-    the thread that sends it: taken before the thread ran, a call could reach the provider in a later
-    window than the one it was counted in (the soak saw 238 calls in a second for 200). Past
-    CHUNK_GIVE_UP_S the rest are not sent (None), nor is a call whose limit was taken too long
-    before it could go: a host that turned slow mid-chunk keeps no call waiting behind another.
-    """
-    done: list[tuple[datetime, Any]] = []
-    give_up_at = time.monotonic() + CHUNK_GIVE_UP_S
-    for invocation, limits in calls:
-        started = timezone.now()
-        if done and time.monotonic() > give_up_at:
-            done.append((started, None))
-            continue
-        try:
-            done.append((started, call_invocation(invocation, _taking(limits) if limits else None)))
-        except _NotNow as refused:
-            done.append((started, refused))
-        except _Late:
-            done.append((started, None))
-        except Exception as exc:  # noqa: BLE001  (recorded by the loop as this call's failure)
-            logger.exception("Invocation %s could not be sent.", invocation.pk)
-            done.append((started, exc))
-    return done
-
-
-def _in_thread(context: contextvars.Context, calls: list) -> list:
-    try:
-        return context.run(send_calls, calls)
-    finally:
-        # A token read from the database cache opens this thread's own connection: never left open.
-        for connection in connections.all(initialized_only=True):
-            connection.close()
-
-
-def _start_calls(calls: list[tuple[Invocation, list[ratelimit.Limit]]], *, inline: bool) -> Future:
-    if inline or settings.CONDUIT_MAX_IN_FLIGHT <= 1:
-        future: Future = Future()
-        future.set_result(send_calls(calls))
-        return future
-    # The batch's caches (secret values, SMTP connections) live in context variables: the thread shares them.
-    return _threads().submit(_in_thread, contextvars.copy_context(), calls)
-
-
 def _other_due_work() -> float:
     """Other due work, while calls are open (signals.calls_open): with a provider at 100 ms, events
     waited for a process to leave its call loop (p95 3.0 s from event to call at 200 events/s)."""
@@ -168,6 +72,31 @@ def _other_due_work() -> float:
             if isinstance(failure, Exception):
                 logger.error("Work done while calls were open failed (%s).", receiver, exc_info=failure)
     return time.monotonic()
+
+
+def _started(starting: list[_Call], latency: float) -> list[tuple[list[_Call], Future]]:
+    """These calls of one host started, each group with the future of its results.
+
+    Under 5 ms, a host's calls are sent from this thread (at 0 ms, 1,450-1,590 calls/s against
+    960-1,020 through threads); should it then hang, one call holds the loop for its timeout, once.
+    Slower calls go on the event loop a future each, or to threads a few in a row (~10 ms of calls).
+    """
+    started = []
+    if latency >= INLINE_BELOW_S:
+        on_loop, threaded = [], []
+        for call in starting:
+            (on_loop if loop_calls.fits(call.invocation, call.limits) else threaded).append(call)
+        started += [
+            ([call], future)
+            for call, future in zip(on_loop, loop_calls.start([c.invocation for c in on_loop]), strict=True)
+        ]
+        starting = threaded
+    chunk = max(min(int(CHUNK_S / max(latency, 1e-4)), 16), 1)
+    for start in range(0, len(starting), chunk):
+        group = starting[start : start + chunk]
+        calls_of_group = [(call.invocation, call.limits) for call in group]
+        started.append((group, thread_calls.start_calls(calls_of_group, inline=latency < INLINE_BELOW_S)))
+    return started
 
 
 class CallLoop:
@@ -193,7 +122,7 @@ class CallLoop:
         self.exhausted: dict[tuple[str, ...], tuple[float, float]] = {}  # limits that refused: (retry at, spread)
         self.more = True
         self.claimed, self.claimed_at = 0, time.monotonic()
-        self.saved_at = self.meanwhile_at = time.monotonic()
+        self.saved_at = self.meanwhile_at = self.woke_at = time.monotonic()
 
     def run(self) -> int:
         with secret_references.batch_cache(), emails.connection_pool():
@@ -233,6 +162,9 @@ class CallLoop:
             self._claim()
         self._start_waiting()
         if self.running:
+            if self.done.empty() and (pause := WAKE_EVERY_S - (time.monotonic() - self.woke_at)) > 0:
+                time.sleep(pause)  # woken at each call's end, the task took them one at a time
+            self.woke_at = time.monotonic()
             try:
                 self._ended(self.done.get(timeout=0.02 if self.waiting or self.batch.changed else POLL_S))
                 while True:
@@ -323,18 +255,7 @@ class CallLoop:
                 call = calls.popleft()
                 if self._claim_holds(call) and (not call.limits or self._may_try(call)):
                     starting.append(call)
-            # A thread takes a host's calls one after another when they take about a millisecond each
-            # (enough for ~10 ms): handing each to a thread of its own cost more than the call itself.
-            # Under 5 ms this thread sends them itself: at 0 ms, 1,450-1,590 calls/s against
-            # 960-1,020 through the pool (bench/dispatch.py, PostgreSQL + Redis). Should such a
-            # host start hanging, one call holds this loop up to its timeout, then its latency
-            # sends the host's calls to the pool; the waiting calls' claims are checked first.
-            latency = _latency_s.get(key, 1.0)
-            chunk = max(min(int(CHUNK_S / max(latency, 1e-4)), 16), 1)
-            for start in range(0, len(starting), chunk):
-                group = starting[start : start + chunk]
-                calls_of_group = [(call.invocation, call.limits) for call in group]
-                future = _start_calls(calls_of_group, inline=latency < INLINE_BELOW_S)
+            for group, future in _started(starting, _latency_s.get(key, 1.0)):
                 self.running[future] = (key, group)
                 self.open[key] += len(group)
                 future.add_done_callback(self.done.put)
@@ -384,7 +305,7 @@ class CallLoop:
             if result is None:  # the chunk gave up before this one: another loop sends it now
                 self.batch.reschedule(call.invocation, timezone.now())
                 continue
-            if isinstance(result, _NotNow):
+            if isinstance(result, thread_calls.LimitFull):
                 self._refused(call, result.retry_at)
                 continue
             if isinstance(result, Exception):  # one bad call must not hold back the others

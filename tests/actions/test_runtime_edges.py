@@ -140,7 +140,7 @@ def test_a_call_whose_rate_limit_was_taken_too_long_before_it_could_go_is_not_se
     import redis
 
     from actions.runtime import ratelimit
-    from actions.runtime.inflight import send_calls
+    from actions.runtime.thread_calls import send_calls
 
     settings.REDIS_URL = redis_url
     httpserver.expect_request("/v1/acc1/messages").respond_with_json({"ok": True})
