@@ -54,8 +54,8 @@ class Workers:
             "AXES_ENABLED": "false",
         }
 
-    def start(self, *, beat: bool = True, concurrency: int = 1) -> subprocess.Popen:
-        """Start a worker (with the beat scheduler when asked) and wait until it is ready."""
+    def start(self, *, beat: bool = True, concurrency: int = 1, env: dict[str, str] | None = None) -> subprocess.Popen:
+        """Start a worker (with the beat scheduler when asked, with these settings) and wait until it is ready."""
         name = f"w{len(self.processes) + 1}"
         log = self.log_dir / f"{name}.log"
         command = [
@@ -66,7 +66,9 @@ class Workers:
         if beat:
             command += ["--beat", "--schedule", str(self.log_dir / f"{name}-beat")]
         with open(log, "w") as out:
-            process = subprocess.Popen(command, cwd=ROOT, env=self.env(), stdout=out, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(
+                command, cwd=ROOT, env=self.env() | (env or {}), stdout=out, stderr=subprocess.STDOUT
+            )
         self.processes.append(process)
         deadline = time.monotonic() + 60
         while "ready." not in log.read_text():

@@ -97,7 +97,7 @@ def handles(url: str) -> bool:
     """False for a URL this transport reads otherwise than urllib3: an IPv4 address in a legacy
     form (`2130706433`, `127.1`), which aiohttp refuses as a URL and urllib3 calls as the address."""
     host = urlsplit(url).hostname or ""
-    if not re.fullmatch(r"[0-9a-fA-Fx.]+", host) or re.search(r"[g-wyzG-WYZ]", host):
+    if not re.fullmatch(r"[0-9a-fA-Fx.]+", host):  # a name, or an IPv6 address
         return True
     try:
         ipaddress.IPv4Address(host)
@@ -116,10 +116,10 @@ _loop_lock = threading.Lock()
 
 def _running_loop() -> asyncio.AbstractEventLoop:
     """The process's loop and its thread, made after the fork: a child never inherits its parent's."""
-    global _loop, _loop_pid
+    global _loop, _loop_pid, _session
     with _loop_lock:
         if _loop is None or _loop_pid != os.getpid():
-            _loop, _loop_pid = asyncio.new_event_loop(), os.getpid()
+            _loop, _loop_pid, _session = asyncio.new_event_loop(), os.getpid(), None
             threading.Thread(target=_loop.run_forever, name="conduit-loop", daemon=True).start()
             atexit.register(_close, _loop)
     return _loop

@@ -140,11 +140,12 @@ def token_api(provider, delay_s: float, accepted) -> tuple["Provider", dict]:
     return api, auth
 
 
-def test_one_worker_process_keeps_many_calls_open_at_once(workers, acme, provider):
+@pytest.mark.parametrize("on_loop", ["true", "false"], ids=["event loop", "threads"])
+def test_one_worker_process_keeps_many_calls_open_at_once(workers, acme, provider, on_loop):
     slow = provider(delay_s=0.5)
     action = sms(acme, slow.url("/v1/{{account}}/messages"))
     invocations = enqueue(action, 40)
-    workers.start()  # one process, concurrency 1: what was one call at a time
+    workers.start(env={"CONDUIT_CALLS_ON_LOOP": on_loop})  # one process, concurrency 1: once one call at a time
     rows = ended(invocations)
     assert {r.status for r in rows} == {"succeeded"}
     assert slow.most_open >= 20, f"at most {slow.most_open} calls were open at once"
