@@ -150,10 +150,20 @@ class JourneySerializer(StrictSerializer, serializers.ModelSerializer):
         extra_kwargs = {"start": {"required": False}, "entry_event": {"required": False, "allow_blank": True}}
 
 
+class SimulatedResponseSerializer(StrictSerializer):
+    status = serializers.IntegerField(min_value=100, max_value=599, default=200, help_text="The HTTP status.")
+    body = serializers.JSONField(required=False, allow_null=True, default=None, help_text="The answer's JSON.")
+
+
 class JourneyTestSerializer(StrictSerializer):
     profile = serializers.DictField(required=False, default=dict, help_text="The profile's attributes.")
     event = serializers.DictField(required=False, default=dict, help_text='The event: {"name", "data"}.')
     dry_run = serializers.BooleanField(default=True, help_text="Send no call; show the rendered requests.")
+    responses = serializers.DictField(
+        child=SimulatedResponseSerializer(), required=False, default=dict,
+        help_text='A dry run\'s answers by action step key, e.g. {"check": {"status": 200, "body": {"ok": true}}}; '
+        "a step without one gets a sample of its action's response schema.",
+    )  # fmt: skip
 
 
 class JourneyTestResultSerializer(serializers.Serializer):

@@ -13,6 +13,7 @@ from django.utils import timezone
 from actions.delivery.calls import call_action, render, shown_request
 from actions.delivery.rendering import RenderError
 from actions.models import Action
+from actions.services.samples import sample_from_schema
 from config.common.db import update_rows
 from config.common.exceptions import Conflict
 from journeys import engine, steps
@@ -239,14 +240,20 @@ TEST_MAX_STEPS = 100
 
 
 def _test_call(
-    step: dict, decision: steps.Decision, scope: dict[str, Any], dry_run: bool, entry: dict[str, Any]
-) -> steps.Decision:
-    """Render (and unless `dry_run`, send) one action step's call; the request and response go into `entry`."""
+    step: dict, decision: steps.Decision, scope: dict[str, Any], dry_run: bool, entry: dict[str, Any],
+    given: dict[str, Any] | None = None,
+) -> steps.Decision:  # fmt: skip
+    """Render (and unless `dry_run`, send) one action step's call; the request and response go into `entry`.
+
+    A dry run answers the call with `given` (the test's own answer for this step), else with a sample
+    of the action's response schema and status 200, so that branches on the answer can be tried."""
     try:
         rendered = render(decision.action, decision.values)
-        if dry_run:  # each action step is taken as succeeded
+        if dry_run:
             entry["request"] = shown_request(decision.action, rendered, [])
-            return steps.after_call(step, steps.call_entry("succeeded", None), scope["steps"])
+            entry["simulated"] = answer = _simulated(decision.action, given)
+            outcome = "succeeded" if 200 <= answer["status"] < 300 else f"http_{answer['status']}"
+            return steps.after_call(step, steps.call_entry(outcome, answer["body"]), scope["steps"])
         result = call_action(decision.action, rendered, idempotency_key=str(uuid.uuid4()))
     except (RenderError, TypeError, ValueError) as exc:
         return steps.after_error(step, scope["steps"], str(exc))
@@ -254,6 +261,27 @@ def _test_call(
     body = result.response_json if result.response_json is not None else result.response_body
     entry["response"] = {"status_code": result.status_code, "body": body, "error": result.error}
     return steps.after_call(step, steps.call_entry(result.outcome, body), scope["steps"])
+
+
+def _simulated(action: Action, given: dict[str, Any] | None) -> dict[str, Any]:
+    """The answer a dry run gives an action step, and where it came from (`source`)."""
+    if given is not None:
+        return {"status": given.get("status", 200), "body": given.get("body"), "source": "given"}
+    if action.response_schema:
+        return {"status": 200, "body": sample_from_schema(action.response_schema), "source": "response_schema"}
+    return {"status": 200, "body": None, "source": "none"}
+
+
+def _checked_responses(journey: Journey, responses: dict[str, Any], dry_run: bool) -> dict[str, Any]:
+    """The test's own answers, each for an action step of the journey."""
+    if responses and not dry_run:
+        raise ValidationError({"responses": ["Answers are simulated in a dry run only: a real test sends the calls."]})
+    action_steps = sorted(s["key"] for s in journey.steps if s.get("type") == "action")
+    for key in responses:
+        if key not in action_steps:
+            known = ", ".join(action_steps) or "none"
+            raise ValidationError({f"responses.{key}": [f"{key} is not an action step of this journey ({known})."]})
+    return responses
 
 
 ANSWER_HIDDEN = "(from a provider's answer: shown to technical users only)"
@@ -292,13 +320,16 @@ def _shown(entry: dict[str, Any], sees_bodies: bool) -> dict[str, Any]:
 
 
 def journey_test(
-    *, journey: Journey, profile: dict[str, Any], event: dict[str, Any], dry_run: bool = True, sees_bodies: bool
-) -> dict[str, Any]:
+    *, journey: Journey, profile: dict[str, Any], event: dict[str, Any], dry_run: bool = True, sees_bodies: bool,
+    responses: dict[str, Any] | None = None,
+) -> dict[str, Any]:  # fmt: skip
     """Run the journey now for this profile and event, waits skipped (SPEC section 5), and tell the path.
 
-    Nothing is stored. With `dry_run` no call is sent and each action step is taken as succeeded.
+    Nothing is stored. With `dry_run` no call is sent: each action step gets the answer `responses`
+    gives for its key, else a sample of its action's response schema (`simulated` in the path).
     Rendered requests and response bodies only for those who may see invocation bodies (SPEC section 1).
     """
+    responses = _checked_responses(journey, responses or {}, dry_run)
     actions = {a.pk: a for a in Action.objects.filter(organization=journey.organization)}
     problems = check_publishable(steps=journey.steps, start=journey.start, entry_event=journey.entry_event or "-",
                                  actions=actions)  # fmt: skip
@@ -325,7 +356,7 @@ def journey_test(
         reads_answers = not sees_bodies and bool(_step_references(step) & answered)
         if decision.kind == steps.CALL:
             entry["parameters"] = _parameters_shown(step, decision.values, answered if not sees_bodies else set())
-            decision = _test_call(step, decision, scope, dry_run, entry)
+            decision = _test_call(step, decision, scope, dry_run, entry, responses.get(key))
             if not dry_run:
                 answered.add(key)
         entry["outcome"] = decision.outcome

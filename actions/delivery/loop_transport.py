@@ -112,6 +112,7 @@ _loop: asyncio.AbstractEventLoop | None = None
 _session: aiohttp.ClientSession | None = None
 _loop_pid: int | None = None
 _loop_lock = threading.Lock()
+_tasks: set[asyncio.Task] = set()
 
 
 def _running_loop() -> asyncio.AbstractEventLoop:
@@ -157,7 +158,9 @@ def start(requests: list[tuple[OutboundRequest, Callable[[TransportResult], Any]
 
     def spawn() -> None:
         for (request, then), future in zip(requests, futures, strict=True):
-            asyncio.ensure_future(_call(request, then, future))
+            task = asyncio.ensure_future(_call(request, then, future))
+            _tasks.add(task)  # the loop keeps only a weak reference to its tasks
+            task.add_done_callback(_tasks.discard)
 
     _running_loop().call_soon_threadsafe(spawn)
     return futures

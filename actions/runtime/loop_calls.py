@@ -44,7 +44,7 @@ def start(invocations: list[Invocation]) -> list[Future]:
     as a chunk sent from a thread does (thread_calls.send_calls)."""
     futures: list[Future] = []
     on_loop: list[tuple[Any, Any]] = []
-    waiting: list[Future] = []
+    waiting: list[tuple[Future, Any]] = []  # each call's future, with when the call started
     for invocation in invocations:
         started = timezone.now()
         try:

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.utils.dateparse import parse_date, parse_datetime
 
-__all__ = ["body_from_sample", "infer_type", "sample_fields", "schema_from_sample"]
+__all__ = ["body_from_sample", "infer_type", "sample_fields", "sample_from_schema", "schema_from_sample"]
 
 
 def infer_type(value: Any) -> str:
@@ -91,3 +91,37 @@ def schema_from_sample(sample: Any) -> dict[str, Any]:
     if kind == "date":
         return {"type": "string", "format": "date"}
     return {"type": "string"}
+
+
+SAMPLE_DEPTH = 32  # as deep as a response schema may nest (template_bounds)
+_SAMPLE_STRINGS = {"date-time": "2026-01-01T09:00:00Z", "date": "2026-01-01", "email": "ada@example.com",
+                   "uri": "https://example.com/", "uuid": "00000000-0000-4000-8000-000000000000"}  # fmt: skip
+_SAMPLE_VALUES = {"string": "text", "integer": 1, "number": 1.0, "boolean": True, "null": None}
+
+
+def sample_from_schema(schema: Any, depth: int = 0) -> Any:
+    """An answer as a response schema describes it, for dry runs: the schema's own const, default,
+    example or first enum value where it gives one, else a value of its type."""
+    if not isinstance(schema, dict) or depth > SAMPLE_DEPTH:
+        return None
+    for word in ("const", "default", "example"):
+        if word in schema:
+            return schema[word]
+    for word in ("examples", "enum"):
+        if isinstance(schema.get(word), list) and schema[word]:
+            return schema[word][0]
+    kind = schema.get("type")
+    if isinstance(kind, list):  # ["string", "null"]: the first that is not null
+        kind = next((k for k in kind if k != "null"), "null")
+    properties, items = schema.get("properties"), schema.get("items")
+    if kind == "object" or (kind is None and isinstance(properties, dict)):
+        return (
+            {str(k): sample_from_schema(v, depth + 1) for k, v in properties.items()}
+            if isinstance(properties, dict)
+            else {}
+        )
+    if kind == "array":
+        return [sample_from_schema(items, depth + 1)] if isinstance(items, dict) else []
+    if kind == "string":
+        return _SAMPLE_STRINGS.get(schema.get("format"), "text")
+    return _SAMPLE_VALUES.get(kind)

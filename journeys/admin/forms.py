@@ -193,6 +193,12 @@ class JourneyTestForm(forms.Form):
     dry_run = forms.BooleanField(
         required=False, initial=True, help_text="Send nothing: show what each action would send."
     )
+    responses = forms.CharField(
+        label="Answers (dry run)", required=False, initial="{}",
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60, "spellcheck": "false"}),
+        help_text='What each action step is answered in a dry run, by step key, e.g. {"sms": {"status": 200, '
+        '"body": {"state": "queued"}}}. A step left out gets a sample of its action\'s response schema.',
+    )  # fmt: skip
 
     def _object(self, name: str) -> dict:
         try:
@@ -210,3 +216,15 @@ class JourneyTestForm(forms.Form):
 
     def clean_event(self) -> dict:
         return self._object("event")
+
+    def clean_responses(self) -> dict:
+        if not self.cleaned_data["responses"].strip():
+            return {}
+        answers = self._object("responses")
+        for key, answer in answers.items():
+            if not isinstance(answer, dict) or set(answer) - {"status", "body"}:
+                raise ValidationError(f'{key}: give {{"status": 200, "body": {{...}}}}, nothing else.')
+            status = answer.get("status", 200)
+            if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+                raise ValidationError(f"{key}: the status is a whole number from 100 to 599.")
+        return answers
