@@ -226,7 +226,13 @@ def runs_advance() -> int:
     claims = {r.pk: r.claimed_until for r in runs}
     now = timezone.now()
     plans = compiled(list({r.journey_id: r.journey for r in runs}.values()))
-    profiles = dict(Profile.objects.filter(pk__in={r.profile_id for r in runs}).values_list("pk", "attributes"))
+    # profile.external_id is the customer's id as external systems name them, whatever the attributes say.
+    profiles = {
+        pk: {**attributes, "external_id": external_id}
+        for pk, external_id, attributes in Profile.objects.filter(pk__in={r.profile_id for r in runs}).values_list(
+            "pk", "external_id", "attributes"
+        )
+    }
     events = {
         pk: {"name": name, "data": data, "occurred_at": occurred_at}
         for pk, name, data, occurred_at in Event.objects.filter(

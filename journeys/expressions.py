@@ -15,6 +15,7 @@ whose expressions spend it gets errors (its runs follow on_error), never another
 import contextlib
 import contextvars
 import hashlib
+import json
 import re
 import threading
 import time
@@ -204,7 +205,11 @@ def compile_expression(source: str) -> Expression:
     loop_names = _loop_check(without_strings)
     unknown = sorted(set(program.variables()) - set(ROOTS) - loop_names)
     if unknown:
-        raise ExpressionError(f"unknown name {unknown[0]!r}; expressions see {', '.join(ROOTS)}")
+        # `web` where "web" was meant: say how text is written, not only what the names are.
+        quoted = json.dumps(unknown[0])
+        raise ExpressionError(
+            f"unknown name {unknown[0]!r}; expressions see {', '.join(ROOTS)}. Text goes in quotes: {quoted}"
+        )
     references = frozenset(_STEP_REFERENCE.findall(without_strings))
     loops = bool(loop_names) or _MAY_LOOP.search(source) is not None
     return Expression(source=source, program=program, step_references=references, loops=loops)
