@@ -18,6 +18,7 @@ from journeys.services import (
     journey_close,
     journey_create,
     journey_delete,
+    journey_duplicate,
     journey_new_version,
     journey_pause,
     journey_publish,
@@ -241,9 +242,23 @@ class JourneyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.De
 
     @extend_schema(request=None, responses=JourneySerializer)
     @api_action(detail=True, methods=["post"], capability=Capability.EDIT_JOURNEYS)
-    def close(self, request: Request, org_slug: str, pk: str) -> Response:
-        """Archive a draft or a stopped journey."""
+    def archive(self, request: Request, org_slug: str, pk: str) -> Response:
+        """Archive a draft or a stopped journey for good (status `closed`); it can still be duplicated."""
         return self._move(journey_close)
+
+    @extend_schema(request=None, responses=JourneySerializer)
+    @api_action(detail=True, methods=["post"], capability=Capability.EDIT_JOURNEYS)
+    def close(self, request: Request, org_slug: str, pk: str) -> Response:
+        """The same as `archive/` (its earlier name)."""
+        return self._move(journey_close)
+
+    @extend_schema(request=None, responses={201: JourneySerializer})
+    @api_action(detail=True, methods=["post"], capability=Capability.EDIT_JOURNEYS)
+    def duplicate(self, request: Request, org_slug: str, pk: str) -> Response:
+        """A new draft with the same steps and settings, named "<name> (copy)": how an archived or
+        stopped journey is started over."""
+        copy = journey_duplicate(journey=self.get_object())
+        return Response(JourneySerializer(copy).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses={201: JourneySerializer})
     @api_action(detail=True, methods=["post"], url_path="new-version", capability=Capability.EDIT_JOURNEYS)

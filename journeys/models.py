@@ -58,7 +58,7 @@ class Journey(models.Model):
         LIVE = "live", "Live"
         PAUSED = "paused", "Paused"
         STOPPED = "stopped", "Stopped"
-        CLOSED = "closed", "Closed"
+        CLOSED = "closed", "Archived"  # "closed" in the API, as before; "Archived" to people
 
     class Reentry(models.TextChoices):
         NEVER = "never", "Never: a profile goes through once"

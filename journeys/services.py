@@ -227,6 +227,18 @@ def journey_new_version(*, journey: Journey) -> Journey:
 
 
 @transaction.atomic
+def journey_duplicate(*, journey: Journey) -> Journey:
+    """A new draft with this journey's steps and settings, a journey of its own: version 1, no runs.
+    An archived or stopped journey is started over this way."""
+    name = journey.name if len(journey.name) <= 193 else journey.name[:193]
+    copy = Journey(
+        organization=journey.organization, name=f"{name} (copy)", description=journey.description,
+        entry_event=journey.entry_event, reentry=journey.reentry, steps=journey.steps, start=journey.start,
+    )  # fmt: skip
+    return _save_journey(copy)
+
+
+@transaction.atomic
 def journey_delete(*, journey: Journey) -> None:
     """Only a draft is deleted; a journey that ran is closed instead, keeping its history."""
     if journey.status != Journey.Status.DRAFT:

@@ -29,15 +29,49 @@ SKELETONS = {
     "wait": {"duration_s": 3600},
     "end": {},
 }
-# Each button's service and what it says once done; which states allow it is Journey.ALLOWED_FROM.
+# Each button's service and what it says once done; which states allow it is Journey.ALLOWED_FROM
+# (a copy can be made of any journey).
 TRANSITIONS = {
     "publish": (services.journey_publish, "published: it is live"),
     "pause": (services.journey_pause, "paused: its runs are held"),
     "resume": (services.journey_resume, "resumed"),
     "stop": (services.journey_stop, "stopped: its runs ended"),
-    "close": (services.journey_close, "closed"),
+    "close": (services.journey_close, "archived"),
     "new-version": (services.journey_new_version, "copied into a new draft version"),
+    "duplicate": (services.journey_duplicate, "duplicated into a new draft"),
 }
+LABELS = {"close": "Archive", "new-version": "New version"}
+
+
+def _runs(count: int) -> str:
+    return f"{count} open run" + ("" if count == 1 else "s")
+
+
+def consequence(journey: Journey, verb: str, open_runs: int) -> str:
+    """What a button does, said before it is pressed (the confirmation asks for it)."""
+    event = journey.entry_event
+    if verb == "publish":
+        replaced = f" Version {journey.version - 1} is archived." if journey.previous_id else ""
+        return f"It goes live: from now on each \u201c{event}\u201d event starts a run.{replaced}"
+    if verb == "pause":
+        return f"{_runs(open_runs).capitalize()} will be held where they are, and no new run starts until you resume."
+    if verb == "resume":
+        return f"{_runs(open_runs).capitalize()} will go on, and \u201c{event}\u201d events start runs again."
+    if verb == "stop":
+        return (
+            f"{_runs(open_runs).capitalize()} will end as stopped, and their calls not yet sent are cancelled. "
+            "A stopped journey cannot go live again; it can be duplicated into a new draft."
+        )
+    if verb == "close":
+        return (
+            "It is archived for good: it can no longer be edited, published or resumed. Its runs and report "
+            "stay, and it can still be duplicated into a new draft."
+        )
+    if verb == "new-version":
+        return (
+            f"A draft copy, version {journey.version + 1}, is made to edit; this version runs on until it is published."
+        )
+    return f"A new draft, \u201c{journey.name} (copy)\u201d, is made with the same steps and settings; it has no runs."
 
 
 def _problems(exc: ValidationError | Conflict) -> dict[str, list[str]]:
@@ -162,9 +196,16 @@ class JourneyAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
              "links": links(s), "url": self._url("step", journey, s["key"])}
             for s in journey.steps
         ]  # fmt: skip
-        buttons = [
-            (verb, verb.replace("-", " ").capitalize()) for verb in Journey.ALLOWED_FROM if journey.allows(verb)
-        ] if self.has_change_permission(request) else []  # fmt: skip
+        buttons = []
+        if self.has_change_permission(request):
+            open_runs = JourneyRun.objects.filter(journey=journey, status__in=JourneyRun.OPEN).count()
+            verbs = [verb for verb in Journey.ALLOWED_FROM if journey.allows(verb)] + ["duplicate"]
+            buttons = [
+                {"verb": verb, "label": LABELS.get(verb, verb.capitalize()),
+                 "consequence": consequence(journey, verb, open_runs),
+                 "blocked": "Fix the problems listed below first." if verb == "publish" and publishing else ""}
+                for verb in verbs
+            ]  # fmt: skip
         return self._render(
             request, "page.html", journey, str(journey), form=form, editable=editable, steps=steps,
             publishing=sorted(publishing.items()), buttons=buttons,
@@ -241,6 +282,9 @@ class JourneyAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
             raise Http404
         journey = self._journey(request, object_id)
         service, done = TRANSITIONS[verb]
+        if request.POST.get("confirm") != "yes":  # only the confirmation, which says what it does, acts
+            messages.error(request, f"Nothing was done: confirm first. {consequence(journey, verb, 0)}")
+            return HttpResponseRedirect(self._url("change", journey))
         try:
             result = service(journey=journey)
         except (ValidationError, Conflict) as exc:

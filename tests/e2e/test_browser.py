@@ -133,7 +133,9 @@ def test_a_marketer_builds_and_publishes_and_an_event_reaches_the_provider(
     page.select_option("#id_next", "sms")
     page.click("text=Save step")
     page.wait_for_selector("text=this draft can be published")
-    page.click("input[value=Publish]")
+    page.click("summary:has-text('Publish')")  # the confirmation says what publishing does
+    page.wait_for_selector("text=from now on each \u201ccart_abandoned\u201d event starts a run")
+    page.click("input[value='Yes, publish']")
     page.wait_for_selector("text=published: it is live")
     assert page.locator("svg.journey-diagram g.step").count() == 4
     shot(page, request, "published")

@@ -66,7 +66,7 @@ def test_a_marketer_builds_and_publishes_a_journey_with_forms_alone(world, marke
                                                                    "text": '"Hi " + profile.first_name'}}  # fmt: skip
     page = marketer.get(url("change", journey.pk)).content.decode()
     assert "this draft can be published" in page
-    post_ok(marketer, url("transition", journey.pk, "publish"), {})
+    post_ok(marketer, url("transition", journey.pk, "publish"), {"confirm": "yes"})
     journey.refresh_from_db()
     assert journey.status == "live"
 
@@ -77,7 +77,7 @@ def test_publishing_problems_are_listed_on_the_page_and_publish_refuses(world, m
     add_step(marketer, journey, "sms", "action")
     page = marketer.get(url("change", journey.pk)).content.decode()
     assert "Before it can be published" in page and "steps[sms].action" in page and "entry_event" in page
-    response = marketer.post(url("transition", journey.pk, "publish"), follow=True)
+    response = marketer.post(url("transition", journey.pk, "publish"), {"confirm": "yes"}, follow=True)
     assert "Not published" in response.content.decode()
     journey.refresh_from_db()
     assert journey.status == "draft"
@@ -101,18 +101,20 @@ def test_a_viewer_sees_the_journey_and_its_report_but_no_button_that_changes_any
 def test_live_journey_buttons_for_an_editor(world, marketer, action):
     journey = live_journey(world, cart_steps(action.pk), "check")
     page = marketer.get(url("change", journey.pk)).content.decode()
-    assert 'value="Pause"' in page and 'value="Stop"' in page and 'value="New version"' in page
-    assert 'value="Publish"' not in page and "Add a step" not in page
-    post_ok(marketer, url("transition", journey.pk, "pause"), {})
+    assert 'value="Yes, pause"' in page and 'value="Yes, stop"' in page and 'value="Yes, new version"' in page
+    assert 'value="Yes, publish"' not in page and "Add a step" not in page
+    post_ok(marketer, url("transition", journey.pk, "pause"), {"confirm": "yes"})
     journey.refresh_from_db()
-    assert journey.status == "paused" and 'value="Resume"' in marketer.get(url("change", journey.pk)).content.decode()
+    assert (
+        journey.status == "paused" and 'value="Yes, resume"' in marketer.get(url("change", journey.pk)).content.decode()
+    )
 
 
 def test_another_organizations_actions_never_appear_in_the_choices(world, marketer, action):
     foreign = make_action(world.globex, name="Globex secret SMS")
     archived = make_action(world.acme, name="Old SMS", status="archived")
     journey = live_journey(world, cart_steps(action.pk), "check")
-    draft = Journey.objects.get(pk=marketer.post(url("transition", journey.pk, "new-version")) and
+    draft = Journey.objects.get(pk=marketer.post(url("transition", journey.pk, "new-version"), {"confirm": "yes"}) and
                                 Journey.objects.get(previous=journey).pk)  # fmt: skip
     html = marketer.get(url("step", draft.pk, "sms")).content.decode()
     select = re.search(r'<select name="action".*?</select>', html, re.S).group(0)
