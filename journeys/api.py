@@ -4,7 +4,7 @@ import django_filters
 from django.db.models import F, Prefetch
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import exceptions, mixins, serializers, status
+from rest_framework import ISO_8601, exceptions, mixins, serializers, status
 from rest_framework.decorators import action as api_action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from config.common.filters import IdFilter
 from config.common.serializers import StrictSerializer
 from journeys.models import Journey, JourneyRun, Profile, StepRun
+from journeys.reports import journey_report
 from journeys.selectors import step_error_shown
 from journeys.services import (
     events_ingest,
@@ -22,7 +23,6 @@ from journeys.services import (
     journey_new_version,
     journey_pause,
     journey_publish,
-    journey_report,
     journey_resume,
     journey_stop,
     journey_test,
@@ -173,16 +173,48 @@ class JourneyTestResultSerializer(serializers.Serializer):
     path = serializers.ListField(child=serializers.DictField(), help_text="Each step taken: key, type, outcome, next.")
 
 
+class ReportRangeSerializer(StrictSerializer):
+    since = serializers.DateTimeField(
+        required=False, input_formats=[ISO_8601, "%Y-%m-%d"], help_text="Runs started from then (a date or a time)."
+    )
+    until = serializers.DateTimeField(
+        required=False, input_formats=[ISO_8601, "%Y-%m-%d"], help_text="Runs started before then."
+    )
+
+    def validate(self, data: dict) -> dict:
+        if data.get("since") and data.get("until") and data["since"] >= data["until"]:
+            raise serializers.ValidationError({"until": ["Give a time after since."]})
+        return data
+
+
+_PERCENT = {name: serializers.FloatField(allow_null=True) for name in ("entered", "succeeded", "failed", "waiting",
+                                                                       "exited")}  # fmt: skip
+
+
 class JourneyReportSerializer(serializers.Serializer):
     journey = serializers.IntegerField()
+    since = serializers.DateTimeField(allow_null=True)
+    until = serializers.DateTimeField(allow_null=True)
     runs = serializers.DictField(child=serializers.IntegerField(), help_text="Runs by status.")
+    runs_with_a_failed_step = serializers.IntegerField(
+        help_text="Runs with a step that failed although the run went on (through on_error)."
+    )
     steps = serializers.ListField(
         child=inline_serializer("StepReport", {
             "key": serializers.CharField(), "type": serializers.CharField(),
             "entered": serializers.IntegerField(), "succeeded": serializers.IntegerField(),
             "failed": serializers.IntegerField(), "waiting": serializers.IntegerField(),
             "exited": serializers.IntegerField(),
+            "percent": inline_serializer("StepPercent", _PERCENT, help_text=(
+                "entered: of the runs started; the others: of the runs that entered the step (null: none did)."
+            )),
         })
+    )  # fmt: skip
+    runs_per_hour = serializers.ListField(
+        child=inline_serializer("RunsInAnHour", {
+            "hour": serializers.DateTimeField(), "started": serializers.IntegerField(),
+            "failed": serializers.IntegerField(),
+        }), help_text="Runs started in each hour of the range (the last 48 hours without one).",
     )  # fmt: skip
 
 
@@ -267,11 +299,16 @@ class JourneyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.De
         draft = journey_new_version(journey=self.get_object())
         return Response(JourneySerializer(draft).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses=JourneyReportSerializer)
+    @extend_schema(request=None, parameters=[ReportRangeSerializer], responses=JourneyReportSerializer)
     @api_action(detail=True, methods=["get"], capability=Capability.VIEW_JOURNEYS)
     def report(self, request: Request, org_slug: str, pk: str) -> Response:
-        """Per step: entered, succeeded, failed, waiting, exited; and its runs by status."""
-        return Response(journey_report(journey=self.get_object()))
+        """Per step: entered, succeeded, failed, waiting, exited, with percentages; runs by status,
+        runs whose step failed although they went on, and runs started per hour; for the runs started
+        in `since`..`until` (every run without them)."""
+        window = ReportRangeSerializer(data=request.query_params.dict())
+        window.is_valid(raise_exception=True)
+        report = journey_report(journey=self.get_object(), **window.validated_data)
+        return Response(JourneyReportSerializer(report).data)
 
     @extend_schema(request=JourneyTestSerializer, responses=JourneyTestResultSerializer)
     @api_action(detail=True, methods=["post"], capability=Capability.EDIT_JOURNEYS)
@@ -320,14 +357,28 @@ class RunSerializer(serializers.ModelSerializer):
     profile = serializers.CharField(source="profile.external_id", help_text="The profile's external id.")
     event_id = serializers.CharField(source="event.client_id", default=None, help_text="The event's client id.")
     steps = StepRunSerializer(source="step_runs", many=True, help_text="Its steps in the order they ran.")
+    failed_step = inline_serializer(
+        "FailedStep", {"key": serializers.CharField(), "outcome": serializers.CharField(),
+                       "error": serializers.CharField()},
+        read_only=True, allow_null=True,
+        help_text="Its first step that failed, also when the run went on through on_error and completed.",
+    )  # fmt: skip
 
     class Meta:
         model = JourneyRun
         fields = [
             "id", "journey", "journey_name", "journey_version", "profile", "event_id", "status", "current_step",
-            "due_at", "error", "started_at", "ended_at", "steps",
+            "failed_step", "due_at", "error", "started_at", "ended_at", "steps",
         ]  # fmt: skip
         read_only_fields = fields
+
+    def to_representation(self, obj: JourneyRun) -> dict:
+        data = super().to_representation(obj)
+        failed = next((s for s in data["steps"] if s["status"] == StepRun.Status.FAILED), None)
+        data["failed_step"] = (
+            {"key": failed["key"], "outcome": failed["outcome"], "error": failed["error"]} if failed else None
+        )
+        return data
 
 
 class RunFilter(django_filters.FilterSet):

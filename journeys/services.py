@@ -2,12 +2,10 @@
 
 import contextlib
 import uuid
-from collections import defaultdict
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count
 from django.utils import timezone
 
 from actions.delivery.calls import call_action, render, shown_request
@@ -18,7 +16,7 @@ from config.common.db import update_rows
 from config.common.exceptions import Conflict
 from journeys import engine, steps
 from journeys.expressions import ExpressionError, charged_to, compile_expression
-from journeys.models import Event, Journey, JourneyRun, Profile, StepRun
+from journeys.models import Event, Journey, Profile
 from journeys.validation import check_publishable, check_shape, is_id
 from tenants.models import Organization
 
@@ -382,34 +380,3 @@ def journey_test(
     else:
         result = f"stopped after {TEST_MAX_STEPS} steps (a loop through waits, which a test skips)"
     return {"dry_run": dry_run, "result": result, "path": [_shown(entry, sees_bodies) for entry in path]}
-
-
-def journey_report(*, journey: Journey) -> dict[str, Any]:
-    """Per step: entered, succeeded, failed, waiting (or calling), exited (runs that ended there); runs by status."""
-    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    rows = StepRun.objects.filter(journey=journey).values_list("step_key", "status").annotate(n=Count("pk"))
-    for key, status, n in rows.order_by():
-        counts[key]["entered"] += n
-        counts[key][status] += n
-    exited = defaultdict(int)
-    runs = defaultdict(int)
-    ended = JourneyRun.objects.filter(journey=journey).values_list("status", "current_step").annotate(n=Count("pk"))
-    for status, key, n in ended.order_by():
-        runs[status] += n
-        if status not in JourneyRun.OPEN:
-            exited[key] += n
-    steps = [
-        {
-            "key": step.get("key"),
-            "type": step.get("type"),
-            "entered": counts[step.get("key")]["entered"],
-            "succeeded": counts[step.get("key")][StepRun.Status.SUCCEEDED],
-            "failed": counts[step.get("key")][StepRun.Status.FAILED],
-            "waiting": counts[step.get("key")][StepRun.Status.WAITING]
-            + counts[step.get("key")][StepRun.Status.RUNNING],
-            "exited": exited[step.get("key")],
-        }
-        for step in journey.steps
-        if isinstance(step, dict)
-    ]
-    return {"journey": journey.pk, "runs": {s: runs[s] for s in JourneyRun.Status.values}, "steps": steps}

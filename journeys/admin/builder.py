@@ -6,7 +6,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -17,7 +17,9 @@ from config.common.exceptions import Conflict
 from journeys import services
 from journeys.admin.diagram import journey_svg, links
 from journeys.admin.forms import JourneySettingsForm, JourneyTestForm, NewStepForm, StepForm
+from journeys.admin.reports import RUNS_LISTED, ReportRangeForm, run_rows, runs_chart_svg
 from journeys.models import Journey, JourneyRun, StepRun
+from journeys.reports import journey_report
 from journeys.validation import check_publishable
 from tenants.admin_scoping import OrgScopedAdminMixin, messages_by_field, problem_lines
 from tenants.middleware import active_organization
@@ -310,16 +312,29 @@ class JourneyAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
 
     def report_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         journey = self._journey(request, object_id)
-        report = services.journey_report(journey=journey)
-        counts = {s["key"]: s for s in report["steps"]}
-        runs: QuerySet[JourneyRun] = (
-            JourneyRun.objects.filter(journey=journey, organization=journey.organization)
-            .select_related("profile")
-            .prefetch_related(Prefetch("step_runs", queryset=StepRun.objects.order_by("sequence")))
-            .order_by("-started_at")[:25]
+        window = ReportRangeForm(request.GET or None)
+        since, until = window.window()
+        report = journey_report(journey=journey, since=since, until=until)
+        runs = JourneyRun.objects.filter(journey=journey, organization=journey.organization)
+        if since:
+            runs = runs.filter(started_at__gte=since)
+        if until:
+            runs = runs.filter(started_at__lt=until)
+        step = window.cleaned_data.get("step") if window.is_bound and window.is_valid() else ""
+        if step:  # a click on a step: the runs that went through it
+            runs = runs.filter(step_runs__step_key=step).distinct()
+        listed = (
+            runs.select_related("profile")
+            .prefetch_related(
+                Prefetch("step_runs", queryset=StepRun.objects.select_related("invocation").order_by("sequence"))
+            )
+            .order_by("-started_at")[:RUNS_LISTED]
         )
-        names = self._names(journey)
+        counts = {s["key"]: s for s in report["steps"]}
         return self._render(
-            request, "report.html", journey, f"Report: {journey}", report=report, runs=runs,
-            diagram=mark_safe(journey_svg(journey.steps, journey.start, names, counts)),  # noqa: S308
+            request, "report.html", journey, f"Report: {journey}", report=report, window=window, step=step,
+            runs=run_rows(list(listed), sees_destinations=self._can(request, Capability.VIEW_DESTINATIONS)),
+            listed_max=RUNS_LISTED,
+            chart=mark_safe(runs_chart_svg(report["runs_per_hour"])),  # noqa: S308  (escaped inside)
+            diagram=mark_safe(journey_svg(journey.steps, journey.start, self._names(journey), counts)),  # noqa: S308
         )  # fmt: skip

@@ -1,0 +1,90 @@
+"""The report page's pieces: the date range, the runs listed (each with its failed step), and the
+chart of runs per hour, drawn on the server as SVG in the admin's own colours."""
+
+from datetime import datetime, time, timedelta
+from html import escape
+from typing import Any
+
+from django import forms
+from django.utils import timezone
+
+from journeys.models import JourneyRun, StepRun
+from journeys.selectors import step_error_shown
+
+RUNS_LISTED = 50
+CHART_H, BAR_W = 80, 9
+
+
+class ReportRangeForm(forms.Form):
+    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="From")
+    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="To (included)")
+    step = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("since") and data.get("until") and data["since"] > data["until"]:
+            self.add_error("until", "Give a day on or after the first one.")
+        return data
+
+    def window(self) -> tuple[datetime | None, datetime | None]:
+        """[since, until) in the current time zone: whole days, the last one included."""
+        if not self.is_valid():
+            return None, None
+        since, until = self.cleaned_data.get("since"), self.cleaned_data.get("until")
+        zone = timezone.get_current_timezone()
+        return (
+            datetime.combine(since, time.min, zone) if since else None,
+            datetime.combine(until + timedelta(days=1), time.min, zone) if until else None,
+        )
+
+
+def outcome_label(outcome: str) -> str:
+    """A step's outcome in words: branches[0] is the first branch."""
+    if outcome.startswith("branches[") and outcome.endswith("]") and outcome[9:-1].isdigit():
+        return f"branch {int(outcome[9:-1]) + 1}"
+    return outcome
+
+
+def run_rows(runs: list[JourneyRun], *, sees_destinations: bool) -> list[dict[str, Any]]:
+    """Each run with its steps in order and its first failed step with its error as this person may
+    see it (a run may fail a step and still complete, through the step's error branch)."""
+    rows = []
+    for run in runs:
+        steps = list(run.step_runs.all())
+        failed = next((s for s in steps if s.status == StepRun.Status.FAILED), None)
+        shown = None
+        if failed:
+            shown = (
+                failed,
+                outcome_label(failed.outcome),
+                step_error_shown(failed, sees_destinations=sees_destinations),
+            )
+        rows.append({"run": run, "steps": [(s, outcome_label(s.outcome)) for s in steps], "failed": shown})
+    return rows
+
+
+def runs_chart_svg(hours: list[dict[str, Any]]) -> str:
+    """Bars of runs started per hour, failed ones darker; a title on each bar tells its figures."""
+    most = max((h["started"] for h in hours), default=0) or 1
+    width = max(len(hours) * BAR_W, 100)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="journey-chart" width="{width}" height="{CHART_H + 16}" '
+        f'role="img" aria-label="Runs started per hour">'
+    ]
+    for index, hour in enumerate(hours):
+        x = index * BAR_W
+        tall = round(CHART_H * hour["started"] / most)
+        failed = round(CHART_H * hour["failed"] / most)
+        when = timezone.localtime(hour["hour"]).strftime("%Y-%m-%d %H:00")
+        title = escape(f"{when}: {hour['started']} started, {hour['failed']} failed")
+        parts.append(
+            f'<g><title>{title}</title><rect class="started" x="{x}" y="{CHART_H - tall}" width="{BAR_W - 2}" '
+            f'height="{tall}"/><rect class="failed" x="{x}" y="{CHART_H - failed}" width="{BAR_W - 2}" '
+            f'height="{failed}"/></g>'
+        )
+    if hours:
+        first, last = (timezone.localtime(h["hour"]).strftime("%d %b %H:00") for h in (hours[0], hours[-1]))
+        parts.append(f'<text x="0" y="{CHART_H + 13}">{escape(first)}</text>')
+        parts.append(f'<text x="{width}" y="{CHART_H + 13}" text-anchor="end">{escape(last)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
