@@ -22,6 +22,7 @@ from tenants.api import (
 )
 from tenants.views import switch_organization
 
+handler400 = "config.common.errors.handler400"
 handler404 = "config.common.errors.handler404"
 handler403 = "config.common.errors.handler403"
 handler500 = "config.common.errors.handler500"

@@ -76,6 +76,16 @@ def test_unknown_api_url_answers_json_404(db, client):
     assert response.json() == {"detail": "Not found.", "errors": {}}
 
 
+@pytest.mark.parametrize("host", ["eYi`c>[;Y2", "evil.example", "local host"])
+def test_a_host_header_the_server_does_not_serve_answers_json_400_on_the_api(db, client, host):
+    # Found by the API fuzzing: a hypothesis-made Host header got Django's HTML page.
+    response = client.get("/api/v1/orgs/acme/actions/1/", HTTP_HOST=host)
+    assert response.status_code == 400
+    assert response.json() == {"detail": "The Host header names a host this server does not answer for.", "errors": {}}
+    page = client.get("/admin/", HTTP_HOST=host)
+    assert page.status_code == 400 and b"Bad Request" in page.content
+
+
 def test_server_error_on_the_api_answers_json_500():
     response = handler500(RequestFactory().get("/api/v1/orgs/acme/"))
     assert response.status_code == 500

@@ -2,7 +2,7 @@
 
 import logging
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import DisallowedHost, PermissionDenied, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions, status
@@ -40,6 +40,18 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
 
 def _is_api(request: HttpRequest) -> bool:
     return request.path.startswith("/api/")
+
+
+def handler400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """A request Django refuses before any view (a Host header it does not serve, a suspicious one)."""
+    if _is_api(request):
+        detail = "Bad request."
+        if isinstance(exception, DisallowedHost):
+            detail = "The Host header names a host this server does not answer for."
+        return JsonResponse({"detail": detail, "errors": {}}, status=400)
+    from django.views.defaults import bad_request
+
+    return bad_request(request, exception or SuspiciousOperation())
 
 
 def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
