@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 from config.common.filters import IdFilter
 from config.common.serializers import StrictSerializer
+from journeys.fields import expression_fields, field_warnings
 from journeys.models import Journey, JourneyRun, Profile, StepRun
 from journeys.reports import journey_report
 from journeys.selectors import step_error_shown
@@ -291,6 +292,24 @@ class JourneyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.De
         stopped journey is started over."""
         copy = journey_duplicate(journey=self.get_object())
         return Response(JourneySerializer(copy).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=None,
+        responses=inline_serializer("JourneyFields", {
+            "fields": serializers.ListField(child=serializers.DictField(), help_text=(
+                "Each field an expression can read: path, type, source (profile, event, step, now), and for a "
+                "step's status its values.")),
+            "warnings": serializers.DictField(child=serializers.ListField(child=serializers.CharField()), help_text=(
+                "By where it is read (steps[<key>]...), each field nothing has had yet.")),
+        }),
+    )  # fmt: skip
+    @api_action(detail=True, methods=["get"], capability=Capability.VIEW_JOURNEYS)
+    def fields(self, request: Request, org_slug: str, pk: str) -> Response:
+        """The field picker: the profile attributes and entry-event fields seen in the organization (names
+        and types from the latest 1,000 of each, never values), each action step's status values and
+        response fields, `now`; and warnings for fields that nothing has had."""
+        journey = self.get_object()
+        return Response({"fields": expression_fields(journey), "warnings": field_warnings(journey)})
 
     @extend_schema(request=None, responses={201: JourneySerializer})
     @api_action(detail=True, methods=["post"], url_path="new-version", capability=Capability.EDIT_JOURNEYS)

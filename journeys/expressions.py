@@ -32,6 +32,7 @@ MAX_LENGTH = 2000
 _POSITION = re.compile(r"<input>:(\d+):(\d+):\s*(.*)")
 _STRINGS = re.compile(r"""("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')""")
 _STEP_REFERENCE = re.compile(r"\bsteps\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)")
+_FIELD_READ = re.compile(r"(?<![.\w])(profile|event\s*\.\s*data)\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)")
 MACROS = ("map", "filter", "all", "exists", "exists_one")
 # Any mention of a macro's name, strings and comments included: what may loop is never missed.
 _MAY_LOOP = re.compile(rf"\b(?:{'|'.join(MACROS)})\b")
@@ -245,3 +246,10 @@ def evaluate(source: str, scope: dict[str, Any]) -> Any:
         return compile_expression(source).evaluate(**scope)
     except ExpressionError as exc:
         raise EvaluationError(str(exc)) from None
+
+
+def fields_read(source: str) -> set[tuple[str, str]]:
+    """(root, first field) of each profile or event field an expression reads, text in quotes left
+    out: {("profile", "email"), ("event.data", "total")}."""
+    without_strings = _STRINGS.sub('""', source)
+    return {(re.sub(r"\s", "", root), name) for root, name in _FIELD_READ.findall(without_strings)}

@@ -18,6 +18,7 @@ from journeys import services
 from journeys.admin.diagram import journey_svg, links
 from journeys.admin.forms import JourneySettingsForm, JourneyTestForm, NewStepForm, StepForm
 from journeys.admin.reports import RUNS_LISTED, ReportRangeForm, run_rows, runs_chart_svg
+from journeys.fields import expression_fields, field_warnings
 from journeys.models import Journey, JourneyRun, StepRun
 from journeys.reports import journey_report
 from journeys.validation import check_publishable
@@ -210,7 +211,7 @@ class JourneyAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
             ]  # fmt: skip
         return self._render(
             request, "page.html", journey, str(journey), form=form, editable=editable, steps=steps,
-            publishing=sorted(publishing.items()), buttons=buttons,
+            publishing=sorted(publishing.items()), buttons=buttons, warnings=sorted(field_warnings(journey).items()),
             diagram=mark_safe(journey_svg(journey.steps, journey.start, names)),  # noqa: S308  (escaped inside)
         )  # fmt: skip
 
@@ -273,9 +274,12 @@ class JourneyAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
                 return HttpResponseRedirect(self._url("change", journey))
             form.attach(problems)
         parameters = getattr(form, "parameters", [])
+        # This step's own answer and later steps' are not known yet where it runs: offered are the others'.
+        fields = [f for f in expression_fields(journey) if not f["path"].startswith(f"steps.{key}.")]
         return self._render(
             request, "step.html", journey, f"Step {key} ({step['type']})", form=form, step=step,
-            editable=editable, parameters=parameters,
+            editable=editable, parameters=parameters, fields=fields,
+            warnings=sorted((w, m) for w, m in field_warnings(journey).items() if w.startswith(f"steps[{key}]")),
         )  # fmt: skip
 
     def transition_view(self, request: HttpRequest, object_id: str, verb: str) -> HttpResponse:

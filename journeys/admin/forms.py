@@ -30,7 +30,7 @@ BRANCHES = 4
 def expression_field(label: str, required: bool = False, help_text: str = EXPRESSION_HELP) -> forms.CharField:
     return forms.CharField(
         label=label, required=required, help_text=help_text,
-        widget=forms.TextInput(attrs={"class": "vTextField", "spellcheck": "false"}),
+        widget=forms.TextInput(attrs={"class": "vTextField", "spellcheck": "false", "list": "journey-fields"}),
     )  # fmt: skip
 
 

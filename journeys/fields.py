@@ -1,0 +1,133 @@
+"""The fields a journey's expressions can read, for the field picker: the profile attributes and
+the entry event's fields seen in the organization, each action step's status values and response
+fields (from its action's response schema), `now`; and warnings for fields nothing has had.
+
+Seen fields come from the latest profiles and events only (SAMPLE rows): their names, never their
+values, so the picker shows no customer's data.
+"""
+
+import re
+from typing import Any
+
+from actions.models import Action
+from actions.services.samples import infer_type
+from journeys.expressions import ExpressionError, fields_read
+from journeys.models import Event, Journey, Profile
+
+SAMPLE = 1000
+MAX_FIELDS = 200  # per source
+MAX_DEPTH = 3
+STATUSES = ["succeeded", "http_<code>", "timedout", "refused", "error", "rate_limited", "circuit_open"]
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _path(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if _NAME.fullmatch(key) else f"{prefix}[{key!r}]".replace("'", '"')
+
+
+def _walk(value: Any, prefix: str, found: dict[str, str], depth: int = 1) -> None:
+    """The dotted paths of a JSON object's fields, with the type of their first value seen."""
+    if not isinstance(value, dict):
+        return
+    for key, item in value.items():
+        if len(found) >= MAX_FIELDS:
+            return
+        path = _path(prefix, str(key))
+        found.setdefault(path, infer_type(item))
+        if depth < MAX_DEPTH:
+            _walk(item, path, found, depth + 1)
+
+
+def _schema_fields(schema: Any, prefix: str, found: dict[str, str], depth: int = 1) -> None:
+    properties = schema.get("properties") if isinstance(schema, dict) else None
+    if not isinstance(properties, dict):
+        return
+    for key, sub in properties.items():
+        if len(found) >= MAX_FIELDS:
+            return
+        path = _path(prefix, str(key))
+        kind = sub.get("type") if isinstance(sub, dict) else None
+        found.setdefault(path, kind if isinstance(kind, str) else "any")
+        if depth < MAX_DEPTH:
+            _schema_fields(sub, path, found, depth + 1)
+
+
+def seen_profile_fields(journey: Journey) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for attributes in (
+        Profile.objects.filter(organization=journey.organization)
+        .order_by("-pk")
+        .values_list("attributes", flat=True)[:SAMPLE]
+    ):
+        _walk(attributes, "profile", found)
+    return found
+
+
+def seen_event_fields(journey: Journey) -> dict[str, str]:
+    found: dict[str, str] = {}
+    events = Event.objects.filter(organization=journey.organization, name=journey.entry_event).order_by("-pk")
+    for data in events.values_list("data", flat=True)[:SAMPLE]:
+        _walk(data, "event.data", found)
+    return found
+
+
+def expression_fields(journey: Journey) -> list[dict[str, Any]]:
+    """Every field the picker offers, in the order a person looks for them."""
+    fields: list[dict[str, Any]] = [
+        {"path": "profile.external_id", "type": "string", "source": "profile", "help": "the customer's id"}
+    ]
+    profile = seen_profile_fields(journey)
+    fields += [{"path": p, "type": t, "source": "profile"} for p, t in sorted(profile.items())]
+    fields.append({"path": "event.name", "type": "string", "source": "event"})
+    fields += [{"path": p, "type": t, "source": "event"} for p, t in sorted(seen_event_fields(journey).items())]
+    steps = [s for s in journey.steps if isinstance(s, dict) and s.get("type") == "action"]
+    actions = Action.objects.filter(organization=journey.organization, pk__in=[s.get("action") for s in steps])
+    schemas = dict(actions.values_list("pk", "response_schema"))
+    for step in steps:
+        key = step.get("key")
+        fields.append({"path": f"steps.{key}.status", "type": "string", "source": "step", "values": STATUSES})
+        response: dict[str, str] = {}
+        _schema_fields(schemas.get(step.get("action")), f"steps.{key}.response", response)
+        fields += [{"path": p, "type": t, "source": "step"} for p, t in response.items()]
+    fields.append({"path": "now", "type": "datetime", "source": "now"})
+    return fields
+
+
+def _expressions(journey: Journey) -> list[tuple[str, str]]:
+    """(where, source) of every expression in the journey's steps, named as problems name fields."""
+    found = []
+    for step in journey.steps:
+        if not isinstance(step, dict):
+            continue
+        where = f"steps[{step.get('key')}]"
+        for name, source in (step.get("parameters") or {}).items():
+            found.append((f"{where}.parameters.{name}", source))
+        for number, branch in enumerate(step.get("branches") or []):
+            if isinstance(branch, dict):
+                found.append((f"{where}.branches[{number}].expression", branch.get("expression")))
+        found.append((f"{where}.until", step.get("until")))
+    return [(where, source) for where, source in found if isinstance(source, str)]
+
+
+def field_warnings(journey: Journey) -> dict[str, list[str]]:
+    """Fields an expression reads that no profile (or no entry event) has had, by where they are read.
+
+    Nothing is said while nothing has been seen at all: a new organization has no profiles yet."""
+    profile = {p.split(".")[1].split("[")[0] for p in seen_profile_fields(journey)}
+    event = {p.split(".")[2].split("[")[0] for p in seen_event_fields(journey)}
+    warnings: dict[str, list[str]] = {}
+    for where, source in _expressions(journey):
+        try:
+            read = fields_read(source)
+        except ExpressionError:
+            continue
+        for root, name in sorted(read):
+            if root == "profile" and profile and name not in profile and name != "external_id":
+                hint = " (the customer's id is profile.external_id)" if name in ("id", "customer_id", "user_id") else ""
+                warnings.setdefault(where, []).append(f"No profile has had a field \u201c{name}\u201d yet{hint}.")
+            elif root == "event.data" and event and name not in event:
+                kind = journey.entry_event
+                warnings.setdefault(where, []).append(
+                    f"No \u201c{kind}\u201d event has had a field \u201c{name}\u201d yet."
+                )
+    return warnings
