@@ -141,12 +141,16 @@ class ProfileViewSet(OrgScopedViewSet):
 
 class JourneySerializer(StrictSerializer, serializers.ModelSerializer):
     steps = serializers.JSONField(required=False, help_text="The steps as in SPEC section 6.")
+    layout = serializers.JSONField(
+        required=False, help_text='Where each step sits on the canvas: {"<step key>": {"x": 120, "y": 40}}. '
+        "The engine ignores it; positions of steps the journey no longer has are dropped.",
+    )  # fmt: skip
 
     class Meta:
         model = Journey
         fields = [
             "id", "name", "description", "entry_event", "reentry", "status", "version", "previous",
-            "start", "steps", "created_at", "updated_at", "published_at",
+            "start", "steps", "layout", "created_at", "updated_at", "published_at",
         ]  # fmt: skip
         read_only_fields = ["id", "status", "version", "previous", "created_at", "updated_at", "published_at"]
         extra_kwargs = {"start": {"required": False}, "entry_event": {"required": False, "allow_blank": True}}

@@ -94,6 +94,8 @@ class Journey(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     published_at = models.DateTimeField(null=True, blank=True)
+    # Where each step sits on the canvas, {key: {"x": ..., "y": ...}}: for people only, the engine never reads it.
+    layout = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["name", "-version"]

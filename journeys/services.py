@@ -92,11 +92,34 @@ def events_ingest(*, organization: Organization, events: list[dict[str, Any]]) -
 
 # --- journeys -----------------------------------------------------------------------
 
-JOURNEY_FIELDS = ["name", "description", "entry_event", "reentry", "steps", "start"]
+JOURNEY_FIELDS = ["name", "description", "entry_event", "reentry", "steps", "start", "layout"]
+MAX_COORDINATE = 1_000_000
+
+
+def _layout_errors(journey: Journey) -> dict[str, list[str]]:
+    """Positions are numbers; those of steps the journey no longer has are dropped, not refused."""
+    layout = journey.layout
+    if not isinstance(layout, dict):
+        return {"layout": ['give {"<step key>": {"x": 120, "y": 40}, ...}']}
+    keys = {s.get("key") for s in journey.steps if isinstance(s, dict)} if isinstance(journey.steps, list) else set()
+    errors: dict[str, list[str]] = {}
+    for key, place in layout.items():
+        if key not in keys:
+            continue
+        if not isinstance(place, dict) or set(place) != {"x", "y"}:
+            errors[f"layout.{key}"] = ['give {"x": <number>, "y": <number>}, nothing else']
+            continue
+        for axis in ("x", "y"):
+            value = place[axis]
+            if isinstance(value, bool) or not isinstance(value, int | float) or not abs(value) <= MAX_COORDINATE:
+                errors[f"layout.{key}.{axis}"] = [f"a number from -{MAX_COORDINATE:,} to {MAX_COORDINATE:,}"]
+    if not errors:
+        journey.layout = {key: place for key, place in layout.items() if key in keys}
+    return errors
 
 
 def _journey_errors(journey: Journey) -> dict[str, list[str]]:
-    errors = check_shape(journey.steps, journey.start)
+    errors = check_shape(journey.steps, journey.start) | _layout_errors(journey)
     if not isinstance(journey.name, str) or not journey.name.strip():
         errors.setdefault("name", []).append("a journey needs a name")
     if journey.reentry not in Journey.Reentry.values:
@@ -219,7 +242,7 @@ def journey_new_version(*, journey: Journey) -> Journey:
     draft = Journey(
         organization=current.organization, name=current.name, description=current.description,
         entry_event=current.entry_event, reentry=current.reentry, steps=current.steps, start=current.start,
-        version=current.version + 1, previous=current,
+        layout=current.layout, version=current.version + 1, previous=current,
     )  # fmt: skip
     return _save_journey(draft)
 
@@ -232,6 +255,7 @@ def journey_duplicate(*, journey: Journey) -> Journey:
     copy = Journey(
         organization=journey.organization, name=f"{name} (copy)", description=journey.description,
         entry_event=journey.entry_event, reentry=journey.reentry, steps=journey.steps, start=journey.start,
+        layout=journey.layout,
     )  # fmt: skip
     return _save_journey(copy)
 
