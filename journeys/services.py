@@ -101,7 +101,10 @@ def _layout_errors(journey: Journey) -> dict[str, list[str]]:
     layout = journey.layout
     if not isinstance(layout, dict):
         return {"layout": ['give {"<step key>": {"x": 120, "y": 40}, ...}']}
-    keys = {s.get("key") for s in journey.steps if isinstance(s, dict)} if isinstance(journey.steps, list) else set()
+    steps = journey.steps if isinstance(journey.steps, list) else []
+    keys = {
+        s["key"] for s in steps if isinstance(s, dict) and isinstance(s.get("key"), str)
+    }  # a bad key: check_shape's
     errors: dict[str, list[str]] = {}
     for key, place in layout.items():
         if key not in keys:
