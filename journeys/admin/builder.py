@@ -83,6 +83,18 @@ def _problems(exc: ValidationError | Conflict) -> dict[str, list[str]]:
     return messages_by_field(exc)
 
 
+def transition_buttons(journey: Journey, has_problems: bool) -> list[dict[str, str]]:
+    """The buttons this journey's status allows, each with what it will do; Publish held while problems remain."""
+    open_runs = JourneyRun.objects.filter(journey=journey, status__in=JourneyRun.OPEN).count()
+    verbs = [verb for verb in Journey.ALLOWED_FROM if journey.allows(verb)] + ["duplicate"]
+    return [
+        {"verb": verb, "label": LABELS.get(verb, verb.capitalize()),
+         "consequence": consequence(journey, verb, open_runs),
+         "blocked": "Fix the problems listed below first." if verb == "publish" and has_problems else ""}
+        for verb in verbs
+    ]  # fmt: skip
+
+
 @admin.register(Journey)
 class JourneyAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
     """Journeys: the list, and for each one a page with its settings, steps, diagram and buttons."""
@@ -199,16 +211,7 @@ class JourneyAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
              "links": links(s), "url": self._url("step", journey, s["key"])}
             for s in journey.steps
         ]  # fmt: skip
-        buttons = []
-        if self.has_change_permission(request):
-            open_runs = JourneyRun.objects.filter(journey=journey, status__in=JourneyRun.OPEN).count()
-            verbs = [verb for verb in Journey.ALLOWED_FROM if journey.allows(verb)] + ["duplicate"]
-            buttons = [
-                {"verb": verb, "label": LABELS.get(verb, verb.capitalize()),
-                 "consequence": consequence(journey, verb, open_runs),
-                 "blocked": "Fix the problems listed below first." if verb == "publish" and publishing else ""}
-                for verb in verbs
-            ]  # fmt: skip
+        buttons = transition_buttons(journey, bool(publishing)) if self.has_change_permission(request) else []
         return self._render(
             request, "page.html", journey, str(journey), form=form, editable=editable, steps=steps,
             publishing=sorted(publishing.items()), buttons=buttons, warnings=sorted(field_warnings(journey).items()),

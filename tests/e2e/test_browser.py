@@ -174,6 +174,8 @@ def test_a_viewer_sees_the_journey_and_its_report_without_any_button_that_change
     assert not buttons, [b.get_attribute("value") for b in buttons]
     page.click("text=Report and runs")
     page.wait_for_selector("text=Latest runs")
-    assert not page.locator("input[type=submit]").all()
+    # The only form is the date range, which reads (GET): nothing on the page posts a change.
+    assert not page.locator("#content form[method=post]").all()  # the header keeps its log-out form
+    assert page.locator("form.journey-range[method=get]").count() == 1
     assert re.search(r"Runs: active 0", page.content())
     shot(page, request, "report")
