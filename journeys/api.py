@@ -11,7 +11,7 @@ from rest_framework.response import Response
 
 from config.common.filters import IdFilter
 from config.common.serializers import StrictSerializer
-from journeys.fields import expression_fields, field_warnings
+from journeys.fields import expression_fields, field_warnings, seen_fields
 from journeys.models import Journey, JourneyRun, Profile, StepRun
 from journeys.reports import journey_report
 from journeys.selectors import step_error_shown
@@ -313,7 +313,8 @@ class JourneyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.De
         and types from the latest 1,000 of each, never values), each action step's status values and
         response fields, `now`; and warnings for fields that nothing has had."""
         journey = self.get_object()
-        return Response({"fields": expression_fields(journey), "warnings": field_warnings(journey)})
+        seen = seen_fields(journey)
+        return Response({"fields": expression_fields(journey, seen), "warnings": field_warnings(journey, seen)})
 
     @extend_schema(request=None, responses={201: JourneySerializer})
     @api_action(detail=True, methods=["post"], url_path="new-version", capability=Capability.EDIT_JOURNEYS)

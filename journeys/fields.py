@@ -7,6 +7,7 @@ values, so the picker shows no customer's data.
 """
 
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 from actions.models import Action
@@ -52,34 +53,38 @@ def _schema_fields(schema: Any, prefix: str, found: dict[str, str], depth: int =
             _schema_fields(sub, path, found, depth + 1)
 
 
-def seen_profile_fields(journey: Journey) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for attributes in (
-        Profile.objects.filter(organization=journey.organization)
-        .order_by("-pk")
-        .values_list("attributes", flat=True)[:SAMPLE]
-    ):
-        _walk(attributes, "profile", found)
-    return found
+@dataclass
+class Seen:
+    """What the latest profiles and entry events had: each field's path and type, and the top-level names."""
+
+    profile: dict[str, str] = field(default_factory=dict)
+    event: dict[str, str] = field(default_factory=dict)
+    profile_names: set[str] = field(default_factory=set)
+    event_names: set[str] = field(default_factory=set)
 
 
-def seen_event_fields(journey: Journey) -> dict[str, str]:
-    found: dict[str, str] = {}
+def seen_fields(journey: Journey) -> Seen:
+    """Read once per page or request: the picker and the warnings both use it."""
+    seen = Seen()
+    profiles = Profile.objects.filter(organization=journey.organization).order_by("-pk")
+    for attributes in profiles.values_list("attributes", flat=True)[:SAMPLE]:
+        _walk(attributes, "profile", seen.profile)
+        seen.profile_names |= set(map(str, attributes)) if isinstance(attributes, dict) else set()
     events = Event.objects.filter(organization=journey.organization, name=journey.entry_event).order_by("-pk")
     for data in events.values_list("data", flat=True)[:SAMPLE]:
-        _walk(data, "event.data", found)
-    return found
+        _walk(data, "event.data", seen.event)
+        seen.event_names |= set(map(str, data)) if isinstance(data, dict) else set()
+    return seen
 
 
-def expression_fields(journey: Journey) -> list[dict[str, Any]]:
+def expression_fields(journey: Journey, seen: Seen) -> list[dict[str, Any]]:
     """Every field the picker offers, in the order a person looks for them."""
     fields: list[dict[str, Any]] = [
         {"path": "profile.external_id", "type": "string", "source": "profile", "help": "the customer's id"}
     ]
-    profile = seen_profile_fields(journey)
-    fields += [{"path": p, "type": t, "source": "profile"} for p, t in sorted(profile.items())]
+    fields += [{"path": p, "type": t, "source": "profile"} for p, t in sorted(seen.profile.items())]
     fields.append({"path": "event.name", "type": "string", "source": "event"})
-    fields += [{"path": p, "type": t, "source": "event"} for p, t in sorted(seen_event_fields(journey).items())]
+    fields += [{"path": p, "type": t, "source": "event"} for p, t in sorted(seen.event.items())]
     steps = [s for s in journey.steps if isinstance(s, dict) and s.get("type") == "action"]
     actions = Action.objects.filter(organization=journey.organization, pk__in=[s.get("action") for s in steps])
     schemas = dict(actions.values_list("pk", "response_schema"))
@@ -109,12 +114,11 @@ def _expressions(journey: Journey) -> list[tuple[str, str]]:
     return [(where, source) for where, source in found if isinstance(source, str)]
 
 
-def field_warnings(journey: Journey) -> dict[str, list[str]]:
+def field_warnings(journey: Journey, seen: Seen) -> dict[str, list[str]]:
     """Fields an expression reads that no profile (or no entry event) has had, by where they are read.
 
     Nothing is said while nothing has been seen at all: a new organization has no profiles yet."""
-    profile = {p.split(".")[1].split("[")[0] for p in seen_profile_fields(journey)}
-    event = {p.split(".")[2].split("[")[0] for p in seen_event_fields(journey)}
+    profile, event = seen.profile_names, seen.event_names
     warnings: dict[str, list[str]] = {}
     for where, source in _expressions(journey):
         try:
@@ -131,3 +135,12 @@ def field_warnings(journey: Journey) -> dict[str, list[str]]:
                     f"No \u201c{kind}\u201d event has had a field \u201c{name}\u201d yet."
                 )
     return warnings
+
+
+def step_fields(journey: Journey, key: str) -> tuple[list[dict[str, Any]], list[tuple[str, list[str]]]]:
+    """A step form's picker and warnings. Its own answer is not known where it runs: not offered."""
+    seen = seen_fields(journey)
+    fields = [f for f in expression_fields(journey, seen) if not f["path"].startswith(f"steps.{key}.")]
+    warnings = sorted((where, found) for where, found in field_warnings(journey, seen).items()
+                      if where.startswith(f"steps[{key}]"))  # fmt: skip
+    return fields, warnings

@@ -18,7 +18,7 @@ from journeys import services
 from journeys.admin.diagram import journey_svg, links
 from journeys.admin.forms import JourneySettingsForm, JourneyTestForm, NewStepForm, StepForm
 from journeys.admin.reports import RUNS_LISTED, ReportRangeForm, run_rows, runs_chart_svg
-from journeys.fields import expression_fields, field_warnings
+from journeys.fields import field_warnings, seen_fields, step_fields
 from journeys.models import Journey, JourneyRun, StepRun
 from journeys.reports import journey_report
 from journeys.validation import check_publishable
@@ -214,7 +214,8 @@ class JourneyAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
         buttons = transition_buttons(journey, bool(publishing)) if self.has_change_permission(request) else []
         return self._render(
             request, "page.html", journey, str(journey), form=form, editable=editable, steps=steps,
-            publishing=sorted(publishing.items()), buttons=buttons, warnings=sorted(field_warnings(journey).items()),
+            publishing=sorted(publishing.items()), buttons=buttons,
+            warnings=sorted(field_warnings(journey, seen_fields(journey)).items()),
             diagram=mark_safe(journey_svg(journey.steps, journey.start, names)),  # noqa: S308  (escaped inside)
         )  # fmt: skip
 
@@ -277,12 +278,10 @@ class JourneyAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
                 return HttpResponseRedirect(self._url("change", journey))
             form.attach(problems)
         parameters = getattr(form, "parameters", [])
-        # This step's own answer and later steps' are not known yet where it runs: offered are the others'.
-        fields = [f for f in expression_fields(journey) if not f["path"].startswith(f"steps.{key}.")]
+        fields, warnings = step_fields(journey, key)
         return self._render(
             request, "step.html", journey, f"Step {key} ({step['type']})", form=form, step=step,
-            editable=editable, parameters=parameters, fields=fields,
-            warnings=sorted((w, m) for w, m in field_warnings(journey).items() if w.startswith(f"steps[{key}]")),
+            editable=editable, parameters=parameters, fields=fields, warnings=warnings,
         )  # fmt: skip
 
     def transition_view(self, request: HttpRequest, object_id: str, verb: str) -> HttpResponse:

@@ -86,3 +86,20 @@ def test_the_step_page_offers_the_fields_and_says_what_nothing_has_had(world, jo
 def test_another_organization_gets_404_for_the_fields(world, journey):
     other = token_client(world.globex_admin.user)
     assert other.get(f"/api/v1/orgs/globex/journeys/{journey.pk}/fields/").status_code == 404
+
+
+def test_an_attribute_whose_name_is_not_a_word_is_offered_in_brackets_and_breaks_nothing(world, journey, action):
+    from journeys.services import profile_put
+
+    profile_put(organization=world.acme, external_id="z", attributes={"first name": "Zoe", "a.b": {"c-d": 1}})
+    steps = cart_steps(action.pk)
+    steps[0]["branches"][0]["expression"] = 'profile["first name"] != "" && profile.nickname != ""'
+    draft = journey_create(organization=world.acme, data={"name": "Spaces", "entry_event": "cart_abandoned",
+                                                          "start": "check", "steps": steps})  # fmt: skip
+    body = fields_of(world, draft)
+
+    paths = {f["path"] for f in body["fields"]}
+    assert {'profile["first name"]', 'profile["a.b"]', 'profile["a.b"]["c-d"]'} <= paths
+    assert body["warnings"] == {
+        "steps[check].branches[0].expression": ["No profile has had a field \u201cnickname\u201d yet."]
+    }
