@@ -92,7 +92,8 @@ def check_shape(steps: Any, start: Any) -> dict[str, list[str]]:
                     continue
                 if branch.get("next") is not None and not isinstance(branch["next"], str):
                     problems.setdefault(f"{where}.branches[{number}].next", []).append("must be a step key")
-                _expression(problems, f"{where}.branches[{number}].expression", branch.get("expression"), None)
+                if branch.get("expression") not in ("", None):  # a branch just drawn: publishing asks for it
+                    _expression(problems, f"{where}.branches[{number}].expression", branch["expression"], None)
         elif kind == "wait":
             duration, until = step.get("duration_s"), step.get("until")
             if (duration is None) == (until is None):

@@ -15,7 +15,8 @@ from django.utils.safestring import mark_safe
 from actions.models import Action
 from config.common.exceptions import Conflict
 from journeys import services
-from journeys.admin.diagram import journey_svg, links
+from journeys.admin.canvas import CanvasViews, canvas_document, panel_done
+from journeys.admin.diagram import journey_svg, links, step_summary
 from journeys.admin.forms import JourneySettingsForm, JourneyTestForm, NewStepForm, StepForm
 from journeys.admin.reports import RUNS_LISTED, ReportRangeForm, run_rows, runs_chart_svg
 from journeys.fields import field_warnings, seen_fields, step_fields
@@ -96,7 +97,7 @@ def transition_buttons(journey: Journey, has_problems: bool) -> list[dict[str, s
 
 
 @admin.register(Journey)
-class JourneyAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
+class JourneyAdmin(CanvasViews, OrgScopedAdminMixin, admin.ModelAdmin):
     """Journeys: the list, and for each one a page with its settings, steps, diagram and buttons."""
 
     view_capability = Capability.VIEW_JOURNEYS
@@ -160,6 +161,7 @@ class JourneyAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
             path("<path:object_id>/steps/<str:key>/", wrap(self.step_view), name="journeys_journey_step"),
             path("<path:object_id>/do/<str:verb>/", wrap(self.transition_view), name="journeys_journey_transition"),
             path("<path:object_id>/test/", wrap(self.test_view), name="journeys_journey_test"),
+            path("<path:object_id>/canvas/", wrap(self.canvas_view), name="journeys_journey_canvas"),
             path("<path:object_id>/report/", wrap(self.report_view), name="journeys_journey_report"),
             *super().get_urls(),
         ]
@@ -179,8 +181,8 @@ class JourneyAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
                     for field, problems in _problems(exc).items():
                         form.add_error(field if field in form.fields else None, problems)
                 else:
-                    messages.success(request, f"Journey “{journey.name}” created. Now add its steps.")
-                    return HttpResponseRedirect(self._url("new_step", journey))
+                    messages.success(request, f"Journey “{journey.name}” created. Now drag its steps onto the canvas.")
+                    return HttpResponseRedirect(self._url("change", journey))
         return self._render(request, "add.html", None, "New journey", form=form)
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None):
@@ -207,27 +209,19 @@ class JourneyAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
             publishing = check_publishable(steps=journey.steps, start=journey.start,
                                            entry_event=journey.entry_event, actions=actions)  # fmt: skip
         steps = [
-            {"key": s["key"], "type": s["type"], "summary": self._summary(s, names),
+            {"key": s["key"], "type": s["type"], "summary": step_summary(s, names),
              "links": links(s), "url": self._url("step", journey, s["key"])}
             for s in journey.steps
         ]  # fmt: skip
         buttons = transition_buttons(journey, bool(publishing)) if self.has_change_permission(request) else []
+        counts = None if journey.status == Journey.Status.DRAFT else journey_report(journey=journey)["steps"]
         return self._render(
             request, "page.html", journey, str(journey), form=form, editable=editable, steps=steps,
+            canvas=canvas_document(journey, editable=editable, counts=counts),
             publishing=sorted(publishing.items()), buttons=buttons,
             warnings=sorted(field_warnings(journey, seen_fields(journey)).items()),
             diagram=mark_safe(journey_svg(journey.steps, journey.start, names)),  # noqa: S308  (escaped inside)
         )  # fmt: skip
-
-    @staticmethod
-    def _summary(step: dict, names: dict[int, str]) -> str:
-        if step["type"] == "action":
-            return names.get(step.get("action"), "no action chosen yet")
-        if step["type"] == "wait":
-            return f"until {step['until']}" if step.get("until") is not None else f"{step.get('duration_s', 0)} s"
-        if step["type"] == "condition":
-            return f"{len(step.get('branches') or [])} branch(es) and else"
-        return ""
 
     def new_step_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         self._require_edit(request)
@@ -257,10 +251,13 @@ class JourneyAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
         actions = self._actions(request, journey)
         if request.method == "POST" and not editable:
             raise PermissionDenied
+        panel = request.GET.get("panel") == "1"  # the canvas's side panel: the form alone, saved in place
         if request.method == "POST" and "_delete" in request.POST:
             remaining = [s for s in journey.steps if s["key"] != key]
             data = {"steps": remaining, **({"start": ""} if journey.start == key else {})}
             problems = self._save(request, journey, data)
+            if not problems and panel:
+                return panel_done(f"Step {key} deleted.")
             if not problems:
                 messages.success(request, f"Step {key} deleted. Steps that led to it now lead nowhere: fix them.")
                 return HttpResponseRedirect(self._url("change", journey))
@@ -273,6 +270,8 @@ class JourneyAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
         if bound and "_choose_action" not in request.POST and form.is_valid():
             new = form.to_step()
             problems = self._save(request, journey, {"steps": [new if s["key"] == key else s for s in journey.steps]})
+            if not problems and panel:
+                return panel_done(f"Step {key} saved.")
             if not problems:
                 messages.success(request, f"Step {key} saved.")
                 return HttpResponseRedirect(self._url("change", journey))
@@ -280,7 +279,8 @@ class JourneyAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
         parameters = getattr(form, "parameters", [])
         fields, warnings = step_fields(journey, key)
         return self._render(
-            request, "step.html", journey, f"Step {key} ({step['type']})", form=form, step=step,
+            request, "step_panel.html" if panel else "step.html", journey, f"Step {key} ({step['type']})", form=form,
+            step=step, panel_url=request.get_full_path(),
             editable=editable, parameters=parameters, fields=fields, warnings=warnings,
         )  # fmt: skip
 
@@ -340,7 +340,7 @@ class JourneyAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
         return self._render(
             request, "report.html", journey, f"Report: {journey}", report=report, window=window, step=step,
             runs=run_rows(list(listed), sees_destinations=self._can(request, Capability.VIEW_DESTINATIONS)),
-            listed_max=RUNS_LISTED,
+            listed_max=RUNS_LISTED, canvas=canvas_document(journey, editable=False, counts=report["steps"]),
             chart=mark_safe(runs_chart_svg(report["runs_per_hour"])),  # noqa: S308  (escaped inside)
             diagram=mark_safe(journey_svg(journey.steps, journey.start, self._names(journey), counts)),  # noqa: S308
         )  # fmt: skip

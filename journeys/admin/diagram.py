@@ -25,6 +25,17 @@ def links(step: dict) -> list[tuple[str, str]]:
     return found
 
 
+def step_summary(step: dict, names: dict[int, str]) -> str:
+    """A step in a few words, for the builder's table of steps."""
+    if step["type"] == "action":
+        return names.get(step.get("action"), "no action chosen yet")
+    if step["type"] == "wait":
+        return f"until {step['until']}" if step.get("until") is not None else f"{step.get('duration_s', 0)} s"
+    if step["type"] == "condition":
+        return f"{len(step.get('branches') or [])} branch(es) and else"
+    return ""
+
+
 def _summary(step: dict, action_names: dict[int, str]) -> str:
     kind = step.get("type")
     if kind == "action":

@@ -41,7 +41,7 @@ def test_a_marketer_builds_and_publishes_a_journey_with_forms_alone(world, marke
     response = post_ok(marketer, reverse("admin:journeys_journey_add"),
                        {"name": "Win back", "entry_event": "cart_abandoned", "reentry": "after_exit"})  # fmt: skip
     journey = Journey.objects.get(name="Win back")
-    assert journey.organization == world.acme and response["Location"] == url("new_step", journey.pk)
+    assert journey.organization == world.acme and response["Location"] == url("change", journey.pk)
     for key, kind in [("check", "condition"), ("pause", "wait"), ("sms", "action"), ("done", "end")]:
         add_step(marketer, journey, key, kind)
 

@@ -91,7 +91,8 @@ def test_publish_is_disabled_while_the_checklist_has_problems(world, marketer):
 
     assert "Before it can be published" in text
     assert 'disabled title="Fix the problems listed below first.">Publish</button>' in text
-    assert 'value="Yes, publish"' not in text
+    # The confirmation is there for the canvas to show once the problems are fixed, hidden until then.
+    assert '<details class="journey-confirm" data-publish-ready hidden>' in text
 
 
 def test_publishing_says_the_event_that_will_start_runs(world, marketer):
