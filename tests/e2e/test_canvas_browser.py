@@ -10,7 +10,7 @@ from werkzeug import Response
 
 from actions.services.actions import action_create
 from journeys.models import Journey, JourneyRun
-from journeys.services import profile_put
+from journeys.services import journey_create, profile_put
 from tenants.services import api_key_create
 from tests.e2e.conftest import login, shot
 from tests.factories import PASSWORD
@@ -26,10 +26,13 @@ class Gestures:
     def __init__(self, page):
         self.page, self.clicks, self.loads, self.errors = page, 0, 0, []
         page.on("load", self._loaded)
-        page.on("pageerror", self.errors.append)  # a script error fails the test, even if the page goes on
+        page.on("pageerror", self._failed)  # a script error fails the test, even if the page goes on
 
     def _loaded(self, _page) -> None:
         self.loads += 1
+
+    def _failed(self, error) -> None:
+        self.errors.append(str(error))
 
     def click(self, selector: str) -> None:
         self.clicks += 1
@@ -244,15 +247,20 @@ def test_a_viewer_sees_the_canvas_read_only(page, live_server, world, providers,
     from actions.models import Action
 
     sms = Action.objects.get(name="Send SMS")
+    hostile = '<img src=x onerror="window.pwned=1">SMS'  # names are text, never markup
+    Action.objects.filter(pk=sms.pk).update(name=hostile)
     steps = [
         {"key": "sms", "type": "action", "action": sms.pk, "next": "done",
          "parameters": {"phone": "profile.phone", "text": '"Hi"'}},
         {"key": "done", "type": "end"},
     ]  # fmt: skip
-    journey = live_journey(world, steps, "sms")
+    journey = live_journey(world, steps, "sms", entry='<b id="bold">signup</b>')
     login(page, live_server, world.user("viewer").username, PASSWORD)
     page.goto(f"{live_server.url}/admin/journeys/journey/{journey.pk}/change/")
     page.wait_for_selector(node("sms"))
+    assert hostile in page.locator(node("sms")).inner_text()
+    assert '<b id="bold">signup</b>' in page.locator("#journey-canvas .jc-entry-node").inner_text()
+    assert page.evaluate("window.pwned") is None and page.locator("#journey-canvas img, #bold").count() == 0
     assert page.locator("#journey-canvas .jc-palette, [data-tool=undo], [data-tool=tidy]").count() == 0
     assert page.get_attribute("#journey-canvas .jc-area", "aria-label").startswith("Journey canvas: 2 step(s)")
     page.click(node("sms"))
@@ -266,3 +274,72 @@ def test_a_viewer_sees_the_canvas_read_only(page, live_server, world, providers,
     assert page.locator(node("sms")).count() == 1
     assert Journey.objects.get(pk=journey.pk).steps == steps
     shot(page, request, "viewer-canvas")
+
+
+def arrow_middle(page, source: str, target: str) -> dict:
+    """Where on the page the middle of the arrow from one step to another is drawn."""
+    return page.evaluate(
+        """([source, target]) => {
+          const id = (key) => document.querySelector(`.drawflow-node[data-key=${key}]`).id.slice(5);
+          const path = document.querySelector(
+            `svg.connection.node_out_node-${id(source)}.node_in_node-${id(target)} path.main-path`);
+          const point = path.getPointAtLength(path.getTotalLength() / 2).matrixTransform(path.getScreenCTM());
+          return {x: point.x, y: point.y};
+        }""",
+        [source, target],
+    )
+
+
+def test_a_step_dropped_on_an_arrow_goes_between_and_the_keyboard_edits_too(page, live_server, world, providers):
+    from actions.models import Action
+
+    sms = Action.objects.get(name="Send SMS")
+    steps = [
+        {"key": "sms", "type": "action", "action": sms.pk, "next": "done",
+         "parameters": {"phone": "profile.phone", "text": '"Hi"'}},
+        {"key": "done", "type": "end"},
+    ]  # fmt: skip
+    journey = journey_create(organization=world.acme, data={"name": "Made by the API", "steps": steps,
+                                                            "start": "sms", "entry_event": "signup"})  # fmt: skip
+    page.set_viewport_size({"width": 1600, "height": 1000})
+    login(page, live_server, world.user("marketer").username, PASSWORD)
+    page.goto(f"{live_server.url}/admin/journeys/journey/{journey.pk}/change/")
+    page.wait_for_selector(node("done"))
+    # No positions yet (made by the API): the steps are set out in columns from the first one.
+    first, second = (page.locator(f".drawflow-node[data-key={k}]").bounding_box() for k in ("sms", "done"))
+    assert second["x"] >= first["x"] + first["width"]
+
+    # One gesture: a wait dropped on the arrow sms -> done goes between them.
+    middle = arrow_middle(page, "sms", "done")
+    area = page.locator("#journey-canvas .jc-area").bounding_box()
+    page.locator(".jc-item.jc-wait").drag_to(
+        page.locator("#journey-canvas .jc-area"),
+        target_position={"x": middle["x"] - area["x"], "y": middle["y"] - area["y"]},
+    )
+    page.wait_for_selector(".jc-panel .journey-panel-step[data-key=wait]")
+    saved(page)
+    by_key = {s["key"]: s for s in Journey.objects.get(pk=journey.pk).steps}
+    assert by_key["sms"]["next"] == "wait" and by_key["wait"]["next"] == "done"
+
+    # The keyboard: arrows move the focused step, Ctrl+Z puts it back, Delete on a selected arrow removes it.
+    page.focus(node("wait"))
+    before = Journey.objects.get(pk=journey.pk).layout["wait"]
+    page.keyboard.press("ArrowDown")
+    saved(page)
+    assert Journey.objects.get(pk=journey.pk).layout["wait"] == {"x": before["x"], "y": before["y"] + 20}
+    page.keyboard.press("Control+z")
+    saved(page)
+    assert Journey.objects.get(pk=journey.pk).layout["wait"] == before
+    middle = arrow_middle(page, "wait", "done")
+    page.mouse.click(middle["x"], middle["y"])
+    page.wait_for_selector(".jc-status:has-text('Arrow wait')")
+    page.keyboard.press("Delete")
+    saved(page)
+    assert "next" not in {s["key"]: s for s in Journey.objects.get(pk=journey.pk).steps}["wait"]
+    # A palette item chosen with the keyboard goes after the focused step, linked from it.
+    page.focus(node("wait"))
+    page.focus(".jc-item.jc-end")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(node("end"))
+    saved(page)
+    assert {s["key"]: s for s in Journey.objects.get(pk=journey.pk).steps}["wait"]["next"] == "end"

@@ -58,7 +58,8 @@
     if (step.type === "wait") return [["next", "then"], ["on_error", "on error"]];
     if (step.type === "condition") {
       const branches = (step.branches || []).map((b, i) => ["branches." + i, "if " + text(b.expression || "\u2026", 18)]);
-      return [...branches, ["branches.new", "+ if"], ["else", "otherwise"], ["on_error", "on error"]];
+      const more = doc.editable ? [["branches.new", "+ if"]] : []; // a new branch is drawn from here
+      return [...branches, ...more, ["else", "otherwise"], ["on_error", "on error"]];
     }
     return [];
   }
@@ -149,7 +150,8 @@
     if (!row) return "";
     const part = (name, label) => {
       const pct = row.percent && row.percent[name] != null ? ` (${row.percent[name]} %)` : "";
-      return `<span class="jc-count-${name}">${label} ${row[name]}${pct}</span>`;
+      const some = row[name] > 0 ? " jc-some" : "";
+      return `<span class="jc-count-${name}${some}">${label} ${row[name]}${pct}</span>`;
     };
     return `<div class="jc-counts">${part("entered", "entered")} ${part("succeeded", "succeeded")} ${part("failed", "failed")} ${part("waiting", "waiting")} ${part("exited", "exited")}</div>`;
   }
@@ -270,8 +272,7 @@
   function change(mutate, note) {
     if (!doc.editable || redrawing) return Promise.resolve(false);
     if (!batch) {
-      pending += 1;
-      root.dataset.saving = "yes"; // for people (the status line) and for tests (wait for "no")
+      busy(1);
       batch = { before: clone(documentOf(doc)) };
       batch.done = new Promise((resolve) => { batch.resolve = resolve; });
       setTimeout(flush, 0);
@@ -281,13 +282,18 @@
     return batch.done; // true once saved
   }
 
+  /* Saves not answered yet, on the canvas's data-saving (tests wait for "no"). */
+  function busy(step) {
+    pending += step;
+    root.dataset.saving = pending ? "yes" : "no";
+  }
+
   function flush() {
     const { before, resolve, note } = batch;
     batch = null;
     undo.push(before);
     post(documentOf(doc), before, note).then((ok) => {
-      pending -= 1;
-      if (!pending) root.dataset.saving = "no";
+      busy(-1);
       resolve(ok);
     });
   }
@@ -331,7 +337,9 @@
     const now = clone(documentOf(doc));
     Object.assign(doc, clone(before));
     redraw();
-    post(before, now).then(() => {
+    busy(1);
+    post(before, now, "Undone.").then(() => {
+      busy(-1);
       if (undo[undo.length - 1] === now) undo.pop(); // an undo is not itself undone by the next one
     });
   }
@@ -448,6 +456,7 @@
   editor.on("connectionSelected", ({ output_id, input_id, output_class }) => {
     const element = document.querySelector(`svg.connection.node_out_node-${output_id}.node_in_node-${input_id}.${output_class}`);
     selectedArrow = arrowAt(element);
+    area.focus({ preventScroll: true }); // Delete now means the arrow, not the step focused before
     if (selectedArrow) say(`Arrow ${selectedArrow.from} \u2192 ${selectedArrow.to} selected: a step chosen in the palette goes between them; Delete removes the arrow.`);
   });
   editor.on("connectionUnselected", () => { selectedArrow = null; });
@@ -483,7 +492,10 @@
   });
   area.addEventListener("focusin", (e) => {
     const node = e.target.closest && e.target.closest(".jc-node[data-key]");
-    if (node) focusKey = node.dataset.key;
+    if (node) {
+      focusKey = node.dataset.key;
+      selectedArrow = null;
+    }
   });
 
   document.addEventListener("keydown", (e) => {
@@ -521,19 +533,33 @@
     }
     palette.addEventListener("dragstart", (e) => {
       const item = e.target.closest(".jc-item");
-      if (item) e.dataTransfer.setData("application/x-journey-step", item.dataset.item);
+      if (!item) return;
+      e.dataTransfer.setData("application/x-journey-step", item.dataset.item);
+      root.classList.add("jc-dragging"); // arrows widen, so that one is easy to drop on
     });
+    palette.addEventListener("dragend", () => root.classList.remove("jc-dragging"));
     palette.addEventListener("click", (e) => {
       const item = e.target.closest(".jc-item");
       if (!item) return;
       const where = selectedArrow ? midpoint(selectedArrow) : freePlace();
       addStep(JSON.parse(item.dataset.item), where.x, where.y, selectedArrow);
     });
+    let hovered = null;
     area.addEventListener("dragover", (e) => {
-      if (e.dataTransfer.types.includes("application/x-journey-step")) e.preventDefault();
+      if (!e.dataTransfer.types.includes("application/x-journey-step")) return;
+      e.preventDefault();
+      const svg = e.target.closest && e.target.closest("svg.connection");
+      if (hovered !== svg) {
+        if (hovered) hovered.classList.remove("jc-drop-here");
+        if (svg) svg.classList.add("jc-drop-here");
+        hovered = svg;
+      }
     });
     area.addEventListener("drop", (e) => {
       const data = e.dataTransfer.getData("application/x-journey-step");
+      root.classList.remove("jc-dragging");
+      if (hovered) hovered.classList.remove("jc-drop-here");
+      hovered = null;
       if (!data) return;
       e.preventDefault();
       const { x, y } = canvasPoint(e.clientX, e.clientY);
@@ -645,6 +671,7 @@
     const key = panel.dataset.key;
     const data = new FormData(form, e.submitter);
     const before = clone(documentOf(doc));
+    busy(1);
     fetch(form.getAttribute("action"), { method: "POST", credentials: "same-origin", body: data })
       .then(async (response) => {
         const body = await response.text();
@@ -658,7 +685,8 @@
           showPanel(key, body);
         }
       })
-      .catch(() => say("Not saved: the server cannot be reached.", "error"));
+      .catch(() => say("Not saved: the server cannot be reached.", "error"))
+      .finally(() => busy(-1));
   });
 
   closePanel();
