@@ -308,6 +308,15 @@ def test_a_step_dropped_on_an_arrow_goes_between_and_the_keyboard_edits_too(page
     # No positions yet (made by the API): the steps are set out in columns from the first one.
     first, second = (page.locator(f".drawflow-node[data-key={k}]").bounding_box() for k in ("sms", "done"))
     assert second["x"] >= first["x"] + first["width"]
+    # Zoom and fit: the whole journey stays in view.
+    width = page.locator(node("sms")).bounding_box()["width"]
+    page.click("[data-tool=zoom-out]")
+    assert page.locator(node("sms")).bounding_box()["width"] < width
+    page.click("[data-tool=fit]")
+    area = page.locator("#journey-canvas .jc-area").bounding_box()
+    for key in ("sms", "done"):
+        box = page.locator(f".drawflow-node[data-key={key}]").bounding_box()
+        assert area["x"] <= box["x"] and box["x"] + box["width"] <= area["x"] + area["width"]
 
     # One gesture: a wait dropped on the arrow sms -> done goes between them.
     middle = arrow_middle(page, "sms", "done")
