@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format clean .env-secret-key
+.PHONY: run test lint format clean .env-secret-key catalogues messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,18 @@ $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev,postgres]'
 	@touch $@ $(VENV)/.installed-run
+
+# The catalogues, compiled whenever a .po changes (French and English: issue 18).
+CATALOGUES := $(patsubst %.po,%.mo,$(wildcard locale/*/LC_MESSAGES/*.po))
+locale/%.mo: locale/%.po | $(VENV)/.installed-run
+	@$(BIN)/pybabel -q compile -i $< -o $@
+catalogues: $(CATALOGUES)
+
+# After wrapping new strings: extract them into both catalogues (needs GNU gettext's xgettext).
+messages: $(VENV)/.installed-dev
+	$(BIN)/python manage.py makemessages -l fr -l en $(MESSAGES_IGNORE)
+	$(BIN)/python manage.py makemessages -d djangojs -l fr -l en $(MESSAGES_IGNORE) --ignore '*/vendor/*'
+MESSAGES_IGNORE := --ignore '.venv/*' --ignore 'bench/*' --ignore 'tests/*' --ignore 'staticfiles/*' --ignore 'docs/*'
 
 # Development keys (encryption of secrets, Django's SECRET_KEY), made once; production sets its own.
 # A .env from before SECRET_KEY was generated gets one added: the published default is never used.
@@ -35,7 +47,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 # Web server, Celery worker, beat and the demo receiver together on SQLite and the filesystem broker;
 # the demo action may call loopback (127.0.0.1) in development only.
 # Ctrl-C stops all three.
-run: $(VENV)/.installed-run .env-secret-key
+run: $(VENV)/.installed-run .env-secret-key catalogues
 	@mkdir -p var
 	DEBUG=true $(BIN)/python manage.py migrate --noinput
 	DEBUG=true $(BIN)/python manage.py createcachetable
@@ -45,7 +57,7 @@ run: $(VENV)/.installed-run .env-secret-key
 		CONDUIT_ALLOWED_PRIVATE_NETWORKS=127.0.0.1/32 \
 		$(BIN)/honcho -f Procfile.dev start
 
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev catalogues
 	@bash .ci/system-packages.sh || echo "Could not install redis-server and chromium: browser tests will fail."
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -46,9 +46,11 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "tenants.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes requires: it turns lockouts into a response.
@@ -129,7 +131,12 @@ CONDUIT_USER_TOKEN_TTL_S = env.int("CONDUIT_USER_TOKEN_TTL_S", default=7 * 24 * 
 # An invitation to join an organization can be accepted this long after it is sent.
 CONDUIT_INVITATION_TTL_S = env.int("CONDUIT_INVITATION_TTL_S", default=7 * 24 * 3600)
 
-LANGUAGE_CODE = "en-us"
+# English and French (issue 18): the browser's Accept-Language, else the language a user chose in the
+# admin header (kept on the user); API clients send Accept-Language. Catalogues are under locale/,
+# compiled by `make` at install (pybabel: no GNU gettext needed to run).
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("fr", "Français")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

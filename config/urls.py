@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.i18n import JavaScriptCatalog
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
@@ -20,7 +21,7 @@ from tenants.api import (
     OrganizationViewSet,
     TokenView,
 )
-from tenants.views import switch_organization
+from tenants.views import choose_language, switch_organization
 
 handler400 = "config.common.errors.handler400"
 handler404 = "config.common.errors.handler404"
@@ -72,6 +73,8 @@ api_v1 = [
 
 urlpatterns = [
     path("admin/switch-organization/", switch_organization, name="switch-organization"),
+    path("admin/language/", choose_language, name="choose-language"),
+    path("jsi18n/", JavaScriptCatalog.as_view(domain="djangojs"), name="javascript-catalog"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
 ]

@@ -4,12 +4,17 @@ A user in several organizations works in one at a time (switched in the admin
 header) with the role they have there. Superusers are platform staff: no scoping.
 """
 
-from django.http import HttpRequest
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.utils import translation
 
 from tenants.models import Membership, Organization
 from tenants.selectors import memberships_of
 
 SESSION_KEY = "conduit_organization_id"
+LANGUAGE_SESSION_KEY = "conduit_language"  # the user's own choice, copied from UserSettings at login
 _CACHE_ATTR = "_conduit_membership"
 
 
@@ -38,3 +43,21 @@ def active_organization(request: HttpRequest) -> Organization | None:
 def active_role(request: HttpRequest) -> str | None:
     membership = active_membership(request)
     return membership.role if membership else None
+
+
+class UserLanguageMiddleware:
+    """A language the user chose (admin header) wins over the browser's Accept-Language, on every browser.
+
+    LocaleMiddleware has already chosen from the cookie or Accept-Language; the user's choice is
+    kept in their session at login (tenants.signals), so no query is made per request.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        chosen = request.session.get(LANGUAGE_SESSION_KEY) if hasattr(request, "session") else None
+        if chosen in dict(settings.LANGUAGES) and request.user.is_authenticated:
+            translation.activate(chosen)
+            request.LANGUAGE_CODE = chosen
+        return self.get_response(request)

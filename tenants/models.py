@@ -150,3 +150,13 @@ class Invitation(models.Model):
             return user.get_username() == self.username
         email = getattr(user, "email", "") or ""
         return bool(email) and email.casefold() == self.email.casefold()
+
+
+class UserSettings(models.Model):
+    """What a person chose for themselves, whichever organization they work in: their language."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conduit_settings")
+    language = models.CharField(max_length=8, choices=settings.LANGUAGES, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.language or 'browser language'}"

@@ -1,8 +1,12 @@
 """A new password ends the user's API login, whichever door set it (admin forms, commands, set_password)."""
 
 from django.conf import settings
+from django.contrib.auth.signals import user_logged_in
 from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
+
+from tenants.middleware import LANGUAGE_SESSION_KEY
+from tenants.models import UserSettings
 
 from tenants.services import user_tokens_revoke
 
@@ -23,3 +27,11 @@ def revoke_tokens_on_password_change(sender, instance, raw: bool = False, **kwar
     if getattr(instance, CHANGED_ATTR, False):
         setattr(instance, CHANGED_ATTR, False)
         user_tokens_revoke(user=instance)
+
+
+@receiver(user_logged_in, dispatch_uid="conduit_language_at_login")
+def language_at_login(sender, request, user, **kwargs) -> None:
+    """The language the user chose before, on this browser too."""
+    chosen = UserSettings.objects.filter(user=user).values_list("language", flat=True).first()
+    if chosen and request is not None and hasattr(request, "session"):
+        request.session[LANGUAGE_SESSION_KEY] = chosen

@@ -1,8 +1,11 @@
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from tenants.middleware import SESSION_KEY, active_membership
+from tenants.middleware import LANGUAGE_SESSION_KEY, SESSION_KEY, active_membership
+from tenants.models import UserSettings
 from tenants.selectors import memberships_of
 
 
@@ -26,7 +29,26 @@ def switch_organization(request: HttpRequest) -> HttpResponse:
     )
     if membership is not None:
         request.session[SESSION_KEY] = membership.organization_id
+    return HttpResponseRedirect(_back(request))
+
+
+def _back(request: HttpRequest) -> str:
     target = request.POST.get("next", "/admin/")
     if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         target = "/admin/"
-    return HttpResponseRedirect(target)
+    return target
+
+
+@require_POST
+def choose_language(request: HttpRequest) -> HttpResponse:
+    """The admin header's language: kept for this browser (cookie) and, once logged in, for the user."""
+    language = request.POST.get("language", "")
+    response = HttpResponseRedirect(_back(request))
+    if language not in dict(settings.LANGUAGES):
+        return response
+    translation.activate(language)
+    response.set_cookie(settings.LANGUAGE_COOKIE_NAME, language, max_age=365 * 24 * 3600, samesite="Lax")
+    if request.user.is_authenticated:
+        UserSettings.objects.update_or_create(user=request.user, defaults={"language": language})
+        request.session[LANGUAGE_SESSION_KEY] = language
+    return response
