@@ -50,15 +50,16 @@ MESSAGES_IGNORE := --ignore '.venv/*' --ignore 'bench/*' --ignore 'tests/*' --ig
 run: $(VENV)/.installed-run .env-secret-key catalogues
 	@mkdir -p var
 	DEBUG=true $(BIN)/python manage.py migrate --noinput
-	DEBUG=true $(BIN)/python manage.py createcachetable
-	DEBUG=true $(BIN)/python manage.py seed_demo --base-url http://$(HOST):$(PORT)
-	@echo "Admin: http://$(HOST):$(PORT)/admin/   API docs: http://$(HOST):$(PORT)/api/v1/docs/"
-	DEBUG=true HOST=$(HOST) PORT=$(PORT) PATH="$(CURDIR)/$(BIN):$$PATH" \
+	DEBUG=true $(BIN)/python manage.py seed_demo --base-url http://$(HOST):$(PORT) > var/demo-banner.txt
+	@# Honcho in a session of its own: Ctrl-C reaches this shell only, which stops honcho once (each process
+	@# gets one SIGTERM and shuts down cleanly) and ends without make's error line.
+	@trap 'kill -TERM $$pid 2>/dev/null; wait $$pid' INT TERM; \
+	DEBUG=true HOST=$(HOST) PORT=$(PORT) WEB_PORT=$(PORT) PATH="$(CURDIR)/$(BIN):$$PATH" \
 		CONDUIT_ALLOWED_PRIVATE_NETWORKS=127.0.0.1/32 \
-		$(BIN)/honcho -f Procfile.dev start
+		setsid $(BIN)/honcho -f Procfile.dev start & pid=$$!; wait $$pid; wait $$pid 2>/dev/null; true
 
 test: $(VENV)/.installed-dev catalogues
-	@bash .ci/system-packages.sh || echo "Could not install redis-server and chromium: browser tests will fail."
+	@bash .ci/system-packages.sh || echo "Could not install redis-server, chromium and gettext: browser and catalogue tests will fail."
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports

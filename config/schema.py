@@ -36,3 +36,74 @@ def add_error_responses(result: dict[str, Any], generator: Any, request: Any, pu
             for code in codes:
                 responses.setdefault(code, {"description": DESCRIPTIONS[code], "content": reference})
     return result
+
+
+# --- tags and summaries (issue 18): every operation under its resource, with a sentence a person reads
+TAGS = {
+    "": "index", "auth": "authentication", "orgs": "organizations", "actions": "actions",
+    "action-templates": "action templates", "invocations": "invocations", "endpoint-limits": "endpoint limits",
+    "secret-values": "secret values", "email-settings": "email settings", "journeys": "journeys", "runs": "runs",
+    "events": "events", "profiles": "profiles", "members": "members", "invitations": "invitations",
+    "api-keys": "API keys",
+}  # fmt: skip
+SINGULAR = {
+    "actions": "an action", "action-templates": "an action template", "invocations": "an invocation",
+    "endpoint-limits": "an endpoint limit", "secret-values": "a secret value", "email-settings": "the email settings",
+    "journeys": "a journey", "runs": "a run", "events": "an event", "profiles": "a profile", "members": "a member",
+    "invitations": "an invitation", "api-keys": "an API key", "orgs": "the organization",
+}  # fmt: skip
+VERBS = {"put": "Replace", "patch": "Update", "delete": "Delete"}
+SAID = {  # where the rule's sentence would read oddly
+    ("post", "/api/v1/auth/token/"): "Log in: a user token for a username and password",
+    ("post", "/api/v1/auth/logout/"): "Log out: the user token stops working",
+    ("post", "/api/v1/orgs/{org_slug}/action-templates/"): "Create an action from a template and its credentials",
+    ("get", "/api/v1/orgs/{org_slug}/actions/{id}/export/"): "Export an action as JSON, without its secrets",
+    ("post", "/api/v1/orgs/{org_slug}/actions/infer/"): "Draft an action from a sample request and response",
+    ("post", "/api/v1/orgs/{org_slug}/invocations/replay/"): "Replay failed invocations",
+    ("post", "/api/v1/orgs/{org_slug}/journeys/{id}/new-version/"): "Make a draft new version of a live journey",
+    ("post", "/api/v1/orgs/{org_slug}/journeys/{id}/close/"): "Archive a journey (the former name of archive)",
+    ("post", "/api/v1/orgs/{org_slug}/journeys/{id}/test/"): "Test a journey for a profile and an event",
+    ("get", "/api/v1/orgs/{org_slug}/journeys/{id}/fields/"): "The fields a journey's expressions can use",
+}
+
+
+def _resource(path: str) -> tuple[str, list[str]]:
+    """The resource a path is about and the segments after it (`/api/v1/orgs/{org}/journeys/{id}/test/`)."""
+    parts = [p for p in path.removeprefix("/api/v1/").split("/") if p]
+    if parts[:1] == ["orgs"] and len(parts) > 2:
+        return parts[2], parts[3:]
+    if parts[:1] == ["orgs"]:
+        return "orgs", []
+    return (parts[0] if parts else ""), parts[1:]
+
+
+def _summary(resource: str, rest: list[str], method: str) -> str:
+    one = SINGULAR.get(resource, resource)
+    words = [p for p in rest if not p.startswith("{")]
+    if words:  # an action on one object, or a part of it: POST .../journeys/{id}/publish/
+        verb = words[-1].replace("-", " ").replace("_", " ")
+        return f"{verb.capitalize()} of {one}" if method == "get" else f"{verb.capitalize()} {one}"
+    if rest or resource in ("orgs", "email-settings"):
+        return f"Get {one}" if method == "get" else f"{VERBS.get(method, method.upper())} {one}"
+    plural = TAGS.get(resource, resource)
+    return f"List {plural}" if method == "get" else f"Create {one}"
+
+
+def tag_and_summarize(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    for path, operations in result.get("paths", {}).items():
+        resource, rest = _resource(path)
+        for method, operation in operations.items():
+            operation["tags"] = [TAGS.get(resource, resource)]
+            operation.setdefault("summary", SAID.get((method, path)) or _summary(resource, rest, method))
+            if resource == "events" and method == "post" and not rest:
+                _one_or_many(result, operation)
+    return result
+
+
+def _one_or_many(result: dict[str, Any], operation: dict[str, Any]) -> None:
+    """POST .../events/ takes one event or a list of them: say so in the schema."""
+    operation["summary"] = "Send one event, or a list of events"
+    content = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
+    schema = content.get("schema")
+    if schema and "oneOf" not in schema:
+        content["schema"] = {"oneOf": [schema, {"type": "array", "items": schema, "maxItems": 1000}]}

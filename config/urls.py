@@ -11,6 +11,7 @@ from actions.api.invocations import InvocationViewSet
 from actions.api.metrics import ActionMetricsViewSet
 from actions.api.secret_values import SecretValueViewSet
 from actions.api.templates import ActionTemplateViewSet
+from config.api_index import ApiIndexView
 from journeys.api import EventViewSet, JourneyViewSet, ProfileViewSet, RunViewSet
 from tenants.api import (
     ApiKeyViewSet,
@@ -42,6 +43,7 @@ org_router.register("journeys", JourneyViewSet, basename="journey")
 org_router.register("runs", RunViewSet, basename="run")
 
 api_v1 = [
+    path("", ApiIndexView.as_view(), name="api-index"),
     path("auth/token/", TokenView.as_view(), name="auth-token"),
     path("auth/logout/", LogoutView.as_view(), name="auth-logout"),
     path("invitations/accept/", InvitationAcceptView.as_view(), name="invitation-accept"),

@@ -7,7 +7,6 @@ from django.dispatch import receiver
 
 from tenants.middleware import LANGUAGE_SESSION_KEY
 from tenants.models import UserSettings
-
 from tenants.services import user_tokens_revoke
 
 CHANGED_ATTR = "_conduit_password_changed"

@@ -67,6 +67,12 @@ def _fresh_cache(request):
 
 
 @pytest.fixture(autouse=True)
+def _demo_key_in_a_temporary_folder(settings, tmp_path):
+    """seed_demo keeps the demo API key in a file: a test's run must not replace the one `make run` printed."""
+    settings.CONDUIT_DEMO_KEY_FILE = tmp_path / "demo-api-key"
+
+
+@pytest.fixture(autouse=True)
 def _plain_static_storage(settings):
     """Production's manifest storage needs `collectstatic`; tests render pages without it."""
     settings.STORAGES = {
