@@ -4,6 +4,8 @@ from urllib.parse import urlsplit
 
 from django.apps import apps
 from django.conf import settings
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from actions.delivery.auth import public_auth, value_at
 from actions.delivery.rendering import PLACEHOLDER
@@ -28,13 +30,16 @@ def parameter_changes_that_break(before: list[dict], after: list[dict]) -> list[
     for old in before:
         new = now.get(old["name"])
         if new is None:
-            problems.append(f"removes the parameter {old['name']}")
+            problems.append(_("removes the parameter %(name)s") % {"name": old["name"]})
             continue
         if new.get("type") != old.get("type"):
-            problems.append(f"changes the type of {old['name']} from {old.get('type')} to {new.get('type')}")
+            problems.append(
+                _("changes the type of %(name)s from %(before)s to %(after)s")
+                % {"name": old["name"], "before": old.get("type"), "after": new.get("type")}
+            )
         was_required = old.get("required", True) and old.get("default") is None
         if not was_required and new.get("required", True) and new.get("default") is None:
-            problems.append(f"makes {old['name']} required")
+            problems.append(_("makes %(name)s required") % {"name": old["name"]})
     return problems
 
 
@@ -100,25 +105,27 @@ def calls_in_flight(*, organization: Organization) -> list[dict]:
 # the outcome in words instead; the stored text stays as it is, for technical users and admins.
 
 OUTCOME_SENTENCES = {
-    "timedout": "The provider did not answer in time.",
-    "refused": "The call was refused: its destination is not allowed.",
-    "rate_limited": "The call was not made: a rate limit was reached.",
-    "circuit_open": "The call was not made: calls to this provider are paused after repeated failures.",
-    "error": "The call failed before the provider answered; technical users see why.",
+    "timedout": gettext_lazy("The provider did not answer in time."),
+    "refused": gettext_lazy("The call was refused: its destination is not allowed."),
+    "rate_limited": gettext_lazy("The call was not made: a rate limit was reached."),
+    "circuit_open": gettext_lazy("The call was not made: calls to this provider are paused after repeated failures."),
+    "error": gettext_lazy("The call failed before the provider answered; technical users see why."),
 }
-OUTCOME_UNKNOWN = "The call failed; technical users see why."
+OUTCOME_UNKNOWN = gettext_lazy("The call failed; technical users see why.")
 HTTP_PHRASES = {status.value: status.phrase for status in HTTPStatus}
 
 
 def outcome_sentence(outcome: str) -> str:
     """A call's outcome (SPEC section 3) in a sentence that names no host, address or port."""
-    kind, _, code = outcome.partition("_")
+    kind, _sep, code = outcome.partition("_")
     if kind == "http" and code.isdigit():
         phrase = HTTP_PHRASES.get(int(code))
-        return f"The provider answered {code} ({phrase})." if phrase else f"The provider answered {code}."
+        if phrase:
+            return _("The provider answered %(code)s (%(phrase)s).") % {"code": code, "phrase": phrase}
+        return _("The provider answered %(code)s.") % {"code": code}
     if kind == "smtp" and code.isdigit():
-        return f"The email server answered {code}."
-    return OUTCOME_SENTENCES.get(outcome, OUTCOME_UNKNOWN)
+        return _("The email server answered %(code)s.") % {"code": code}
+    return str(OUTCOME_SENTENCES.get(outcome, OUTCOME_UNKNOWN))
 
 
 def error_shown(error: str, outcome: str, *, sees_destinations: bool, attempted: bool = True) -> str:

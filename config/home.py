@@ -16,7 +16,7 @@ from actions.models import Action, CircuitBreaker, Invocation
 from journeys.models import Journey, JourneyRun
 from tenants.middleware import active_organization, active_role
 from tenants.models import ApiKey, Membership
-from tenants.roles import Capability, role_can
+from tenants.roles import Capability, Role, role_can
 
 LISTED = 10
 
@@ -75,7 +75,7 @@ def home_context(request: HttpRequest) -> dict[str, Any]:
     now = timezone.now()
     home: dict[str, Any] = {
         "organization": organization,
-        "role": role,
+        "role": dict(Role.choices).get(role, role),
         "journeys": _journeys(organization, _start_of_today()),
         "can_edit_journeys": role_can(role, Capability.EDIT_JOURNEYS),
         "technical": role_can(role, Capability.MANAGE_ACTIONS),

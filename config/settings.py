@@ -5,6 +5,7 @@ environment variables (see README, "Production settings").
 """
 
 import os
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -89,8 +90,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
     # A file, not memory, so that worker processes started by the tests share it.
-    # Per test process, so that concurrent test runs on one machine do not share it.
-    test_database = str(VAR_DIR / f"test-{os.getpid()}.sqlite3")
+    # Per test process, so that concurrent test runs on one machine do not share it; in the system's
+    # temporary folder, so that tests write nothing into the checkout.
+    test_database = str(Path(tempfile.gettempdir()) / f"conduit-test-{os.getpid()}.sqlite3")
     DATABASES["default"].setdefault("TEST", {}).setdefault("NAME", test_database)
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))

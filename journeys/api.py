@@ -2,6 +2,7 @@ import json
 
 import django_filters
 from django.db.models import F, Prefetch
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import ISO_8601, exceptions, mixins, serializers, status
@@ -40,15 +41,15 @@ MAX_REQUEST_BYTES = 1024 * 1024
 
 class PayloadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = "The request is larger than 1 MiB; send at most 1,000 events of at most 64 KB each."
+    default_detail = _("The request is larger than 1 MiB; send at most 1,000 events of at most 64 KB each.")
     default_code = "payload_too_large"
 
 
 class EventSerializer(StrictSerializer):
-    id = serializers.CharField(required=False, max_length=200, help_text="Your id: the same id is stored once.")
+    id = serializers.CharField(required=False, max_length=200, help_text=_("Your id: the same id is stored once."))
     name = serializers.CharField(max_length=200)
     profile_id = serializers.CharField(max_length=200)
-    profile = serializers.DictField(required=False, help_text="Attributes to merge into the profile.")
+    profile = serializers.DictField(required=False, help_text=_("Attributes to merge into the profile."))
     data = serializers.DictField(required=False)
     occurred_at = serializers.DateTimeField(required=False)
 
@@ -67,7 +68,7 @@ class ProfilePutSerializer(StrictSerializer):
 def _validate_events(items: list) -> list[dict]:
     """All events valid, or a 400 naming each bad one by its index and field."""
     errors = {
-        f"events[{index}]": {"event": ["is larger than 64 KB."]}
+        f"events[{index}]": {"event": [_("is larger than 64 KB.")]}
         for index, item in enumerate(items)
         if isinstance(item, dict) and len(json.dumps(item)) > MAX_EVENT_BYTES
     }
@@ -93,16 +94,18 @@ class EventViewSet(OrgScopedViewSet):
         request=EventSerializer(many=True),
         responses={202: inline_serializer("EventsAccepted", {"accepted": serializers.IntegerField(),
                                                              "duplicates": serializers.IntegerField()})},
-        description="Answers 202 once every event is stored; nothing is stored if one is refused.",
+        description=_("Answers 202 once every event is stored; nothing is stored if one is refused."),
     )  # fmt: skip
     def create(self, request: Request, org_slug: str) -> Response:
         if int(request.headers.get("Content-Length") or 0) > MAX_REQUEST_BYTES:
             raise PayloadTooLarge()
         items = request.data if isinstance(request.data, list) else [request.data]
         if not items:
-            raise exceptions.ValidationError({"events": ["Send one event or a list of events."]})
+            raise exceptions.ValidationError({"events": [_("Send one event or a list of events.")]})
         if len(items) > MAX_EVENTS:
-            raise exceptions.ValidationError({"events": [f"At most {MAX_EVENTS} events per request."]})
+            raise exceptions.ValidationError(
+                {"events": [_("At most %(max)s events per request.") % {"max": MAX_EVENTS}]}
+            )
         counts = events_ingest(organization=self.organization, events=_validate_events(items))
         return Response(counts, status=status.HTTP_202_ACCEPTED)
 
@@ -117,7 +120,7 @@ class ProfileViewSet(OrgScopedViewSet):
     read_capability = Capability.VIEW_JOURNEYS
     write_capability = Capability.WRITE_PROFILES
     lookup_field = "external_id"
-    not_found_detail = "Profile not found."
+    not_found_detail = _("Profile not found.")
 
     @extend_schema(parameters=[EXTERNAL_ID], responses=ProfileSerializer)
     def retrieve(self, request: Request, org_slug: str, external_id: str) -> Response:
@@ -132,7 +135,7 @@ class ProfileViewSet(OrgScopedViewSet):
         data = ProfilePutSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         if len(external_id) > 200:
-            raise exceptions.ValidationError({"external_id": ["At most 200 characters."]})
+            raise exceptions.ValidationError({"external_id": [_("At most 200 characters.")]})
         profile, created = profile_put(
             organization=self.organization, external_id=external_id, attributes=data.validated_data["attributes"]
         )
@@ -140,10 +143,10 @@ class ProfileViewSet(OrgScopedViewSet):
 
 
 class JourneySerializer(StrictSerializer, serializers.ModelSerializer):
-    steps = serializers.JSONField(required=False, help_text="The steps as in SPEC section 6.")
+    steps = serializers.JSONField(required=False, help_text=_("The steps as in SPEC section 6."))
     layout = serializers.JSONField(
-        required=False, help_text='Where each step sits on the canvas: {"<step key>": {"x": 120, "y": 40}}. '
-        "The engine ignores it; positions of steps the journey no longer has are dropped.",
+        required=False, help_text=_('Where each step sits on the canvas: {"<step key>": {"x": 120, "y": 40}}. '
+        "The engine ignores it; positions of steps the journey no longer has are dropped."),
     )  # fmt: skip
 
     class Meta:
@@ -157,38 +160,40 @@ class JourneySerializer(StrictSerializer, serializers.ModelSerializer):
 
 
 class SimulatedResponseSerializer(StrictSerializer):
-    status = serializers.IntegerField(min_value=100, max_value=599, default=200, help_text="The HTTP status.")
-    body = serializers.JSONField(required=False, allow_null=True, default=None, help_text="The answer's JSON.")
+    status = serializers.IntegerField(min_value=100, max_value=599, default=200, help_text=_("The HTTP status."))
+    body = serializers.JSONField(required=False, allow_null=True, default=None, help_text=_("The answer's JSON."))
 
 
 class JourneyTestSerializer(StrictSerializer):
-    profile = serializers.DictField(required=False, default=dict, help_text="The profile's attributes.")
-    event = serializers.DictField(required=False, default=dict, help_text='The event: {"name", "data"}.')
-    dry_run = serializers.BooleanField(default=True, help_text="Send no call; show the rendered requests.")
+    profile = serializers.DictField(required=False, default=dict, help_text=_("The profile's attributes."))
+    event = serializers.DictField(required=False, default=dict, help_text=_('The event: {"name", "data"}.'))
+    dry_run = serializers.BooleanField(default=True, help_text=_("Send no call; show the rendered requests."))
     responses = serializers.DictField(
         child=SimulatedResponseSerializer(), required=False, default=dict,
-        help_text='A dry run\'s answers by action step key, e.g. {"check": {"status": 200, "body": {"ok": true}}}; '
-        "a step without one gets a sample of its action's response schema.",
+        help_text=_('A dry run\'s answers by action step key, e.g. {"check": {"status": 200, "body": {"ok": true}}}; '
+        "a step without one gets a sample of its action's response schema."),
     )  # fmt: skip
 
 
 class JourneyTestResultSerializer(serializers.Serializer):
     dry_run = serializers.BooleanField()
-    result = serializers.CharField(help_text="completed, failed, or why the test stopped.")
-    path = serializers.ListField(child=serializers.DictField(), help_text="Each step taken: key, type, outcome, next.")
+    result = serializers.CharField(help_text=_("completed, failed, or why the test stopped."))
+    path = serializers.ListField(
+        child=serializers.DictField(), help_text=_("Each step taken: key, type, outcome, next.")
+    )
 
 
 class ReportRangeSerializer(StrictSerializer):
     since = serializers.DateTimeField(
-        required=False, input_formats=[ISO_8601, "%Y-%m-%d"], help_text="Runs started from then (a date or a time)."
+        required=False, input_formats=[ISO_8601, "%Y-%m-%d"], help_text=_("Runs started from then (a date or a time).")
     )
     until = serializers.DateTimeField(
-        required=False, input_formats=[ISO_8601, "%Y-%m-%d"], help_text="Runs started before then."
+        required=False, input_formats=[ISO_8601, "%Y-%m-%d"], help_text=_("Runs started before then.")
     )
 
     def validate(self, data: dict) -> dict:
         if data.get("since") and data.get("until") and data["since"] >= data["until"]:
-            raise serializers.ValidationError({"until": ["Give a time after since."]})
+            raise serializers.ValidationError({"until": [_("Give a time after since.")]})
         return data
 
 
@@ -200,9 +205,9 @@ class JourneyReportSerializer(serializers.Serializer):
     journey = serializers.IntegerField()
     since = serializers.DateTimeField(allow_null=True)
     until = serializers.DateTimeField(allow_null=True)
-    runs = serializers.DictField(child=serializers.IntegerField(), help_text="Runs by status.")
+    runs = serializers.DictField(child=serializers.IntegerField(), help_text=_("Runs by status."))
     runs_with_a_failed_step = serializers.IntegerField(
-        help_text="Runs with a step that failed although the run went on (through on_error)."
+        help_text=_("Runs with a step that failed although the run went on (through on_error).")
     )
     steps = serializers.ListField(
         child=inline_serializer("StepReport", {
@@ -210,7 +215,7 @@ class JourneyReportSerializer(serializers.Serializer):
             "entered": serializers.IntegerField(), "succeeded": serializers.IntegerField(),
             "failed": serializers.IntegerField(), "waiting": serializers.IntegerField(),
             "exited": serializers.IntegerField(),
-            "percent": inline_serializer("StepPercent", _PERCENT, help_text=(
+            "percent": inline_serializer("StepPercent", _PERCENT, help_text=_(
                 "entered: of the runs started; the others: of the runs that entered the step (null: none did)."
             )),
         })
@@ -219,7 +224,7 @@ class JourneyReportSerializer(serializers.Serializer):
         child=inline_serializer("RunsInAnHour", {
             "hour": serializers.DateTimeField(), "started": serializers.IntegerField(),
             "failed": serializers.IntegerField(),
-        }), help_text="Runs started in each hour of the range (the last 48 hours without one).",
+        }), help_text=_("Runs started in each hour of the range (the last 48 hours without one)."),
     )  # fmt: skip
 
 
@@ -300,10 +305,10 @@ class JourneyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.De
     @extend_schema(
         request=None,
         responses=inline_serializer("JourneyFields", {
-            "fields": serializers.ListField(child=serializers.DictField(), help_text=(
+            "fields": serializers.ListField(child=serializers.DictField(), help_text=_(
                 "Each field an expression can read: path, type, source (profile, event, step, now), and for a "
                 "step's status its values.")),
-            "warnings": serializers.DictField(child=serializers.ListField(child=serializers.CharField()), help_text=(
+            "warnings": serializers.DictField(child=serializers.ListField(child=serializers.CharField()), help_text=_(
                 "By where it is read (steps[<key>]...), each field nothing has had yet.")),
         }),
     )  # fmt: skip
@@ -357,8 +362,10 @@ class StepRunSerializer(serializers.ModelSerializer):
     next = serializers.CharField(source="next_step")
     error = serializers.CharField(
         read_only=True,
-        help_text="Why the step failed. A call's error reads, for roles other than admin and technical, as its "
-        "outcome in words, which never names the host, address or port the call went to.",
+        help_text=_(
+            "Why the step failed. A call's error reads, for roles other than admin and technical, as its "
+            "outcome in words, which never names the host, address or port the call went to."
+        ),
     )
 
     class Meta:
@@ -378,14 +385,14 @@ class StepRunSerializer(serializers.ModelSerializer):
 class RunSerializer(serializers.ModelSerializer):
     journey_name = serializers.CharField(source="journey.name")
     journey_version = serializers.IntegerField(source="journey.version")
-    profile = serializers.CharField(source="profile.external_id", help_text="The profile's external id.")
-    event_id = serializers.CharField(source="event.client_id", default=None, help_text="The event's client id.")
-    steps = StepRunSerializer(source="step_runs", many=True, help_text="Its steps in the order they ran.")
+    profile = serializers.CharField(source="profile.external_id", help_text=_("The profile's external id."))
+    event_id = serializers.CharField(source="event.client_id", default=None, help_text=_("The event's client id."))
+    steps = StepRunSerializer(source="step_runs", many=True, help_text=_("Its steps in the order they ran."))
     failed_step = inline_serializer(
         "FailedStep", {"key": serializers.CharField(), "outcome": serializers.CharField(),
                        "error": serializers.CharField()},
         read_only=True, allow_null=True,
-        help_text="Its first step that failed, also when the run went on through on_error and completed.",
+        help_text=_("Its first step that failed, also when the run went on through on_error and completed."),
     )  # fmt: skip
 
     class Meta:
@@ -406,8 +413,8 @@ class RunSerializer(serializers.ModelSerializer):
 
 
 class RunFilter(django_filters.FilterSet):
-    journey = IdFilter(field_name="journey_id", help_text="The journey version's id.")
-    profile = django_filters.CharFilter(field_name="profile__external_id", help_text="The profile's external id.")
+    journey = IdFilter(field_name="journey_id", help_text=_("The journey version's id."))
+    profile = django_filters.CharFilter(field_name="profile__external_id", help_text=_("The profile's external id."))
     status = django_filters.ChoiceFilter(choices=JourneyRun.Status.choices)
 
     class Meta:

@@ -1,10 +1,14 @@
 """Demo content for `make run` (through `seed_demo`): an SMS action that calls the demo receiver on
 loopback, an email action sent to the demo receiver's SMTP server, a live "Abandoned cart" journey
-that uses both, and an API key to send events with."""
+that uses both, and an API key to send events with. Its texts are in the active language (settings'
+LANGUAGE_CODE under `seed_demo`); its names stay English: they are how a second seeding finds what is there."""
 
+import json
+import re
 from pathlib import Path
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from actions.models import Action, EmailSettings
 from actions.services.actions import action_create, action_update
@@ -20,17 +24,29 @@ JOURNEY_NAME = "Abandoned cart"
 KEY_NAME = "Demo shop"
 
 
+def text_expression(message: str, **expressions: str) -> str:
+    """`message` as an expression: its text in quotes, each %(name)s in it the expression `name`."""
+    parts = re.split(r"%\((\w+)\)s", message)  # text, name, text, name, ..., text
+    said = [expressions[part] if i % 2 else json.dumps(part, ensure_ascii=False) for i, part in enumerate(parts)]
+    return " + ".join(part for part in said if part != '""')
+
+
 def demo_action_data() -> dict:
     return {
         "name": ACTION_NAME,
-        "description": "Sends a text message to a customer's phone (the demo receiver stands in for the provider).",
+        "description": _("Sends a text message to a customer's phone (the demo receiver stands in for the provider)."),
         "status": "active",
         "method": "POST",
         "url": f"http://127.0.0.1:{settings.CONDUIT_DEMO_RECEIVER_PORT}/v1/messages",
         "body": {"to": "{{phone}}", "text": "{{text}}"},
         "parameters": [
-            {"name": "phone", "type": "string", "required": True, "description": "The phone number, e.g. +33600000000"},
-            {"name": "text", "type": "string", "required": True, "description": "The message"},
+            {
+                "name": "phone",
+                "type": "string",
+                "required": True,
+                "description": _("The phone number, e.g. +33600000000"),
+            },
+            {"name": "text", "type": "string", "required": True, "description": _("The message")},
         ],
         "auth": {"type": "bearer", "token": "demo-provider-token"},
     }
@@ -39,20 +55,24 @@ def demo_action_data() -> dict:
 def demo_email_action_data() -> dict:
     return {
         "name": EMAIL_ACTION_NAME,
-        "description": "Sends an email to a customer (the demo receiver's SMTP server stands in for the mail server).",
+        "description": _(
+            "Sends an email to a customer (the demo receiver's SMTP server stands in for the mail server)."
+        ),
         "status": "active",
         "kind": "email",
         "url": "",
         "email": {
             "to": "{{email}}",
-            "subject": "{{first_name}}, your cart is waiting",
-            "text": "Hi {{first_name}},\n\nYour cart of {{total}} is still there for you.\n",
-            "html": "<p>Hi {{first_name}},</p><p>Your cart of <strong>{{total}}</strong> is still there for you.</p>",
+            "subject": _("{{first_name}}, your cart is waiting"),
+            "text": _("Hi {{first_name}},\n\nYour cart of {{total}} is still there for you.\n"),
+            "html": _(
+                "<p>Hi {{first_name}},</p><p>Your cart of <strong>{{total}}</strong> is still there for you.</p>"
+            ),
         },
         "parameters": [
-            {"name": "email", "type": "string", "required": True, "description": "The customer's email address"},
-            {"name": "first_name", "type": "string", "required": True, "description": "Used in the greeting"},
-            {"name": "total", "type": "decimal", "required": True, "description": "The cart's total"},
+            {"name": "email", "type": "string", "required": True, "description": _("The customer's email address")},
+            {"name": "first_name", "type": "string", "required": True, "description": _("Used in the greeting")},
+            {"name": "total", "type": "decimal", "required": True, "description": _("The cart's total")},
         ],
     }
 
@@ -64,7 +84,8 @@ def demo_steps(action_id: int, email_action_id: int) -> list[dict]:
         {"key": "wait_a_bit", "type": "wait", "duration_s": 5, "next": "send_sms"},
         {"key": "send_sms", "type": "action", "action": action_id, "next": "send_email", "on_error": "send_email",
          "parameters": {"phone": "profile.phone",
-                        "text": '"Hi " + profile.first_name + ", your cart is waiting for you."'}},
+                        "text": text_expression(_("Hi %(first_name)s, your cart is waiting for you."),
+                                                first_name="profile.first_name")}},
         {"key": "send_email", "type": "action", "action": email_action_id, "next": "done", "on_error": "done",
          "parameters": {"email": "profile.email", "first_name": "profile.first_name", "total": "event.data.total"}},
         {"key": "done", "type": "end"},
@@ -94,8 +115,9 @@ def seed_demo_journey(organization: Organization) -> str:
     if not Journey.objects.filter(organization=organization, name=JOURNEY_NAME).exists():
         journey = journey_create(
             organization=organization,
-            data={"name": JOURNEY_NAME, "entry_event": "cart_abandoned", "reentry": "always",
-                  "description": "A customer who leaves a cart over 50 gets a text and an email a few seconds later.",
+            data={"name": JOURNEY_NAME, "entry_event": "cart_abandoned", "reentry": "always", "description": _(
+                      "A customer who leaves a cart over 50 gets a text and an email a few seconds later."
+                  ),
                   "steps": demo_steps(action.pk, email_action.pk), "start": "big_cart"},
         )  # fmt: skip
         journey_publish(journey=journey)
@@ -105,7 +127,7 @@ def seed_demo_journey(organization: Organization) -> str:
     if not raw or not live.filter(key_hash=hash_api_key(raw)).exists():
         for lost in live:  # its raw key is gone with the file: nobody can use it
             api_key_revoke(api_key=lost)
-        _, raw = api_key_create(organization=organization, name=KEY_NAME, scopes=["events:write", "read"])
+        raw = api_key_create(organization=organization, name=KEY_NAME, scopes=["events:write", "read"])[1]
         key_file.parent.mkdir(parents=True, exist_ok=True)
         key_file.write_text(raw + "\n")
         key_file.chmod(0o600)

@@ -41,6 +41,14 @@ MAX_LOOPS = 8
 MAX_NESTED_LOOPS = 2
 
 
+def _(message: str) -> str:
+    """Django's gettext, imported only when a message is made: the sandbox's child imports this module
+    without Django (expression_sandbox) and never makes one."""
+    from django.utils.translation import gettext
+
+    return gettext(message)
+
+
 def _text(name: str, value: Any) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{name}() takes text, got {type(value).__name__}")
@@ -74,8 +82,8 @@ class ExpressionError(ValueError):
     """An expression that cannot be used; `line` and `column` point at the problem when known."""
 
     def __init__(self, message: str, line: int | None = None, column: int | None = None):
-        where = f" (line {line}, column {column})" if line is not None else ""
-        super().__init__(message + where)
+        said = _("%(message)s (line %(line)s, column %(column)s)") if line is not None else "%(message)s"
+        super().__init__(said % {"message": message, "line": line, "column": column})
         self.message, self.line, self.column = message, line, column
 
 
@@ -187,17 +195,19 @@ def _parse_error(exc: Exception) -> ExpressionError:
     found = _POSITION.search(text)
     if found:
         detail = found.group(3).split("\n")[0]
-        return ExpressionError(f"does not parse: {detail}", int(found.group(1)), int(found.group(2)))
-    return ExpressionError("does not parse")
+        return ExpressionError(
+            _("does not parse: %(detail)s") % {"detail": detail}, int(found.group(1)), int(found.group(2))
+        )
+    return ExpressionError(_("does not parse"))
 
 
 @lru_cache(maxsize=4096)
 def compile_expression(source: str) -> Expression:
     """Compile once (cached by source); ExpressionError with the position of the problem."""
     if not isinstance(source, str) or not source.strip():
-        raise ExpressionError("an expression is required")
+        raise ExpressionError(_("an expression is required"))
     if len(source) > MAX_LENGTH:
-        raise ExpressionError(f"is longer than {MAX_LENGTH} characters")
+        raise ExpressionError(_("is longer than %(max)s characters") % {"max": MAX_LENGTH})
     try:
         program = cel.compile(source)
     except (ValueError, RuntimeError) as exc:
@@ -209,7 +219,8 @@ def compile_expression(source: str) -> Expression:
         # `web` where "web" was meant: say how text is written, not only what the names are.
         quoted = json.dumps(unknown[0])
         raise ExpressionError(
-            f"unknown name {unknown[0]!r}; expressions see {', '.join(ROOTS)}. Text goes in quotes: {quoted}"
+            _("unknown name %(name)s; expressions see %(roots)s. Text goes in quotes: %(quoted)s")
+            % {"name": repr(unknown[0]), "roots": ", ".join(ROOTS), "quoted": quoted}
         )
     references = frozenset(_STEP_REFERENCE.findall(without_strings))
     loops = bool(loop_names) or _MAY_LOOP.search(source) is not None
@@ -220,12 +231,18 @@ def _loop_check(text: str) -> set[str]:
     """The names loops bind; ExpressionError past the budget at save (MAX_LOOPS, MAX_NESTED_LOOPS)."""
     loops = list(_LOOP.finditer(text))
     if len(loops) > MAX_LOOPS:
-        raise ExpressionError(f"has {len(loops)} loops (map, filter, all, exists); at most {MAX_LOOPS}")
+        raise ExpressionError(
+            _("has %(count)s loops (map, filter, all, exists); at most %(max)s")
+            % {"count": len(loops), "max": MAX_LOOPS}
+        )
     names = set()
     for loop in loops:
         name = loop.group(1)
         if name in ROOTS:
-            raise ExpressionError(f"{loop.group(0).strip()}: a loop's variable cannot be named {name}; choose another")
+            raise ExpressionError(
+                _("%(loop)s: a loop's variable cannot be named %(name)s; choose another")
+                % {"loop": loop.group(0).strip(), "name": name}
+            )
         if name:
             names.add(name)
     opens = {loop.start() + loop.group(0).index("(") for loop in loops}  # where each loop's "(" stands
@@ -234,7 +251,9 @@ def _loop_check(text: str) -> set[str]:
         if char == "(":
             stack.append(at in opens)
             if sum(stack) > MAX_NESTED_LOOPS:
-                raise ExpressionError(f"nests loops {sum(stack)} deep; at most {MAX_NESTED_LOOPS}")
+                raise ExpressionError(
+                    _("nests loops %(depth)s deep; at most %(max)s") % {"depth": sum(stack), "max": MAX_NESTED_LOOPS}
+                )
         elif char == ")" and stack:
             stack.pop()
     return names

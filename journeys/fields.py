@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from actions.models import Action
 from actions.services.samples import infer_type
 from journeys.expressions import ExpressionError, fields_read
@@ -80,7 +82,7 @@ def seen_fields(journey: Journey) -> Seen:
 def expression_fields(journey: Journey, seen: Seen) -> list[dict[str, Any]]:
     """Every field the picker offers, in the order a person looks for them."""
     fields: list[dict[str, Any]] = [
-        {"path": "profile.external_id", "type": "string", "source": "profile", "help": "the customer's id"}
+        {"path": "profile.external_id", "type": "string", "source": "profile", "help": _("the customer's id")}
     ]
     fields += [{"path": p, "type": t, "source": "profile"} for p, t in sorted(seen.profile.items())]
     fields.append({"path": "event.name", "type": "string", "source": "event"})
@@ -127,13 +129,14 @@ def field_warnings(journey: Journey, seen: Seen) -> dict[str, list[str]]:
             continue
         for root, name in sorted(read):
             if root == "profile" and profile and name not in profile and name != "external_id":
-                hint = " (the customer's id is profile.external_id)" if name in ("id", "customer_id", "user_id") else ""
-                warnings.setdefault(where, []).append(f"No profile has had a field \u201c{name}\u201d yet{hint}.")
+                if name in ("id", "customer_id", "user_id"):
+                    said = _("No profile has had a field “%(name)s” yet (the customer's id is profile.external_id).")
+                else:
+                    said = _("No profile has had a field “%(name)s” yet.")
+                warnings.setdefault(where, []).append(said % {"name": name})
             elif root == "event.data" and event and name not in event:
-                kind = journey.entry_event
-                warnings.setdefault(where, []).append(
-                    f"No \u201c{kind}\u201d event has had a field \u201c{name}\u201d yet."
-                )
+                said = _("No “%(event)s” event has had a field “%(name)s” yet.")
+                warnings.setdefault(where, []).append(said % {"event": journey.entry_event, "name": name})
     return warnings
 
 

@@ -3,19 +3,25 @@ import uuid
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 
 class Profile(models.Model):
     """A customer as external systems name them (`external_id`), with attributes events merge into."""
 
-    organization = models.ForeignKey("tenants.Organization", on_delete=models.CASCADE, related_name="profiles")
-    external_id = models.CharField(max_length=200)
-    attributes = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
+    organization = models.ForeignKey(
+        "tenants.Organization", on_delete=models.CASCADE, related_name="profiles", verbose_name=_("organization")
+    )
+    external_id = models.CharField(_("external id"), max_length=200)
+    attributes = models.JSONField(_("attributes"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         ordering = ["external_id"]
+        verbose_name = _("profile")
+        verbose_name_plural = _("profiles")
         constraints = [models.UniqueConstraint(fields=["organization", "external_id"], name="unique_profile_per_org")]
 
     def __str__(self) -> str:
@@ -25,17 +31,23 @@ class Profile(models.Model):
 class Event(models.Model):
     """An event as received; stored once per client `id`. The engine marks it processed."""
 
-    organization = models.ForeignKey("tenants.Organization", on_delete=models.CASCADE, related_name="events")
-    client_id = models.CharField(max_length=200, blank=True, default="", help_text="The sender's id, for idempotency.")
-    name = models.CharField(max_length=200)
-    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="events")
-    data = models.JSONField(default=dict, blank=True)
-    occurred_at = models.DateTimeField()
-    received_at = models.DateTimeField(default=timezone.now)
-    processed_at = models.DateTimeField(null=True, blank=True)
+    organization = models.ForeignKey(
+        "tenants.Organization", on_delete=models.CASCADE, related_name="events", verbose_name=_("organization")
+    )
+    client_id = models.CharField(
+        _("client id"), max_length=200, blank=True, default="", help_text=_("The sender's id, for idempotency.")
+    )
+    name = models.CharField(_("name"), max_length=200)
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="events", verbose_name=_("profile"))
+    data = models.JSONField(_("data"), default=dict, blank=True)
+    occurred_at = models.DateTimeField(_("occurred at"))
+    received_at = models.DateTimeField(_("received at"), default=timezone.now)
+    processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
 
     class Meta:
         ordering = ["-received_at"]
+        verbose_name = _("event")
+        verbose_name_plural = _("events")
         constraints = [
             models.UniqueConstraint(
                 fields=["organization", "client_id"], condition=~Q(client_id=""), name="unique_event_client_id"
@@ -54,16 +66,16 @@ class Journey(models.Model):
     """A journey version: steps as one JSON document (SPEC section 6), and its lifecycle."""
 
     class Status(models.TextChoices):
-        DRAFT = "draft", "Draft"
-        LIVE = "live", "Live"
-        PAUSED = "paused", "Paused"
-        STOPPED = "stopped", "Stopped"
-        CLOSED = "closed", "Archived"  # "closed" in the API, as before; "Archived" to people
+        DRAFT = "draft", _("Draft")
+        LIVE = "live", _("Live")
+        PAUSED = "paused", _("Paused")
+        STOPPED = "stopped", _("Stopped")
+        CLOSED = "closed", _("Archived")  # "closed" in the API, as before; "Archived" to people
 
     class Reentry(models.TextChoices):
-        NEVER = "never", "Never: a profile goes through once"
-        AFTER_EXIT = "after_exit", "After exit: again once its previous run ended"
-        ALWAYS = "always", "Always: every matching event starts a run"
+        NEVER = "never", _("Never: a profile goes through once")
+        AFTER_EXIT = "after_exit", _("After exit: again once its previous run ended")
+        ALWAYS = "always", _("Always: every matching event starts a run")
 
     # The one table of transitions: which states each verb may leave. Services decide with it,
     # the admin's buttons ask it.
@@ -76,29 +88,33 @@ class Journey(models.Model):
         "new-version": (Status.LIVE, Status.PAUSED, Status.STOPPED),
     }
 
-    organization = models.ForeignKey("tenants.Organization", on_delete=models.CASCADE, related_name="journeys")
-    name = models.CharField(max_length=200)
-    description = models.TextField(blank=True, default="")
-    entry_event = models.CharField(max_length=200, help_text="The event name that starts a run.")
-    reentry = models.CharField(max_length=12, choices=Reentry.choices, default=Reentry.AFTER_EXIT)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
-    version = models.PositiveIntegerField(default=1)
+    organization = models.ForeignKey(
+        "tenants.Organization", on_delete=models.CASCADE, related_name="journeys", verbose_name=_("organization")
+    )
+    name = models.CharField(_("name"), max_length=200)
+    description = models.TextField(_("description"), blank=True, default="")
+    entry_event = models.CharField(_("entry event"), max_length=200, help_text=_("The event name that starts a run."))
+    reentry = models.CharField(_("reentry"), max_length=12, choices=Reentry.choices, default=Reentry.AFTER_EXIT)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.DRAFT)
+    version = models.PositiveIntegerField(_("version"), default=1)
     previous = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="next_version",
-        help_text="The version this draft replaces when published.",
+        verbose_name=_("previous"), help_text=_("The version this draft replaces when published."),
     )  # fmt: skip
-    steps = models.JSONField(default=list, blank=True)
-    start = models.CharField(max_length=100, blank=True, default="")
+    steps = models.JSONField(_("steps"), default=list, blank=True)
+    start = models.CharField(_("start"), max_length=100, blank=True, default="")
     # The actions its steps call, kept in step with `steps`: "used in" and the protection of live journeys.
-    actions = models.ManyToManyField("actions.Action", blank=True, related_name="journeys")
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
-    published_at = models.DateTimeField(null=True, blank=True)
+    actions = models.ManyToManyField("actions.Action", blank=True, related_name="journeys", verbose_name=_("actions"))
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    published_at = models.DateTimeField(_("published at"), null=True, blank=True)
     # Where each step sits on the canvas, {key: {"x": ..., "y": ...}}: for people only, the engine never reads it.
-    layout = models.JSONField(default=dict, blank=True)
+    layout = models.JSONField(_("layout"), default=dict, blank=True)
 
     class Meta:
         ordering = ["name", "-version"]
+        verbose_name = _("journey")
+        verbose_name_plural = _("journeys")
 
     def __str__(self) -> str:
         return f"{self.name} v{self.version}"
@@ -112,39 +128,50 @@ class JourneyRun(models.Model):
     """One profile's way through one journey version; a row the workers move step by step (SPEC section 8)."""
 
     class Status(models.TextChoices):
-        ACTIVE = "active", "Active"  # its current step is due (due_at) or waits for its call (due_at empty)
-        WAITING = "waiting", "Waiting"  # in a wait step until due_at
-        COMPLETED = "completed", "Completed"
-        FAILED = "failed", "Failed"
-        STOPPED = "stopped", "Stopped"
+        ACTIVE = "active", _("Active")  # its current step is due (due_at) or waits for its call (due_at empty)
+        WAITING = "waiting", _("Waiting")  # in a wait step until due_at
+        COMPLETED = "completed", _("Completed")
+        FAILED = "failed", _("Failed")
+        STOPPED = "stopped", _("Stopped")
 
     OPEN = (Status.ACTIVE, Status.WAITING)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    organization = models.ForeignKey("tenants.Organization", on_delete=models.CASCADE, related_name="journey_runs")
-    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="runs")
-    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="runs")
-    event = models.ForeignKey(Event, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
-    current_step = models.CharField(max_length=100)
+    organization = models.ForeignKey(
+        "tenants.Organization", on_delete=models.CASCADE, related_name="journey_runs", verbose_name=_("organization")
+    )
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="runs", verbose_name=_("journey"))
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="runs", verbose_name=_("profile"))
+    event = models.ForeignKey(
+        Event, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs", verbose_name=_("event")
+    )
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    current_step = models.CharField(_("current step"), max_length=100)
     current_step_run = models.ForeignKey(
         "StepRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-        help_text="The step run still open: a wait, or an action waiting for its call.",
+        verbose_name=_("current step run"),
+        help_text=_("The step run still open: a wait, or an action waiting for its call."),
     )  # fmt: skip
-    due_at = models.DateTimeField(null=True, blank=True)  # when a worker should run the current step
-    claimed_until = models.DateTimeField(null=True, blank=True)  # a worker's lease while it runs steps
-    steps_done = models.PositiveIntegerField(default=0)  # the sequence number of its last step run
+    # when a worker should run the current step
+    due_at = models.DateTimeField(_("due at"), null=True, blank=True)
+    # a worker's lease while it runs steps
+    claimed_until = models.DateTimeField(_("claimed until"), null=True, blank=True)
+    steps_done = models.PositiveIntegerField(_("steps done"), default=0)  # the sequence number of its last step run
     # What its expressions see as steps.<key>: status, response, error_response.
-    context = models.JSONField(default=dict, blank=True)
+    context = models.JSONField(_("context"), default=dict, blank=True)
     # Holds the reentry rule: "<journey>:<profile>" is unique while a profile may not enter again.
-    exclusive_key = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
-    error = models.TextField(blank=True, default="")
-    started_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
-    ended_at = models.DateTimeField(null=True, blank=True)
+    exclusive_key = models.CharField(
+        _("exclusive key"), max_length=64, null=True, blank=True, unique=True, editable=False
+    )
+    error = models.TextField(_("error"), blank=True, default="")
+    started_at = models.DateTimeField(_("started at"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
 
     class Meta:
         ordering = ["-started_at"]
+        verbose_name = _("journey run")
+        verbose_name_plural = _("journey runs")
         indexes = [
             models.Index(fields=["status", "due_at"], name="run_due"),
             models.Index(fields=["organization", "journey", "status"], name="run_by_journey"),
@@ -152,39 +179,48 @@ class JourneyRun(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.journey} for {self.profile.external_id} ({self.status})"
+        return gettext("%(journey)s for %(profile)s (%(status)s)") % {
+            "journey": self.journey, "profile": self.profile.external_id, "status": self.status,
+        }  # fmt: skip
 
 
 class StepRun(models.Model):
     """One step of a run, executed once: what it decided and, for an action, its invocation."""
 
     class Status(models.TextChoices):
-        RUNNING = "running", "Running"  # an action waiting for its call
-        WAITING = "waiting", "Waiting"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-        STOPPED = "stopped", "Stopped"
+        RUNNING = "running", _("Running")  # an action waiting for its call
+        WAITING = "waiting", _("Waiting")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+        STOPPED = "stopped", _("Stopped")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    organization = models.ForeignKey("tenants.Organization", on_delete=models.CASCADE, related_name="step_runs")
-    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="step_runs")
-    run = models.ForeignKey(JourneyRun, on_delete=models.CASCADE, related_name="step_runs")
-    sequence = models.PositiveIntegerField()
-    step_key = models.CharField(max_length=100)
-    step_type = models.CharField(max_length=10)
-    status = models.CharField(max_length=10, choices=Status.choices)
-    outcome = models.CharField(max_length=40, blank=True, default="", help_text="The call's outcome or the branch.")
-    next_step = models.CharField(max_length=100, blank=True, default="")
-    invocation = models.ForeignKey(
-        "actions.Invocation", null=True, blank=True, on_delete=models.SET_NULL, related_name="step_runs"
+    organization = models.ForeignKey(
+        "tenants.Organization", on_delete=models.CASCADE, related_name="step_runs", verbose_name=_("organization")
     )
-    wake_at = models.DateTimeField(null=True, blank=True)
-    error = models.TextField(blank=True, default="")
-    entered_at = models.DateTimeField(default=timezone.now)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="step_runs", verbose_name=_("journey"))
+    run = models.ForeignKey(JourneyRun, on_delete=models.CASCADE, related_name="step_runs", verbose_name=_("run"))
+    sequence = models.PositiveIntegerField(_("sequence"))
+    step_key = models.CharField(_("step key"), max_length=100)
+    step_type = models.CharField(_("step type"), max_length=10)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices)
+    outcome = models.CharField(
+        _("outcome"), max_length=40, blank=True, default="", help_text=_("The call's outcome or the branch.")
+    )
+    next_step = models.CharField(_("next step"), max_length=100, blank=True, default="")
+    invocation = models.ForeignKey(
+        "actions.Invocation", null=True, blank=True, on_delete=models.SET_NULL, related_name="step_runs",
+        verbose_name=_("invocation"),
+    )  # fmt: skip
+    wake_at = models.DateTimeField(_("wake at"), null=True, blank=True)
+    error = models.TextField(_("error"), blank=True, default="")
+    entered_at = models.DateTimeField(_("entered at"), default=timezone.now)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
 
     class Meta:
         ordering = ["run", "sequence"]
+        verbose_name = _("step run")
+        verbose_name_plural = _("step runs")
         constraints = [models.UniqueConstraint(fields=["run", "sequence"], name="one_step_run_per_sequence")]
         indexes = [models.Index(fields=["journey", "step_key", "status"], name="step_run_report")]
 

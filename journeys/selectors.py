@@ -1,7 +1,12 @@
-"""What a run's steps show to each person."""
+"""What a run's steps show to each person, and the event names an organization has received."""
+
+from django.db.models import Max
 
 from actions.selectors import error_shown
-from journeys.models import StepRun
+from journeys.models import Event, StepRun
+from tenants.models import Organization
+
+EVENT_NAMES_LISTED = 50
 
 
 def step_error_shown(step: StepRun, *, sees_destinations: bool) -> str:
@@ -12,3 +17,18 @@ def step_error_shown(step: StepRun, *, sees_destinations: bool) -> str:
     attempts = getattr(step, "call_attempts", None)  # annotated by RunViewSet's queryset
     attempted = (step.invocation.attempts if attempts is None else attempts) > 0
     return error_shown(step.error, step.outcome, sees_destinations=sees_destinations, attempted=attempted)
+
+
+def recent_event_names(organization: Organization | None, limit: int = EVENT_NAMES_LISTED) -> list[str]:
+    """The names of the events this organization has received, the most recently received first
+    (at most `limit`): what the entry event's input offers."""
+    if organization is None:
+        return []
+    names = (
+        Event.objects.filter(organization=organization)
+        .values("name")
+        .annotate(last=Max("received_at"))
+        .order_by("-last", "name")
+        .values_list("name", flat=True)
+    )
+    return list(names[:limit])

@@ -7,6 +7,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from actions.delivery.calls import call_action, render, shown_request
 from actions.delivery.rendering import RenderError
@@ -94,13 +96,31 @@ def events_ingest(*, organization: Organization, events: list[dict[str, Any]]) -
 
 JOURNEY_FIELDS = ["name", "description", "entry_event", "reentry", "steps", "start", "layout"]
 MAX_COORDINATE = 1_000_000
+# Statuses in the words of the messages refusing a change ("closed" as the API says); each refusal.
+STATUS_WORDS = {
+    "draft": gettext_lazy("draft"), "live": gettext_lazy("live"), "paused": gettext_lazy("paused"),
+    "stopped": gettext_lazy("stopped"), "closed": gettext_lazy("closed"),
+}  # fmt: skip
+REFUSED = {
+    "pause": gettext_lazy("A %(status)s journey cannot be paused; only a %(allowed)s one can."),
+    "resume": gettext_lazy("A %(status)s journey cannot be resumed; only a %(allowed)s one can."),
+    "stop": gettext_lazy("A %(status)s journey cannot be stopped; only a %(allowed)s one can."),
+    "close": gettext_lazy("A %(status)s journey cannot be closed; only a %(allowed)s one can."),
+}
+
+
+def copy_name(name: str) -> str:
+    """The name of a journey's duplicate, "<name> (copy)", cut to fit the 200 characters a name has."""
+    said = _("%(name)s (copy)")
+    room = 200 - len(said % {"name": ""})
+    return said % {"name": name[:room]}
 
 
 def _layout_errors(journey: Journey) -> dict[str, list[str]]:
     """Positions are numbers; those of steps the journey no longer has are dropped, not refused."""
     layout = journey.layout
     if not isinstance(layout, dict):
-        return {"layout": ['give {"<step key>": {"x": 120, "y": 40}, ...}']}
+        return {"layout": [_('give {"<step key>": {"x": 120, "y": 40}, ...}')]}
     steps = journey.steps if isinstance(journey.steps, list) else []
     keys = {
         s["key"] for s in steps if isinstance(s, dict) and isinstance(s.get("key"), str)
@@ -110,12 +130,14 @@ def _layout_errors(journey: Journey) -> dict[str, list[str]]:
         if key not in keys:
             continue
         if not isinstance(place, dict) or set(place) != {"x", "y"}:
-            errors[f"layout.{key}"] = ['give {"x": <number>, "y": <number>}, nothing else']
+            errors[f"layout.{key}"] = [_('give {"x": <number>, "y": <number>}, nothing else')]
             continue
         for axis in ("x", "y"):
             value = place[axis]
             if isinstance(value, bool) or not isinstance(value, int | float) or not abs(value) <= MAX_COORDINATE:
-                errors[f"layout.{key}.{axis}"] = [f"a number from -{MAX_COORDINATE:,} to {MAX_COORDINATE:,}"]
+                errors[f"layout.{key}.{axis}"] = [
+                    _("a number from -%(max)s to %(max)s") % {"max": f"{MAX_COORDINATE:,}"}
+                ]
     if not errors:
         journey.layout = {key: place for key, place in layout.items() if key in keys}
     return errors
@@ -124,9 +146,11 @@ def _layout_errors(journey: Journey) -> dict[str, list[str]]:
 def _journey_errors(journey: Journey) -> dict[str, list[str]]:
     errors = check_shape(journey.steps, journey.start) | _layout_errors(journey)
     if not isinstance(journey.name, str) or not journey.name.strip():
-        errors.setdefault("name", []).append("a journey needs a name")
+        errors.setdefault("name", []).append(_("a journey needs a name"))
     if journey.reentry not in Journey.Reentry.values:
-        errors.setdefault("reentry", []).append(f"must be one of {', '.join(Journey.Reentry.values)}")
+        errors.setdefault("reentry", []).append(
+            _("must be one of %(values)s") % {"values": ", ".join(Journey.Reentry.values)}
+        )
     if isinstance(journey.steps, list):
         action_steps = [
             (index, step)
@@ -141,7 +165,7 @@ def _journey_errors(journey: Journey) -> dict[str, list[str]]:
         for index, step in action_steps:
             if is_id(step["action"]) and step["action"] not in known:  # another organization's is unknown here
                 where = f"steps[{step.get('key', index)}].action"
-                errors.setdefault(where, []).append("choose an action of this organization")
+                errors.setdefault(where, []).append(_("choose an action of this organization"))
     return errors
 
 
@@ -165,9 +189,11 @@ def journey_create(*, organization: Organization, data: dict[str, Any]) -> Journ
 def journey_update(*, journey: Journey, data: dict[str, Any]) -> Journey:
     journey = Journey.objects.select_for_update().get(pk=journey.pk)
     if journey.status != Journey.Status.DRAFT and set(data) & {"steps", "start", "entry_event", "reentry"}:
+        status = STATUS_WORDS[journey.status]
         raise Conflict(
-            f"This journey is {journey.status}: its steps cannot change. Make a new version to edit it.",
-            {"status": [f"The journey is {journey.status}."]},
+            _("This journey is %(status)s: its steps cannot change. Make a new version to edit it.")
+            % {"status": status},
+            {"status": [_("The journey is %(status)s.") % {"status": status}]},
         )
     for name in JOURNEY_FIELDS:
         if name in data:
@@ -175,13 +201,14 @@ def journey_update(*, journey: Journey, data: dict[str, Any]) -> Journey:
     return _save_journey(journey)
 
 
-def _transition(journey: Journey, verb: str, to: str, done: str) -> Journey:
-    """Move the journey to `to` if Journey.ALLOWED_FROM lets `verb` leave its status; `done` names it in errors."""
+def _transition(journey: Journey, verb: str, to: str) -> Journey:
+    """Move the journey to `to` if Journey.ALLOWED_FROM lets `verb` leave its status (REFUSED says why not)."""
     current = Journey.objects.select_for_update().get(pk=journey.pk)
     if not current.allows(verb):
+        status, allowed = STATUS_WORDS[current.status], [str(STATUS_WORDS[s]) for s in Journey.ALLOWED_FROM[verb]]
         raise Conflict(
-            f"A {current.status} journey cannot be {done}; only a {' or '.join(Journey.ALLOWED_FROM[verb])} one can.",
-            {"status": [f"The journey is {current.status}."]},
+            REFUSED[verb] % {"status": status, "allowed": _(" or ").join(allowed)},
+            {"status": [_("The journey is %(status)s.") % {"status": status}]},
         )
     current.status = to
     current.save(update_fields=["status", "updated_at"])
@@ -193,7 +220,8 @@ def journey_publish(*, journey: Journey) -> Journey:
     """Check the whole journey, listing every problem; live it goes, replacing its previous version."""
     current = Journey.objects.select_for_update().get(pk=journey.pk)
     if not current.allows("publish"):
-        raise Conflict(f"Only a draft can be published; this journey is {current.status}.")
+        status = STATUS_WORDS[current.status]
+        raise Conflict(_("Only a draft can be published; this journey is %(status)s.") % {"status": status})
     actions = {a.pk: a for a in Action.objects.filter(organization=current.organization)}
     problems = check_publishable(
         steps=current.steps, start=current.start, entry_event=current.entry_event, actions=actions
@@ -211,12 +239,12 @@ def journey_publish(*, journey: Journey) -> Journey:
 
 @transaction.atomic
 def journey_pause(*, journey: Journey) -> Journey:
-    return _transition(journey, "pause", Journey.Status.PAUSED, "paused")
+    return _transition(journey, "pause", Journey.Status.PAUSED)
 
 
 @transaction.atomic
 def journey_resume(*, journey: Journey) -> Journey:
-    journey = _transition(journey, "resume", Journey.Status.LIVE, "resumed")
+    journey = _transition(journey, "resume", Journey.Status.LIVE)
     engine.runs_resume(journey=journey)
     return journey
 
@@ -224,14 +252,14 @@ def journey_resume(*, journey: Journey) -> Journey:
 @transaction.atomic
 def journey_stop(*, journey: Journey) -> Journey:
     """No new run starts; open runs end as stopped and their unsent calls are cancelled."""
-    journey = _transition(journey, "stop", Journey.Status.STOPPED, "stopped")
+    journey = _transition(journey, "stop", Journey.Status.STOPPED)
     engine.runs_stop(journey=journey, now=timezone.now())
     return journey
 
 
 @transaction.atomic
 def journey_close(*, journey: Journey) -> Journey:
-    return _transition(journey, "close", Journey.Status.CLOSED, "closed")
+    return _transition(journey, "close", Journey.Status.CLOSED)
 
 
 @transaction.atomic
@@ -239,9 +267,10 @@ def journey_new_version(*, journey: Journey) -> Journey:
     """A draft copy that replaces this version when it is published."""
     current = Journey.objects.select_for_update().get(pk=journey.pk)
     if not current.allows("new-version"):
-        raise Conflict(f"A new version is made from a published journey; this one is {current.status}.")
+        said = _("A new version is made from a published journey; this one is %(status)s.")
+        raise Conflict(said % {"status": STATUS_WORDS[current.status]})
     if Journey.objects.filter(previous=current).exists():
-        raise Conflict("This journey already has a newer version.")
+        raise Conflict(_("This journey already has a newer version."))
     draft = Journey(
         organization=current.organization, name=current.name, description=current.description,
         entry_event=current.entry_event, reentry=current.reentry, steps=current.steps, start=current.start,
@@ -254,9 +283,8 @@ def journey_new_version(*, journey: Journey) -> Journey:
 def journey_duplicate(*, journey: Journey) -> Journey:
     """A new draft with this journey's steps and settings, a journey of its own: version 1, no runs.
     An archived or stopped journey is started over this way."""
-    name = journey.name if len(journey.name) <= 193 else journey.name[:193]
     copy = Journey(
-        organization=journey.organization, name=f"{name} (copy)", description=journey.description,
+        organization=journey.organization, name=copy_name(journey.name), description=journey.description,
         entry_event=journey.entry_event, reentry=journey.reentry, steps=journey.steps, start=journey.start,
         layout=journey.layout,
     )  # fmt: skip
@@ -267,7 +295,8 @@ def journey_duplicate(*, journey: Journey) -> Journey:
 def journey_delete(*, journey: Journey) -> None:
     """Only a draft is deleted; a journey that ran is closed instead, keeping its history."""
     if journey.status != Journey.Status.DRAFT:
-        raise Conflict(f"A {journey.status} journey is not deleted; stop and close it instead.")
+        status = STATUS_WORDS[journey.status]
+        raise Conflict(_("A %(status)s journey is not deleted; stop and close it instead.") % {"status": status})
     journey.delete()
 
 
@@ -312,17 +341,20 @@ def _simulated(action: Action, given: dict[str, Any] | None) -> dict[str, Any]:
 def _checked_responses(journey: Journey, responses: dict[str, Any], dry_run: bool) -> dict[str, Any]:
     """The test's own answers, each for an action step of the journey."""
     if responses and not dry_run:
-        raise ValidationError({"responses": ["Answers are simulated in a dry run only: a real test sends the calls."]})
+        raise ValidationError(
+            {"responses": [_("Answers are simulated in a dry run only: a real test sends the calls.")]}
+        )
     action_steps = sorted(s["key"] for s in journey.steps if s.get("type") == "action")
     for key in responses:
         if key not in action_steps:
-            known = ", ".join(action_steps) or "none"
-            raise ValidationError({f"responses.{key}": [f"{key} is not an action step of this journey ({known})."]})
+            known = ", ".join(action_steps) or _("none")
+            said = _("%(key)s is not an action step of this journey (%(known)s).") % {"key": key, "known": known}
+            raise ValidationError({f"responses.{key}": [said]})
     return responses
 
 
-ANSWER_HIDDEN = "(from a provider's answer: shown to technical users only)"
-ANSWER_ERROR_HIDDEN = "An expression that reads a provider's answer failed; technical users see why."
+ANSWER_HIDDEN = gettext_lazy("(from a provider's answer: shown to technical users only)")
+ANSWER_ERROR_HIDDEN = gettext_lazy("An expression that reads a provider's answer failed; technical users see why.")
 
 
 def _step_references(step: dict) -> set[str]:
@@ -341,7 +373,7 @@ def _parameters_shown(step: dict, values: dict[str, Any], answered: set[str]) ->
     not see response bodies: mapping a response into a parameter must not show it)."""
     sources = step.get("parameters") or {}
     return {
-        name: ANSWER_HIDDEN if answered & compile_expression(sources[name]).step_references else value
+        name: str(ANSWER_HIDDEN) if answered & compile_expression(sources[name]).step_references else value
         for name, value in values.items()
     }
 
@@ -382,7 +414,7 @@ def journey_test(
     }
     path, key, result = [], journey.start, "completed"
     answered: set[str] = set()  # steps whose real call answered: their bodies are only for those who see bodies
-    for _ in range(TEST_MAX_STEPS):
+    for _taken in range(TEST_MAX_STEPS):
         step = by_key[key]
         entry: dict[str, Any] = {"key": key, "type": step["type"]}
         path.append(entry)
@@ -398,12 +430,14 @@ def journey_test(
                 answered.add(key)
         entry["outcome"] = decision.outcome
         if decision.error:
-            entry["error"] = ANSWER_ERROR_HIDDEN if reads_answers else decision.error
+            entry["error"] = str(ANSWER_ERROR_HIDDEN) if reads_answers else decision.error
         if not decision.next:
             result = "failed" if decision.failed else result
             break
         entry["next"] = decision.next
         key = decision.next
     else:
-        result = f"stopped after {TEST_MAX_STEPS} steps (a loop through waits, which a test skips)"
+        result = _("stopped after %(count)s steps (a loop through waits, which a test skips)") % {
+            "count": TEST_MAX_STEPS
+        }
     return {"dry_run": dry_run, "result": result, "path": [_shown(entry, sees_bodies) for entry in path]}

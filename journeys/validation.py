@@ -6,6 +6,8 @@ each names its step and field (`steps[sms].parameters.phone`).
 
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from config.common.identifiers import NAME
 from journeys.expressions import ExpressionError, compile_expression
 
@@ -32,7 +34,7 @@ def _where(step: Any, index: int) -> str:
 
 def _expression(problems: dict, where: str, source: Any, keys: set[str] | None) -> None:
     if source is not None and not isinstance(source, str):
-        problems.setdefault(where, []).append("must be an expression, written as text")
+        problems.setdefault(where, []).append(_("must be an expression, written as text"))
         return
     try:
         expression = compile_expression(source)
@@ -41,69 +43,78 @@ def _expression(problems: dict, where: str, source: Any, keys: set[str] | None) 
         return
     if keys is not None:
         for missing in sorted(expression.step_references - keys):
-            problems.setdefault(where, []).append(f"refers to step {missing!r}, which this journey does not have")
+            problems.setdefault(where, []).append(
+                _("refers to step %(step)s, which this journey does not have") % {"step": repr(missing)}
+            )
 
 
 def check_shape(steps: Any, start: Any) -> dict[str, list[str]]:
     """What every save must satisfy: well-formed steps and expressions that parse."""
     problems: dict[str, list[str]] = {}
     if not isinstance(steps, list):
-        return {"steps": ["must be a list of steps"]}
+        return {"steps": [_("must be a list of steps")]}
     if len(steps) > MAX_STEPS:
-        return {"steps": [f"a journey has at most {MAX_STEPS} steps (this one has {len(steps)})"]}
+        return {
+            "steps": [
+                _("a journey has at most %(max)s steps (this one has %(count)s)")
+                % {"max": MAX_STEPS, "count": len(steps)}
+            ]
+        }
     seen: set[str] = set()
     for index, step in enumerate(steps):
         where = _where(step, index)
         if not isinstance(step, dict):
-            problems.setdefault(where, []).append("must be an object with key and type")
+            problems.setdefault(where, []).append(_("must be an object with key and type"))
             continue
         key, kind = step.get("key"), step.get("type")
         if not isinstance(key, str) or not KEY.match(key):
-            problems.setdefault(f"{where}.key", []).append("must be letters, digits and _ (at most 64)")
+            problems.setdefault(f"{where}.key", []).append(_("must be letters, digits and _ (at most 64)"))
         elif key in seen:
-            problems.setdefault(f"{where}.key", []).append("is used by another step")
+            problems.setdefault(f"{where}.key", []).append(_("is used by another step"))
         else:
             seen.add(key)
         if not isinstance(kind, str) or kind not in STEP_FIELDS:
-            problems.setdefault(f"{where}.type", []).append("must be one of action, condition, wait, end")
+            problems.setdefault(f"{where}.type", []).append(_("must be one of action, condition, wait, end"))
             continue
         for unknown in sorted(set(step) - STEP_FIELDS[kind]):
-            problems.setdefault(f"{where}.{unknown}", []).append(f"is not a field of a {kind} step")
+            problems.setdefault(f"{where}.{unknown}", []).append(
+                _("is not a field of a %(type)s step") % {"type": kind}
+            )
         for link in ("next", "on_error", "on_timeout", "else"):
             if link in step and step[link] is not None and not isinstance(step[link], str):
-                problems.setdefault(f"{where}.{link}", []).append("must be a step key")
+                problems.setdefault(f"{where}.{link}", []).append(_("must be a step key"))
         if kind == "action":
             chosen = step.get("action")
             if chosen is not None and not is_id(chosen):
-                problems.setdefault(f"{where}.action", []).append("must be an action's id")
+                problems.setdefault(f"{where}.action", []).append(_("must be an action's id"))
             if not isinstance(step.get("parameters", {}), dict):
-                problems.setdefault(f"{where}.parameters", []).append("must map parameter names to expressions")
+                problems.setdefault(f"{where}.parameters", []).append(_("must map parameter names to expressions"))
             else:
                 for name, source in step.get("parameters", {}).items():
                     _expression(problems, f"{where}.parameters.{name}", source, None)
         elif kind == "condition":
             branches = step.get("branches", [])
             if not isinstance(branches, list):
-                problems.setdefault(f"{where}.branches", []).append("must be a list of {expression, next}")
+                problems.setdefault(f"{where}.branches", []).append(_("must be a list of {expression, next}"))
                 continue
             for number, branch in enumerate(branches):
                 if not isinstance(branch, dict) or set(branch) - {"expression", "next"}:
-                    problems.setdefault(f"{where}.branches[{number}]", []).append("must be {expression, next}")
+                    problems.setdefault(f"{where}.branches[{number}]", []).append(_("must be {expression, next}"))
                     continue
                 if branch.get("next") is not None and not isinstance(branch["next"], str):
-                    problems.setdefault(f"{where}.branches[{number}].next", []).append("must be a step key")
+                    problems.setdefault(f"{where}.branches[{number}].next", []).append(_("must be a step key"))
                 if branch.get("expression") not in ("", None):  # a branch just drawn: publishing asks for it
                     _expression(problems, f"{where}.branches[{number}].expression", branch["expression"], None)
         elif kind == "wait":
             duration, until = step.get("duration_s"), step.get("until")
             if (duration is None) == (until is None):
-                problems.setdefault(where, []).append("give duration_s or until, not both")
+                problems.setdefault(where, []).append(_("give duration_s or until, not both"))
             elif duration is not None and (not isinstance(duration, int) or isinstance(duration, bool) or duration < 0):
-                problems.setdefault(f"{where}.duration_s", []).append("must be a whole number of seconds")
+                problems.setdefault(f"{where}.duration_s", []).append(_("must be a whole number of seconds"))
             elif until is not None:
                 _expression(problems, f"{where}.until", until, None)
     if start not in ("", None) and not isinstance(start, str):
-        problems.setdefault("start", []).append("must be a step key")
+        problems.setdefault("start", []).append(_("must be a step key"))
     return problems
 
 
@@ -127,28 +138,30 @@ def check_publishable(
     if problems:
         return problems
     if not entry_event:
-        problems.setdefault("entry_event", []).append("name the event that starts the journey")
+        problems.setdefault("entry_event", []).append(_("name the event that starts the journey"))
     by_key = {step["key"]: step for step in steps}
     if not steps:
-        return {**problems, "steps": ["a journey needs at least one step"]}
+        return {**problems, "steps": [_("a journey needs at least one step")]}
     if start not in by_key:
-        problems.setdefault("start", []).append(f"{start!r} is not a step of this journey")
+        problems.setdefault("start", []).append(_("%(start)s is not a step of this journey") % {"start": repr(start)})
     for step in steps:
         where = f"steps[{step['key']}]"
         for field, target in _links(step):
             if target not in by_key:
-                problems.setdefault(f"{where}.{field}", []).append(f"leads to {target!r}, which does not exist")
+                problems.setdefault(f"{where}.{field}", []).append(
+                    _("leads to %(target)s, which does not exist") % {"target": repr(target)}
+                )
         kind = step["type"]
         if kind in ("action", "wait") and not step.get("next"):
-            problems.setdefault(f"{where}.next", []).append("say which step comes next")
+            problems.setdefault(f"{where}.next", []).append(_("say which step comes next"))
         if kind == "condition" and not step.get("else"):
-            problems.setdefault(f"{where}.else", []).append("say where to go when no branch matches")
+            problems.setdefault(f"{where}.else", []).append(_("say where to go when no branch matches"))
         if kind == "condition" and not step.get("branches"):
-            problems.setdefault(f"{where}.branches", []).append("a condition needs at least one branch")
+            problems.setdefault(f"{where}.branches", []).append(_("a condition needs at least one branch"))
         for number, branch in enumerate(step.get("branches") or []):
             if not branch.get("next"):
                 problems.setdefault(f"{where}.branches[{number}].next", []).append(
-                    "say which step this branch leads to"
+                    _("say which step this branch leads to")
                 )
         keys = set(by_key)
         for name, source in (step.get("parameters") or {}).items():
@@ -160,17 +173,23 @@ def check_publishable(
         if kind == "action":
             action = actions.get(step.get("action")) if isinstance(step.get("action"), int) else None
             if action is None:
-                problems.setdefault(f"{where}.action", []).append("choose an action of this organization")
+                problems.setdefault(f"{where}.action", []).append(_("choose an action of this organization"))
                 continue
             if action.status != "active":
-                problems.setdefault(f"{where}.action", []).append(f"the action {action.name!r} is not active")
+                problems.setdefault(f"{where}.action", []).append(
+                    _("the action %(name)s is not active") % {"name": repr(action.name)}
+                )
             declared = {p["name"]: p for p in action.parameters}
             mapped = step.get("parameters") or {}
             for name in sorted(set(mapped) - set(declared)):
-                problems.setdefault(f"{where}.parameters.{name}", []).append(f"{action.name!r} has no such parameter")
+                problems.setdefault(f"{where}.parameters.{name}", []).append(
+                    _("%(name)s has no such parameter") % {"name": repr(action.name)}
+                )
             for name, parameter in declared.items():
                 if parameter.get("required", True) and parameter.get("default") is None and name not in mapped:
-                    problems.setdefault(f"{where}.parameters.{name}", []).append("is required: map it to an expression")
+                    problems.setdefault(f"{where}.parameters.{name}", []).append(
+                        _("is required: map it to an expression")
+                    )
     if start in by_key:
         reachable, pending = set(), [start]
         while pending:
@@ -181,10 +200,10 @@ def check_publishable(
             pending += [target for _, target in _links(by_key[key])]
         for key in by_key:
             if key not in reachable:
-                problems.setdefault(f"steps[{key}]", []).append("cannot be reached from the start")
+                problems.setdefault(f"steps[{key}]", []).append(_("cannot be reached from the start"))
     for cycle in _cycles_without_wait(by_key):
         problems.setdefault(f"steps[{cycle[0]}]", []).append(
-            "is on a loop with no wait: " + " -> ".join([*cycle, cycle[0]])
+            _("is on a loop with no wait: %(loop)s") % {"loop": " -> ".join([*cycle, cycle[0]])}
         )
     return problems
 

@@ -3,8 +3,11 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from config.common.exceptions import Conflict
+from config.common.shown_once import shown_once
 from tenants.admin_scoping import OrgScopedAdminMixin, adopt_saved_row
 from tenants.middleware import active_organization
 from tenants.models import ApiKey, Invitation, Membership, Organization
@@ -55,7 +58,9 @@ class MembershipAddForm(forms.ModelForm):
     """Platform staff only: they add a user at once. Organization admins send an invitation instead."""
 
     # A username, not a dropdown: listing every user of the installation would leak them.
-    username = forms.CharField(max_length=150, help_text="The user's login name.")
+    username = forms.CharField(
+        label=gettext_lazy("Username"), max_length=150, help_text=gettext_lazy("The user's login name.")
+    )
 
     class Meta:
         model = Membership
@@ -167,6 +172,14 @@ class InvitationAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
     search_fields = ["email", "username"]
     actions = ["revoke_invitations"]
 
+    @admin.display(description=gettext_lazy("invitee"))
+    def invitee(self, obj: Invitation) -> str:
+        return obj.invitee
+
+    @admin.display(description=gettext_lazy("status"))
+    def status(self, obj: Invitation) -> str:
+        return Invitation.Status(obj.status).label
+
     def get_fields(self, request: HttpRequest, obj=None):
         if obj is None:
             return ["email", "username", "role"] + (["organization"] if request.user.is_superuser else [])
@@ -201,18 +214,26 @@ class InvitationAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
         adopt_saved_row(obj, invitation)
         self.message_user(
             request,
-            f"Give this token to {invitation.invitee}; they accept it, logged in, with POST "
-            f'/api/v1/invitations/accept/ {{"token": "..."}}. It is shown only now: {raw_token}',
+            _(
+                "Give this token to %(invitee)s; they accept it, logged in, with POST "
+                '/api/v1/invitations/accept/ {"token": "..."}. It is shown only now: %(token)s'
+            )
+            % {"invitee": invitation.invitee, "token": raw_token},
             messages.WARNING,
         )
 
-    @admin.action(description="Revoke selected invitations")
+    @admin.action(description=gettext_lazy("Revoke selected invitations"))
     def revoke_invitations(self, request: HttpRequest, queryset) -> None:
         revoked = 0
         for invitation in queryset.filter(accepted_at=None):
             invitation_revoke(invitation=invitation)
             revoked += 1
-        self.message_user(request, f"Revoked {revoked} invitation(s); accepted ones stay.", messages.SUCCESS)
+        message = ngettext(
+            "Revoked %(count)s invitation(s); accepted ones stay.",
+            "Revoked %(count)s invitation(s); accepted ones stay.",
+            revoked,
+        )
+        self.message_user(request, message % {"count": revoked}, messages.SUCCESS)
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False if obj is not None else super().has_change_permission(request, obj)
@@ -225,7 +246,8 @@ class ApiKeyForm(forms.ModelForm):
     scopes = forms.MultipleChoiceField(
         choices=Scope.choices,
         widget=forms.CheckboxSelectMultiple,
-        help_text="What systems using this key may do.",
+        label=gettext_lazy("Scopes"),
+        help_text=gettext_lazy("What systems using this key may do."),
     )
 
     class Meta:
@@ -282,13 +304,17 @@ class ApiKeyAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
             created_by=request.user,
         )
         adopt_saved_row(obj, key)
-        self.message_user(request, f"Copy this key now; it will not be shown again: {raw_key}", messages.WARNING)
+        self.message_user(
+            request, shown_once(_("Copy this key now; it will not be shown again:"), raw_key), messages.WARNING
+        )
 
-    @admin.action(description="Revoke selected API keys")
+    @admin.action(description=gettext_lazy("Revoke selected API keys"))
     def revoke_keys(self, request: HttpRequest, queryset) -> None:
         for key in queryset:
             api_key_revoke(api_key=key)
-        self.message_user(request, f"Revoked {queryset.count()} key(s).", messages.SUCCESS)
+        count = queryset.count()
+        message = ngettext("Revoked %(count)s key(s).", "Revoked %(count)s key(s).", count) % {"count": count}
+        self.message_user(request, message, messages.SUCCESS)
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False  # revoke instead; the record stays

@@ -1,4 +1,5 @@
 from django.contrib.auth import logout
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status
 from rest_framework.authentication import SessionAuthentication
@@ -32,7 +33,7 @@ from tenants.throttling import LoginRateThrottle
 
 
 class OrganizationSerializer(serializers.ModelSerializer):
-    role = serializers.SerializerMethodField(help_text="Your role here; null for an API key.")
+    role = serializers.SerializerMethodField(help_text=_("Your role here; null for an API key."))
 
     class Meta:
         model = Organization
@@ -107,14 +108,16 @@ class InvitationSerializer(serializers.ModelSerializer):
 
 
 class InvitationCreateSerializer(StrictSerializer):
-    email = serializers.CharField(max_length=254, required=False, allow_blank=True, help_text="The invitee's email.")
-    username = serializers.CharField(max_length=150, required=False, allow_blank=True, help_text="Or their username.")
+    email = serializers.CharField(max_length=254, required=False, allow_blank=True, help_text=_("The invitee's email."))
+    username = serializers.CharField(
+        max_length=150, required=False, allow_blank=True, help_text=_("Or their username.")
+    )
     role = serializers.ChoiceField(choices=Role.choices)
 
 
 class InvitationCreatedSerializer(InvitationSerializer):
     token = serializers.CharField(
-        help_text="Give it to the invitee, who accepts with POST /api/v1/invitations/accept/. Shown only now."
+        help_text=_("Give it to the invitee, who accepts with POST /api/v1/invitations/accept/. Shown only now.")
     )
 
     class Meta(InvitationSerializer.Meta):
@@ -129,7 +132,7 @@ class InvitationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgSco
     serializer_class = InvitationSerializer
     read_capability = Capability.MANAGE_MEMBERS
     write_capability = Capability.MANAGE_MEMBERS
-    not_found_detail = "Invitation not found."
+    not_found_detail = _("Invitation not found.")
 
     @extend_schema(request=InvitationCreateSerializer, responses={201: InvitationCreatedSerializer})
     def create(self, request: Request, org_slug: str) -> Response:
@@ -149,7 +152,7 @@ class InvitationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgSco
 
 
 class InvitationAcceptSerializer(StrictSerializer):
-    token = serializers.CharField(max_length=100, help_text="The token the organization's admin gave you.")
+    token = serializers.CharField(max_length=100, help_text=_("The token the organization's admin gave you."))
 
 
 class InvitationAcceptView(APIView):
@@ -201,7 +204,7 @@ class ApiKeyCreateSerializer(StrictSerializer):
 
 
 class ApiKeyCreatedSerializer(ApiKeySerializer):
-    key = serializers.CharField(help_text="The full key. Shown only in this answer; store it now.")
+    key = serializers.CharField(help_text=_("The full key. Shown only in this answer; store it now."))
 
     class Meta(ApiKeySerializer.Meta):
         fields = [*ApiKeySerializer.Meta.fields, "key"]
@@ -259,7 +262,7 @@ class TokenView(ObtainAuthToken):
             "TokenResponse",
             {
                 "token": serializers.CharField(),
-                "expires_at": serializers.DateTimeField(help_text="Log in again after this."),
+                "expires_at": serializers.DateTimeField(help_text=_("Log in again after this.")),
             },
         ),
         auth=[],
@@ -274,7 +277,7 @@ class TokenView(ObtainAuthToken):
 class LogoutView(APIView):
     """End the caller's login: the user token stops working at once (and a browser session closes)."""
 
-    @extend_schema(request=None, responses={204: OpenApiResponse(description="Logged out.")})
+    @extend_schema(request=None, responses={204: OpenApiResponse(description=_("Logged out."))})
     def post(self, request: Request) -> Response:
         if isinstance(request.auth, Token):
             # One token per user (DRF's): every client that shares it logs in again.

@@ -1,4 +1,5 @@
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.utils.translation import gettext as _
 from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
 from rest_framework.request import Request
@@ -21,16 +22,16 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if not header or header[0].lower() != self.keyword.lower().encode():
             return None
         if len(header) != 2:
-            raise exceptions.AuthenticationFailed("Invalid Bearer header: give exactly one API key.")
+            raise exceptions.AuthenticationFailed(_("Invalid Bearer header: give exactly one API key."))
         try:
             raw_key = header[1].decode()
         except UnicodeError:
-            raise exceptions.AuthenticationFailed("Invalid API key.") from None
+            raise exceptions.AuthenticationFailed(_("Invalid API key.")) from None
         if not raw_key.startswith(KEY_PREFIX):
-            raise exceptions.AuthenticationFailed("Invalid API key.")
+            raise exceptions.AuthenticationFailed(_("Invalid API key."))
         key = api_key_authenticate(raw_key=raw_key)
         if key is None:
-            raise exceptions.AuthenticationFailed("Invalid, expired or revoked API key.")
+            raise exceptions.AuthenticationFailed(_("Invalid, expired or revoked API key."))
         return AnonymousUser(), key
 
     def authenticate_header(self, request: Request) -> str:
@@ -47,5 +48,5 @@ class ExpiringTokenAuthentication(authentication.TokenAuthentication):
         user, token = super().authenticate_credentials(key)
         if user_token_is_expired(token=token):
             user_tokens_revoke(user=user)
-            raise exceptions.AuthenticationFailed("Token expired; log in again at /api/v1/auth/token/.")
+            raise exceptions.AuthenticationFailed(_("Token expired; log in again at /api/v1/auth/token/."))
         return user, token

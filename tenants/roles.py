@@ -3,13 +3,14 @@
 from enum import StrEnum
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Role(models.TextChoices):
-    ADMIN = "admin", "Admin"
-    TECHNICAL = "technical", "Technical"
-    MARKETER = "marketer", "Marketer"
-    VIEWER = "viewer", "Viewer"
+    ADMIN = "admin", _("Admin")
+    TECHNICAL = "technical", _("Technical")
+    MARKETER = "marketer", _("Marketer")
+    VIEWER = "viewer", _("Viewer")
 
 
 class Capability(StrEnum):
@@ -46,9 +47,9 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
 
 
 class Scope(models.TextChoices):
-    EVENTS_WRITE = "events:write", "Send events"
-    PROFILES_WRITE = "profiles:write", "Write profiles"
-    READ = "read", "Read"
+    EVENTS_WRITE = "events:write", _("Send events")
+    PROFILES_WRITE = "profiles:write", _("Write profiles")
+    READ = "read", _("Read")
 
 
 # What an organization API key may do, by scope. Keys never manage members or actions.

@@ -1,3 +1,4 @@
+from django.utils.translation import gettext as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
@@ -9,5 +10,5 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
         return {
             "type": "http",
             "scheme": "bearer",
-            "description": "Organization API key: `Authorization: Bearer cdt_...`",
+            "description": _("Organization API key: `Authorization: Bearer cdt_...`"),
         }

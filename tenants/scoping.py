@@ -12,6 +12,9 @@ from typing import Any, TypeVar
 
 from django.db import models
 from django.http import Http404
+from django.utils.text import capfirst
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, permissions, serializers, viewsets
@@ -29,7 +32,7 @@ def get_object_in_org(queryset: models.QuerySet[M], organization: Organization, 
     try:
         return queryset.get(organization=organization, **lookup)
     except (queryset.model.DoesNotExist, ValueError, TypeError):
-        raise Http404(f"{queryset.model._meta.verbose_name.capitalize()} not found.") from None
+        raise Http404(_("%(model)s not found.") % {"model": capfirst(queryset.model._meta.verbose_name)}) from None
 
 
 class OrganizationAccess(permissions.BasePermission):
@@ -45,19 +48,24 @@ class OrganizationAccess(permissions.BasePermission):
         capability = view.required_capability()
         if isinstance(request.auth, ApiKey):
             if request.auth.organization_id != organization.pk:
-                raise Http404("Organization not found.")
+                raise Http404(_("Organization not found."))
             if not scopes_can(request.auth.scopes, capability):
-                raise exceptions.PermissionDenied(f"This API key lacks the scope for this operation ({capability}).")
+                raise exceptions.PermissionDenied(
+                    _("This API key lacks the scope for this operation (%(capability)s).") % {"capability": capability}
+                )
             return True
         if view.membership is None and not request.user.is_superuser:
-            raise Http404("Organization not found.")
+            raise Http404(_("Organization not found."))
         if not role_can(view.role, capability):
-            raise exceptions.PermissionDenied(f"Your role ({view.role}) does not allow this operation ({capability}).")
+            raise exceptions.PermissionDenied(
+                _("Your role (%(role)s) does not allow this operation (%(capability)s).")
+                % {"role": view.role, "capability": capability}
+            )
         return True
 
 
 ORG_SLUG_PARAMETER = OpenApiParameter(
-    "org_slug", OpenApiTypes.STR, OpenApiParameter.PATH, description="The organization's slug."
+    "org_slug", OpenApiTypes.STR, OpenApiParameter.PATH, description=gettext_lazy("The organization's slug.")
 )
 
 

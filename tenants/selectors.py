@@ -1,6 +1,7 @@
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 from django.http import Http404
+from django.utils.translation import gettext as _
 
 from tenants.models import Membership, Organization
 
@@ -9,7 +10,7 @@ def organization_get_active(*, slug: str) -> Organization:
     try:
         return Organization.objects.get(slug=slug, is_active=True)
     except Organization.DoesNotExist:
-        raise Http404("Organization not found.") from None
+        raise Http404(_("Organization not found.")) from None
 
 
 def membership_get(*, user: AbstractBaseUser | AnonymousUser, organization: Organization) -> Membership | None:

@@ -9,6 +9,8 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from rest_framework.authtoken.models import Token
 
 from config.common.exceptions import Conflict
@@ -35,7 +37,12 @@ def organization_create(*, slug: str, name: str, allow_http: bool = False) -> Or
 
 def _validate_role(role: str) -> None:
     if role not in Role.values:
-        raise ValidationError({"role": f'"{role}" is not a role; choose one of {", ".join(Role.values)}.'})
+        raise ValidationError(
+            {
+                "role": _('"%(role)s" is not a role; choose one of %(roles)s.')
+                % {"role": role, "roles": ", ".join(Role.values)}
+            }
+        )
 
 
 @transaction.atomic
@@ -56,13 +63,18 @@ def membership_add(
     user = User.objects.filter(username=username).first()
     if user is None:
         if not create_user:
-            raise ValidationError({"username": f'No user named "{username}".'})
+            raise ValidationError({"username": _('No user named "%(username)s".') % {"username": username}})
         user = User.objects.create_user(username=username, password=password)
     elif password:
         user.set_password(password)
         user.save(update_fields=["password"])
     if Membership.objects.filter(organization=organization, user=user).exists():
-        raise ValidationError({"username": f'"{username}" is already a member of {organization.slug}.'})
+        raise ValidationError(
+            {
+                "username": _('"%(username)s" is already a member of %(organization)s.')
+                % {"username": username, "organization": organization.slug}
+            }
+        )
     return Membership.objects.create(organization=organization, user=user, role=role)
 
 
@@ -76,8 +88,8 @@ def membership_ensure_admin_remains(*, membership: Membership, new_role: str | N
     )
     if len(admins) <= 1:
         raise Conflict(
-            "An organization needs at least one admin; this member is the last one.",
-            {"role": ["The last admin cannot be demoted or removed."]},
+            _("An organization needs at least one admin; this member is the last one."),
+            {"role": [_("The last admin cannot be demoted or removed.")]},
         )
 
 
@@ -98,10 +110,17 @@ def membership_remove(*, membership: Membership) -> None:
 
 def _validate_scopes(scopes: list[str]) -> None:
     if not isinstance(scopes, list) or not scopes:
-        raise ValidationError({"scopes": "Give at least one scope: " + ", ".join(Scope.values) + "."})
+        raise ValidationError(
+            {"scopes": _("Give at least one scope: %(scopes)s.") % {"scopes": ", ".join(Scope.values)}}
+        )
     unknown = [s for s in scopes if s not in Scope.values]
     if unknown:
-        raise ValidationError({"scopes": f"Unknown scope {unknown[0]!r}; choose from {', '.join(Scope.values)}."})
+        raise ValidationError(
+            {
+                "scopes": _("Unknown scope %(scope)s; choose from %(scopes)s.")
+                % {"scope": repr(unknown[0]), "scopes": ", ".join(Scope.values)}
+            }
+        )
 
 
 def api_key_create(
@@ -115,9 +134,9 @@ def api_key_create(
     """Create a key and return it with the raw key, which is never stored and shown only now."""
     _validate_scopes(scopes)
     if not name or not name.strip():
-        raise ValidationError({"name": "A key needs a name."})
+        raise ValidationError({"name": _("A key needs a name.")})
     if expires_at is not None and expires_at <= timezone.now():
-        raise ValidationError({"expires_at": "The expiry must be in the future."})
+        raise ValidationError({"expires_at": _("The expiry must be in the future.")})
     prefix, raw_key = generate_api_key()
     key = ApiKey.objects.create(
         organization=organization,
@@ -188,7 +207,7 @@ def invitation_check_invitee(*, email: str, username: str) -> tuple[str, str]:
     this too. Only the form is checked: whether such a user exists is never asked."""
     email, username = (email or "").strip(), (username or "").strip()
     if bool(email) == bool(username):
-        message = "Give the invitee's email or username, not both." if email else "Give an email or a username."
+        message = _("Give the invitee's email or username, not both.") if email else _("Give an email or a username.")
         raise ValidationError({"email" if email else "username": message})
     try:
         if email:
@@ -197,11 +216,11 @@ def invitation_check_invitee(*, email: str, username: str) -> tuple[str, str]:
             UnicodeUsernameValidator()(username)
     except ValidationError:
         if email:
-            raise ValidationError({"email": "Enter a valid email address."}) from None
-        raise ValidationError({"username": "A username has only letters, digits and @ . + - _."}) from None
+            raise ValidationError({"email": _("Enter a valid email address.")}) from None
+        raise ValidationError({"username": _("A username has only letters, digits and @ . + - _.")}) from None
     if len(email) > 254 or len(username) > 150:
         raise ValidationError(
-            {"email" if email else "username": "Too long: 254 characters for an email, 150 for a username."}
+            {"email" if email else "username": _("Too long: 254 characters for an email, 150 for a username.")}
         )
     return email, username
 
@@ -244,8 +263,8 @@ def invitation_revoke(*, invitation: Invitation) -> Invitation:
     """The token stops working; the invitation stays listed for the record."""
     if invitation.accepted_at is not None:
         raise Conflict(
-            "This invitation was accepted; remove the member instead.",
-            {"status": ["The invitation is accepted."]},
+            _("This invitation was accepted; remove the member instead."),
+            {"status": [_("The invitation is accepted.")]},
         )
     if invitation.revoked_at is None:
         invitation.revoked_at = timezone.now()
@@ -253,10 +272,20 @@ def invitation_revoke(*, invitation: Invitation) -> Invitation:
     return invitation
 
 
+# Why an invitation cannot be accepted: the answer's detail, then the token field's message.
 NOT_USABLE = {
-    Invitation.Status.ACCEPTED: "This invitation has been accepted already.",
-    Invitation.Status.REVOKED: "This invitation was revoked; ask the organization's admin for a new one.",
-    Invitation.Status.EXPIRED: "This invitation has expired; ask the organization's admin for a new one.",
+    Invitation.Status.ACCEPTED: (
+        gettext_lazy("This invitation has been accepted already."),
+        gettext_lazy("The invitation is accepted."),
+    ),
+    Invitation.Status.REVOKED: (
+        gettext_lazy("This invitation was revoked; ask the organization's admin for a new one."),
+        gettext_lazy("The invitation is revoked."),
+    ),
+    Invitation.Status.EXPIRED: (
+        gettext_lazy("This invitation has expired; ask the organization's admin for a new one."),
+        gettext_lazy("The invitation is expired."),
+    ),
 }
 
 
@@ -274,14 +303,15 @@ def invitation_accept(*, raw_token: str, user: AbstractBaseUser) -> Membership:
         .first()
     )
     if invitation is None or not invitation.is_for(user):
-        raise Http404("Invitation not found.")
+        raise Http404(_("Invitation not found."))
     status = invitation.status
     if status != Invitation.Status.PENDING:
-        raise Conflict(NOT_USABLE[status], {"token": [f"The invitation is {status}."]})
+        detail, problem = NOT_USABLE[status]
+        raise Conflict(detail, {"token": [problem]})
     if Membership.objects.filter(organization=invitation.organization, user=user).exists():
         raise Conflict(
-            f"You are a member of {invitation.organization.slug} already.",
-            {"token": ["You are a member already; an admin changes roles."]},
+            _("You are a member of %(organization)s already.") % {"organization": invitation.organization.slug},
+            {"token": [_("You are a member already; an admin changes roles.")]},
         )
     membership = Membership.objects.create(organization=invitation.organization, user=user, role=invitation.role)
     invitation.accepted_at = timezone.now()

@@ -44,7 +44,7 @@ def test_every_product_string_is_in_the_french_catalogue_and_none_is_fuzzy(domai
     translated = {m.id for m in french if m.id and not m.fuzzy and all(m.string if isinstance(m.string, tuple)
                                                                         else [m.string])}  # fmt: skip
     with translation.override("fr"):  # Django's and DRF's own catalogues translate their strings
-        theirs = {m for m in wanted - translated if translation.gettext(m) != m}
+        theirs = {m for m in wanted - translated if not isinstance(m, tuple) and translation.gettext(m) != m}
     missing = sorted(str(m) for m in wanted - translated - theirs)
     assert not missing, f"{len(missing)} strings without a French translation, e.g. {missing[:10]}"
     assert not [m.id for m in french if m.id and m.fuzzy], "fuzzy entries in the French catalogue"
@@ -55,7 +55,7 @@ def test_every_product_string_is_in_the_french_catalogue_and_none_is_fuzzy(domai
 def test_the_login_page_follows_the_browser_language():
     french = Client().get("/admin/login/", HTTP_ACCEPT_LANGUAGE="fr-FR,fr;q=0.9,en;q=0.5").content.decode()
     english = Client().get("/admin/login/").content.decode()
-    assert "Nom d’utilisateur" in french and 'lang="fr"' in french
+    assert "Nom d" in french and "Mot de passe" in french and 'lang="fr"' in french
     assert "Username:" in english and 'lang="en"' in english
 
 

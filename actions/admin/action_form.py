@@ -4,6 +4,8 @@ from typing import Any
 
 from django import forms
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from actions.admin.action_fields import AUTH_FIELDS, EMAIL_FIELDS, SECRET_FIELDS, ActionFields
 from actions.admin.forms import CODE_ATTRS, SECRET_KEPT, SECRET_MISSING
@@ -29,6 +31,15 @@ FORM_FIELD_OF = {
 }
 
 
+def _kept_request_note(kept: list[str]) -> str:
+    """What the token request's help adds when its stored headers or body are kept."""
+    if len(kept) > 1:
+        return _("Its headers and body are set; leave them out to keep them.")
+    if kept == ["headers"]:
+        return _("Its headers is set; leave it out to keep it.")
+    return _("Its body is set; leave it out to keep it.")
+
+
 class ActionForm(ActionFields, forms.ModelForm):
     """Builds the same `data` the API would and lets the service judge it, field by field."""
 
@@ -42,32 +53,46 @@ class ActionForm(ActionFields, forms.ModelForm):
             "rate_limit_period_s", "on_rate_limit", "client_certificate", "client_key",
         ]  # fmt: skip
         labels = {
-            "url": "URL",
-            "auth_type": "Auth type",
-            "timeout_ms": "Timeout (milliseconds)",
-            "max_retries": "Retries",
-            "rate_limit_calls": "Rate limit: calls",
-            "rate_limit_period_s": "Rate limit: per seconds",
-            "on_rate_limit": "Beyond the rate limit",
-            "body_type": "Body as",
+            "organization": gettext_lazy("Organization"),
+            "name": gettext_lazy("Name"),
+            "description": gettext_lazy("Description"),
+            "status": gettext_lazy("Status"),
+            "kind": gettext_lazy("Kind"),
+            "method": gettext_lazy("Method"),
+            "url": gettext_lazy("URL"),
+            "auth_type": gettext_lazy("Auth type"),
+            "timeout_ms": gettext_lazy("Timeout (milliseconds)"),
+            "max_retries": gettext_lazy("Retries"),
+            "rate_limit_calls": gettext_lazy("Rate limit: calls"),
+            "rate_limit_period_s": gettext_lazy("Rate limit: per seconds"),
+            "on_rate_limit": gettext_lazy("Beyond the rate limit"),
+            "body_type": gettext_lazy("Body as"),
+            "client_certificate": gettext_lazy("Client certificate"),
         }
         help_texts = {
-            "name": "What marketers see in the palette, e.g. Send SMS.",
-            "description": "What the action does, in words a marketer reads.",
-            "status": "Only active actions appear in the palette; a draft can be tested first.",
-            "kind": "An HTTP request to a service, or an email through the organization's SMTP settings.",
-            "body_type": "JSON, or a form (application/x-www-form-urlencoded) as Twilio and others take: "
-            "then the body is an object of field names to values.",
-            "url": "The address called, starting with https://. The path may hold placeholders filled "
-            "from parameters, e.g. https://api.example.com/v2/users/{{user_id}}/messages.",
-            "auth_type": "How Conduit proves to the service who it is; fill in the fields of that type.",
-            "timeout_ms": "How long to wait for an answer: 100 to 30,000 (30 seconds).",
-            "max_retries": "Tries again after a connection error, a timeout, 408, 429 or 5xx; at most 10.",
-            "rate_limit_calls": "At most this many calls per period. Leave both empty for no limit.",
-            "rate_limit_period_s": "The period of the limit, in seconds (at most 86,400: one day).",
-            "on_rate_limit": "Delay waits for room; reject ends the call as rate_limited.",
-            "client_certificate": "Only if the service asks for mutual TLS: the PEM certificate "
-            "(-----BEGIN CERTIFICATE-----).",
+            "name": gettext_lazy("What marketers see in the palette, e.g. Send SMS."),
+            "description": gettext_lazy("What the action does, in words a marketer reads."),
+            "status": gettext_lazy("Only active actions appear in the palette; a draft can be tested first."),
+            "kind": gettext_lazy("An HTTP request to a service, or an email through the organization's SMTP settings."),
+            "body_type": gettext_lazy(
+                "JSON, or a form (application/x-www-form-urlencoded) as Twilio and others take: "
+                "then the body is an object of field names to values."
+            ),
+            "url": gettext_lazy(
+                "The address called, starting with https://. The path may hold placeholders filled "
+                "from parameters, e.g. https://api.example.com/v2/users/{{user_id}}/messages."
+            ),
+            "auth_type": gettext_lazy("How Conduit proves to the service who it is; fill in the fields of that type."),
+            "timeout_ms": gettext_lazy("How long to wait for an answer: 100 to 30,000 (30 seconds)."),
+            "max_retries": gettext_lazy(
+                "Tries again after a connection error, a timeout, 408, 429 or 5xx; at most 10."
+            ),
+            "rate_limit_calls": gettext_lazy("At most this many calls per period. Leave both empty for no limit."),
+            "rate_limit_period_s": gettext_lazy("The period of the limit, in seconds (at most 86,400: one day)."),
+            "on_rate_limit": gettext_lazy("Delay waits for room; reject ends the call as rate_limited."),
+            "client_certificate": gettext_lazy(
+                "Only if the service asks for mutual TLS: the PEM certificate (-----BEGIN CERTIFICATE-----)."
+            ),
         }
         widgets = {
             "description": forms.Textarea(attrs={"rows": 3, "class": "vLargeTextField"}),
@@ -100,10 +125,7 @@ class ActionForm(ActionFields, forms.ModelForm):
         if stored_type == "token_endpoint":
             kept = [p for p in ("headers", "body") if action_auth_secret_is_set(action=action, path=f"request.{p}")]
             if kept:
-                self.fields["token_request"].help_text += (
-                    f" Its {' and '.join(kept)} {'are' if len(kept) > 1 else 'is'} set; leave "
-                    f"{'them' if len(kept) > 1 else 'it'} out to keep {'them' if len(kept) > 1 else 'it'}."
-                )
+                self.fields["token_request"].help_text += " " + _kept_request_note(kept)
         for key, name in EMAIL_FIELDS.items():
             if action.pk and action.email and isinstance(action.email.get(key), str):
                 self.initial.setdefault(name, action.email[key])
@@ -185,11 +207,11 @@ class ActionForm(ActionFields, forms.ModelForm):
             name for name in ("signing_secret", "generate_signing_secret", "clear_signing_secret") if cleaned.get(name)
         ]
         if len(signing_choices) > 1:
-            self.add_error(signing_choices[-1], "Choose one: a new signing secret, a generated one, or none.")
+            self.add_error(signing_choices[-1], _("Choose one: a new signing secret, a generated one, or none."))
             return cleaned
         organization = form_organization(self.request, self)
         if organization is None:
-            self.add_error("organization" if "organization" in self.fields else None, "Choose an organization.")
+            self.add_error("organization" if "organization" in self.fields else None, _("Choose an organization."))
             return cleaned
         self.organization, self.action_data = organization, self._action_data()
         existing = self.instance if self.instance.pk else None

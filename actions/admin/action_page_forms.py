@@ -6,8 +6,10 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from actions.admin.forms import CODE_ATTRS, JSONTextField, WriteOnlyTextarea, as_text, secret_input
+from actions.admin.forms import CODE_ATTRS, JSONTextField, WriteOnlyTextarea, as_text, parameter_label, secret_input
 from actions.models import Action
 from actions.services import templates as catalogue
 from config.common.json_values import unstorable
@@ -15,13 +17,13 @@ from tenants.admin_scoping import messages_by_field
 from tenants.models import Organization
 
 PLACEHOLDER_OF_TYPE = {
-    "integer": "e.g. 42",
-    "decimal": "e.g. 12.50",
-    "boolean": "true or false",
-    "datetime": "e.g. 2026-11-29T10:00:00Z",
-    "date": "e.g. 2026-11-29",
-    "list": 'e.g. ["a", "b"]',
-    "object": 'e.g. {"key": "value"}',
+    "integer": gettext_lazy("e.g. 42"),
+    "decimal": gettext_lazy("e.g. 12.50"),
+    "boolean": gettext_lazy("true or false"),
+    "datetime": gettext_lazy("e.g. 2026-11-29T10:00:00Z"),
+    "date": gettext_lazy("e.g. 2026-11-29"),
+    "list": gettext_lazy('e.g. ["a", "b"]'),
+    "object": gettext_lazy('e.g. {"key": "value"}'),
 }
 
 
@@ -33,8 +35,7 @@ class ParameterValuesForm(forms.Form):
         self.action = action
         for parameter in action.parameters or []:
             kind, default = parameter.get("type"), parameter.get("default")
-            needed = "required" if parameter.get("required", True) else "optional"
-            label = f"{parameter['name']} ({kind}, {needed})"
+            label = parameter_label(parameter)
             attrs = {"placeholder": PLACEHOLDER_OF_TYPE[kind]} if kind in PLACEHOLDER_OF_TYPE else {}
             if kind in ("list", "object"):
                 field = JSONTextField(
@@ -67,7 +68,8 @@ def _organization_choice(*, required: bool = True) -> forms.ModelChoiceField:
     return forms.ModelChoiceField(
         required=required,
         queryset=Organization.objects.filter(is_active=True),
-        help_text="Platform staff: the organization the new action belongs to.",
+        label=_("Organization"),
+        help_text=_("Platform staff: the organization the new action belongs to."),
     )
 
 
@@ -75,24 +77,31 @@ class InferForm(forms.Form):
     sample = JSONTextField(
         empty=None,
         rows=10,
-        label="Sample request body",
-        help_text='A JSON body the service accepts, e.g. {"to": "+33600000000", "text": "Hello"}.',
+        label=gettext_lazy("Sample request body"),
+        help_text=gettext_lazy('A JSON body the service accepts, e.g. {"to": "+33600000000", "text": "Hello"}.'),
     )
     sample_response = JSONTextField(
         empty=None,
         rows=6,
-        label="Sample response (optional)",
-        help_text="A successful answer of the service; Conduit infers the response schema from it.",
+        label=gettext_lazy("Sample response (optional)"),
+        help_text=gettext_lazy("A successful answer of the service; Conduit infers the response schema from it."),
     )
-    name = forms.CharField(required=False, max_length=200, help_text="The new action's name, e.g. Send SMS.")
+    name = forms.CharField(
+        required=False,
+        max_length=200,
+        label=gettext_lazy("Name"),
+        help_text=gettext_lazy("The new action's name, e.g. Send SMS."),
+    )
     url = forms.CharField(
         required=False,
         max_length=2000,
-        label="URL",
-        help_text="Where the body is sent, starting with https://.",
+        label=gettext_lazy("URL"),
+        help_text=gettext_lazy("Where the body is sent, starting with https://."),
         widget=forms.TextInput(attrs={"class": "vLargeTextField conduit-code"}),
     )
-    method = forms.ChoiceField(required=False, choices=Action.Method.choices, initial=Action.Method.POST)
+    method = forms.ChoiceField(
+        required=False, label=gettext_lazy("Method"), choices=Action.Method.choices, initial=Action.Method.POST
+    )
 
     def __init__(self, *args: Any, with_organization: bool = False, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -104,10 +113,10 @@ class ImportForm(forms.Form):
     data = JSONTextField(
         empty=None,
         rows=14,
-        label="Exported JSON",
-        help_text='Paste what "Export JSON" gave (format "conduit.action.v1"), or choose the file below.',
+        label=gettext_lazy("Exported JSON"),
+        help_text=gettext_lazy('Paste what "Export JSON" gave (format "conduit.action.v1"), or choose the file below.'),
     )
-    file = forms.FileField(required=False, label="Or an export file")
+    file = forms.FileField(required=False, label=gettext_lazy("Or an export file"))
 
     def __init__(self, *args: Any, with_organization: bool = False, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -121,21 +130,27 @@ class ImportForm(forms.Form):
             try:
                 cleaned["data"] = json.loads(upload.read().decode("utf-8"))
             except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-                self.add_error("file", "This file is not a JSON export.")
+                self.add_error("file", _("This file is not a JSON export."))
             else:
                 if problem := unstorable(cleaned["data"]):
                     self.add_error("file", problem)
         elif cleaned.get("data") is None and "data" not in self.errors:
-            self.add_error("data", "Paste an export or choose a file.")
+            self.add_error("data", _("Paste an export or choose a file."))
         return cleaned
 
 
 class FromTemplateForm(forms.Form):
     """A template's credentials, and the new action's name and status."""
 
-    name = forms.CharField(max_length=200, help_text="What marketers see in the palette.")
+    name = forms.CharField(
+        max_length=200, label=gettext_lazy("Name"), help_text=gettext_lazy("What marketers see in the palette.")
+    )
     status = forms.ChoiceField(
-        choices=[(Action.Status.DRAFT, "Draft: test it first"), (Action.Status.ACTIVE, "Active: in the palette now")],
+        label=gettext_lazy("Status"),
+        choices=[
+            (Action.Status.DRAFT, gettext_lazy("Draft: test it first")),
+            (Action.Status.ACTIVE, gettext_lazy("Active: in the palette now")),
+        ],
         initial=Action.Status.DRAFT,
     )
 
@@ -153,7 +168,9 @@ class FromTemplateForm(forms.Form):
                 )  # fmt: skip
             else:
                 widget = forms.TextInput(attrs={"class": "vLargeTextField"})
-            help_text = credential.help + (" Stored encrypted, never shown again." if credential.secret else "")
+            help_text = str(credential.help)
+            if credential.secret:
+                help_text += " " + _("Stored encrypted, never shown again.")
             self.fields[f"credential_{credential.name}"] = forms.CharField(
                 label=credential.label, required=credential.required, strip=not credential.secret,
                 widget=widget, help_text=help_text.strip(),

@@ -10,6 +10,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllow
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
 
 from actions.admin.action_page_forms import FromTemplateForm, ImportForm, InferForm, ParameterValuesForm
 from actions.models import Action
@@ -82,7 +83,7 @@ class ActionPagesMixin:
         return self._page(
             request,
             "test_request.html",
-            f"Test request: {action.name}",
+            _("Test request: %(name)s") % {"name": action.name},
             original=action,
             form=form,
             host=action_destination(action=action),
@@ -101,7 +102,8 @@ class ActionPagesMixin:
         self.log_addition(request, duplicate, f"Duplicated from {action.name}.")
         self.message_user(
             request,
-            f"“{duplicate.name}” is a draft copy of “{action.name}”, with the same secrets.",
+            _("“%(copy)s” is a draft copy of “%(original)s”, with the same secrets.")
+            % {"copy": duplicate.name, "original": action.name},
             messages.SUCCESS,
         )
         return HttpResponseRedirect(self._change_url(duplicate))
@@ -138,23 +140,24 @@ class ActionPagesMixin:
                     self.log_addition(request, imported, "Imported from JSON.")
                     self.message_user(
                         request,
-                        f"Imported “{imported.name}” as a draft. Enter its secrets before making it active.",
+                        _("Imported “%(name)s” as a draft. Enter its secrets before making it active.")
+                        % {"name": imported.name},
                         messages.SUCCESS,
                     )
                     return HttpResponseRedirect(self._change_url(imported))
-        return self._page(request, "import.html", "Import an action from JSON", form=form)
+        return self._page(request, "import.html", _("Import an action from JSON"), form=form)
 
     def templates_view(self, request: HttpRequest) -> HttpResponse:
         self._require_manage(request)
         return self._page(
-            request, "templates.html", "New action from a template", templates=list(catalogue.TEMPLATES.values())
+            request, "templates.html", _("New action from a template"), templates=list(catalogue.TEMPLATES.values())
         )
 
     def from_template_view(self, request: HttpRequest, key: str) -> HttpResponse:
         self._require_manage(request)
         template = catalogue.TEMPLATES.get(key)
         if template is None:
-            raise Http404("No such action template.")
+            raise Http404(_("No such action template."))
         with_organization = request.user.is_superuser
         form = FromTemplateForm(template, request.POST or None, with_organization=with_organization)
         if request.method == "POST" and form.is_valid():
@@ -170,19 +173,23 @@ class ActionPagesMixin:
                 self.log_addition(request, action, f"Created from the template {template.name}.")
                 self.message_user(
                     request,
-                    f"Created “{action.name}” from the {template.provider} template. Send a test request to check "
-                    "the credentials; every field stays editable below.",
+                    _(
+                        "Created “%(name)s” from the %(provider)s template. Send a test request to check "
+                        "the credentials; every field stays editable below."
+                    )
+                    % {"name": action.name, "provider": template.provider},
                     messages.SUCCESS,
                 )
                 return HttpResponseRedirect(self._change_url(action))
-        return self._page(request, "from_template.html", f"New action: {template.name}", form=form, chosen=template)
+        title = _("New action: %(name)s") % {"name": template.name}
+        return self._page(request, "from_template.html", title, form=form, chosen=template)
 
     def infer_view(self, request: HttpRequest) -> HttpResponse:
         self._require_manage(request)
         with_organization = request.user.is_superuser
         if request.method != "POST":
             form = InferForm(with_organization=with_organization)
-            return self._page(request, "infer.html", "New action from a sample payload", form=form)
+            return self._page(request, "infer.html", _("New action from a sample payload"), form=form)
         form = InferForm(request.POST, with_organization=with_organization)
         step = request.POST.get("step", "fields")
         chosen = request.POST.getlist("parameters")
@@ -190,7 +197,7 @@ class ActionPagesMixin:
         if form.is_valid():
             sample, sample_response = form.cleaned_data["sample"], form.cleaned_data["sample_response"]
             if sample is None and sample_response is None:
-                form.add_error("sample", "Paste a sample body, a sample response, or both.")
+                form.add_error("sample", _("Paste a sample body, a sample response, or both."))
             elif sample is not None:
                 try:
                     samples.body_from_sample(sample, [])
@@ -204,7 +211,7 @@ class ActionPagesMixin:
         return self._page(
             request,
             "infer.html",
-            "New action from a sample payload",
+            _("New action from a sample payload"),
             form=form,
             fields=fields,
             chosen=chosen,
@@ -215,7 +222,7 @@ class ActionPagesMixin:
         cleaned = form.cleaned_data
         for name in ("organization", "name", "url") if "organization" in form.fields else ("name", "url"):
             if not cleaned.get(name):
-                form.add_error(name, "Needed to create the action.")
+                form.add_error(name, _("Needed to create the action."))
         if form.errors:
             return None
         data: dict[str, Any] = {
@@ -242,7 +249,8 @@ class ActionPagesMixin:
         self.log_addition(request, created, "Created from a sample payload.")
         self.message_user(
             request,
-            f"Created the draft “{created.name}”. Check its headers and authentication, then test it.",
+            _("Created the draft “%(name)s”. Check its headers and authentication, then test it.")
+            % {"name": created.name},
             messages.SUCCESS,
         )
         return created

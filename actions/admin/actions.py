@@ -11,6 +11,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from actions.admin.action_fields import AUTH_FORM_FIELDS, EMAIL_FIELDS
 from actions.admin.action_form import ActionForm
@@ -55,15 +56,15 @@ class ActionAdmin(ActionDisplay, ActionPagesMixin, OrgScopedAdminMixin, admin.Mo
         css = {"all": ["actions/admin.css"]}
         js = ["actions/auth_fields.js"]
 
-    @admin.display(description="host", ordering="url")
+    @admin.display(description=gettext_lazy("host"), ordering="url")
     def host(self, obj: Action) -> str:
         return action_host(action=obj)
 
-    @admin.display(description="signing secret set")
+    @admin.display(description=gettext_lazy("signing secret set"))
     def signing_secret_status(self, obj: Action) -> str:
         if not obj.signing_secret:
-            return "no"
-        return "yes, and the previous one still signs too" if obj.previous_signing_secret else "yes"
+            return _("no")
+        return _("yes, and the previous one still signs too") if obj.previous_signing_secret else _("yes")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Action | None = None) -> list[str]:
         readonly = ["signing_secret_status", "used_in"]
@@ -74,57 +75,63 @@ class ActionAdmin(ActionDisplay, ActionPagesMixin, OrgScopedAdminMixin, admin.Mo
         if request.user.is_superuser:
             first = ["organization", *first]
         fieldsets = [
-            ("Action", {"fields": first}),
+            (_("Action"), {"fields": first}),
             (
-                "Request",
+                _("Request"),
                 {
                     "fields": ["method", "url", "query", "headers", "body_type", "body"],
                     "classes": ["conduit-kind-http"],
-                    "description": "For an HTTP action. Placeholders such as {{phone}} are filled from the "
-                    "parameters at each call; {{secrets.NAME}} puts in one of the organization's secret values "
-                    "when the call is sent, never shown.",
+                    "description": _(
+                        "For an HTTP action. Placeholders such as {{phone}} are filled from the "
+                        "parameters at each call; {{secrets.NAME}} puts in one of the organization's secret values "
+                        "when the call is sent, never shown."
+                    ),
                 },
             ),
             (
-                "Email",
+                _("Email"),
                 {
                     "fields": list(EMAIL_FIELDS.values()),
                     "classes": ["conduit-kind-email"],
-                    "description": "For an email action, sent through the organization's email settings. "
-                    "Placeholders such as {{first_name}} are filled from the parameters.",
+                    "description": _(
+                        "For an email action, sent through the organization's email settings. "
+                        "Placeholders such as {{first_name}} are filled from the parameters."
+                    ),
                 },
             ),
-            ("Parameters", {"fields": ["parameters"]}),
+            (_("Parameters"), {"fields": ["parameters"]}),
             (
-                "Authentication",
+                _("Authentication"),
                 {
                     "fields": ["auth_type", *AUTH_FORM_FIELDS],
                     "classes": ["conduit-auth", "conduit-kind-http"],
-                    "description": "Secrets are stored encrypted and never shown again.",
+                    "description": _("Secrets are stored encrypted and never shown again."),
                 },
             ),
             (
-                "Signing",
+                _("Signing"),
                 {
                     "fields": SIGNING_FIELDS,
                     "classes": ["conduit-kind-http"],
-                    "description": "With a signing secret, each call carries Standard Webhooks "
-                    "signature headers the service can check. The secret itself is never shown here.",
+                    "description": _(
+                        "With a signing secret, each call carries Standard Webhooks "
+                        "signature headers the service can check. The secret itself is never shown here."
+                    ),
                 },
             ),
-            ("Response", {"fields": ["response_schema"]}),
-            ("Delivery", {"fields": DELIVERY_FIELDS}),
+            (_("Response"), {"fields": ["response_schema"]}),
+            (_("Delivery"), {"fields": DELIVERY_FIELDS}),
             (
-                "Mutual TLS",
+                _("Mutual TLS"),
                 {
                     "fields": ["client_certificate", "client_key", "clear_client_certificate"],
                     "classes": ["collapse", "conduit-kind-http"],
-                    "description": "Only for services that ask for a client certificate.",
+                    "description": _("Only for services that ask for a client certificate."),
                 },
             ),
         ]
         if obj is not None:
-            fieldsets.append(("Used in", {"fields": ["used_in"]}))
+            fieldsets.append((_("Used in"), {"fields": ["used_in"]}))
         return fieldsets
 
     # --- saving: the service decides; the form has already asked it with action_check

@@ -5,6 +5,8 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from actions.admin.forms import SECRET_KEPT, ServiceForm, write_only_field
 from actions.models import EmailSettings
@@ -14,18 +16,28 @@ from tenants.roles import Capability
 
 
 class EmailSettingsForm(ServiceForm):
-    password = write_only_field("Password")
-    clear_password = forms.BooleanField(required=False, label="Remove the password")
+    password = write_only_field(gettext_lazy("Password"))
+    clear_password = forms.BooleanField(required=False, label=gettext_lazy("Remove the password"))
 
     class Meta:
         model = EmailSettings
         fields = ["organization", "host", "port", "security", "username", "password", "default_from", "timeout_s"]
-        labels = {"timeout_s": "Timeout (seconds)", "default_from": "Default sender"}
+        labels = {
+            "organization": gettext_lazy("Organization"),
+            "host": gettext_lazy("Host"),
+            "port": gettext_lazy("Port"),
+            "security": gettext_lazy("Security"),
+            "username": gettext_lazy("Username"),
+            "timeout_s": gettext_lazy("Timeout (seconds)"),
+            "default_from": gettext_lazy("Default sender"),
+        }
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         is_set = bool(self.instance.pk and self.instance.password)
-        self.fields["password"].help_text = SECRET_KEPT if is_set else "Optional: only if the server asks for a login."
+        self.fields["password"].help_text = (
+            SECRET_KEPT if is_set else _("Optional: only if the server asks for a login.")
+        )
 
     def service_data(self) -> dict[str, Any]:
         keys = ("host", "port", "security", "username", "password", "clear_password", "default_from", "timeout_s")

@@ -7,6 +7,7 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext_lazy
 
 from actions.models import EndpointLimit
 from actions.selectors import calls_in_flight
@@ -25,11 +26,19 @@ class EndpointLimitForm(forms.ModelForm):
     class Meta:
         model = EndpointLimit
         fields = ["organization", *FIELDS]
-        labels = {"period_s": "Period (seconds)", "max_concurrent": "Calls open at once"}
+        labels = {
+            "organization": gettext_lazy("Organization"),
+            "host": gettext_lazy("Host"),
+            "calls": gettext_lazy("Calls"),
+            "period_s": gettext_lazy("Period (seconds)"),
+            "max_concurrent": gettext_lazy("Calls open at once"),
+        }
         help_texts = {
-            "period_s": "1 to 86400 seconds.",
-            "calls": "Calls allowed per period, at least 1.",
-            "max_concurrent": "Calls open to the host at the same time, across every worker: 1 to 100000.",
+            "period_s": gettext_lazy("1 to 86400 seconds."),
+            "calls": gettext_lazy("Calls allowed per period, at least 1."),
+            "max_concurrent": gettext_lazy(
+                "Calls open to the host at the same time, across every worker: 1 to 100000."
+            ),
         }
 
     request: HttpRequest
@@ -70,7 +79,7 @@ class EndpointLimitAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
     search_fields = ["host"]
     change_list_template = "admin/actions/endpointlimit/change_list.html"
 
-    @admin.display(description="Calls open at once", ordering="max_concurrent")
+    @admin.display(description=gettext_lazy("Calls open at once"), ordering="max_concurrent")
     def calls_open_at_once(self, limit: EndpointLimit) -> int:
         return limit.max_concurrent
 

@@ -8,14 +8,16 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.forms.fields import InvalidJSONInput, JSONString
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from config.common.json_values import MAX_DEPTH, unstorable
 from tenants.admin_scoping import form_organization
 
 CODE_ATTRS = {"class": "vLargeTextField conduit-code", "spellcheck": "false", "autocomplete": "off"}
 TEXT_ATTRS = {"class": "vLargeTextField"}
-SECRET_KEPT = "Set. Leave blank to keep it; type a new value to replace it."
-SECRET_MISSING = "Not set yet."
+SECRET_KEPT = gettext_lazy("Set. Leave blank to keep it; type a new value to replace it.")
+SECRET_MISSING = gettext_lazy("Not set yet.")
 
 
 class JSONTextField(forms.JSONField):
@@ -38,10 +40,14 @@ class JSONTextField(forms.JSONField):
             converted = json.loads(value)
         except json.JSONDecodeError as exc:
             raise ValidationError(
-                f"This is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).", code="invalid"
+                _("This is not valid JSON: %(problem)s (line %(line)s, column %(column)s).")
+                % {"problem": exc.msg, "line": exc.lineno, "column": exc.colno},
+                code="invalid",
             ) from None
         except RecursionError:
-            raise ValidationError(f"JSON may be nested at most {self.max_depth} levels deep.", code="invalid") from None
+            raise ValidationError(
+                _("JSON may be nested at most %(depth)s levels deep.") % {"depth": self.max_depth}, code="invalid"
+            ) from None
         if problem := self.unstorable(converted):
             raise ValidationError(problem, code="invalid")
         return JSONString(converted) if isinstance(converted, str) else converted
@@ -92,6 +98,14 @@ def as_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+def parameter_label(parameter: dict) -> str:
+    """A parameter as a person reads it: its name, type, and whether a value is needed."""
+    values = {"name": parameter.get("name"), "type": parameter.get("type")}
+    if parameter.get("required", True):
+        return _("%(name)s (%(type)s, required)") % values
+    return _("%(name)s (%(type)s, optional)") % values
+
+
 class ServiceForm(forms.ModelForm):
     """A form whose rules are the service's: its errors are put on the fields they name."""
 
@@ -110,7 +124,7 @@ class ServiceForm(forms.ModelForm):
         cleaned = super().clean()
         organization = self.organization()
         if organization is None:
-            self.add_error("organization" if "organization" in self.fields else None, "Choose an organization.")
+            self.add_error("organization" if "organization" in self.fields else None, _("Choose an organization."))
             return cleaned
         # The service's own checks, run before it saves: what it would refuse is shown on the fields.
         for name, problems in self.service_problems(organization, self.service_data()).items():

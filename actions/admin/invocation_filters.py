@@ -5,6 +5,7 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy
 
 from actions.models import Action
 from tenants.middleware import active_organization
@@ -23,7 +24,7 @@ def actions_of(request: HttpRequest) -> QuerySet[Action]:
 class ActionListFilter(admin.SimpleListFilter):
     """The action filter, with the active organization's actions only."""
 
-    title = "action"
+    title = gettext_lazy("action")
     parameter_name = ACTION_PARAMETER
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[Any, str]]:

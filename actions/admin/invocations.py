@@ -13,6 +13,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext, pgettext
 
 from actions.admin.invocation_filters import ACTION_PARAMETER, ActionListFilter, actions_of
 from actions.admin.metrics import MetricsPagesMixin, metrics_url
@@ -35,14 +37,14 @@ def _pretty(value: Any) -> str:
 
 def _body_block(text: str) -> str:
     if not text:
-        return format_html("<span class='conduit-quiet'>{}</span>", "empty")
+        return format_html("<span class='conduit-quiet'>{}</span>", _("empty"))
     return format_html("<pre class='conduit-body'>{}</pre>", _pretty(text))
 
 
 def _headers_block(headers: Any) -> str:
     pairs = headers.items() if isinstance(headers, dict) else headers or []
     if not pairs:
-        return format_html("<span class='conduit-quiet'>{}</span>", "none")
+        return format_html("<span class='conduit-quiet'>{}</span>", pgettext("headers or body", "none"))
     return format_html_join("", "<code>{}: {}</code><br>", ((name, value) for name, value in pairs))
 
 
@@ -64,7 +66,9 @@ class InvocationAdmin(MetricsPagesMixin, ReadOnlyAdminMixin, OrgScopedAdminMixin
     list_filter = ["status", "outcome", "origin", "created_at", ActionListFilter]
     list_select_related = ["action", "organization"]
     search_fields = ["=id", "=origin_ref"]
-    search_help_text = "An invocation's id, or what it came from (a step run, or the replayed invocation)."
+    search_help_text = gettext_lazy(
+        "An invocation's id, or what it came from (a step run, or the replayed invocation)."
+    )
     ordering = ["-created_at"]
     actions = ["replay_failed"]
     change_list_template = "admin/actions/runtime/invocation_change_list.html"
@@ -97,11 +101,13 @@ class InvocationAdmin(MetricsPagesMixin, ReadOnlyAdminMixin, OrgScopedAdminMixin
         if self.sees_bodies(request):
             fieldsets.append(
                 (
-                    "Request and response",
+                    _("Request and response"),
                     {
                         "fields": BODY_FIELDS,
-                        "description": "The rendered request as sent, before authentication: "
-                        "credentials are added at send time and never stored.",
+                        "description": _(
+                            "The rendered request as sent, before authentication: "
+                            "credentials are added at send time and never stored."
+                        ),
                     },
                 )
             )
@@ -111,37 +117,39 @@ class InvocationAdmin(MetricsPagesMixin, ReadOnlyAdminMixin, OrgScopedAdminMixin
         return super().get_queryset(request).select_related("action", "organization", "replay_of")
 
     # --- columns and fields
-    @admin.display(description="invocation", ordering="id")
+    @admin.display(description=gettext_lazy("invocation"), ordering="id")
     def short_id(self, obj: Invocation) -> str:
         return str(obj.pk)[:8]
 
-    @admin.display(description="action", ordering="action__name")
+    @admin.display(description=gettext_lazy("action"), ordering="action__name")
     def action_link(self, obj: Invocation) -> str:
         return format_html(
-            '{} <a class="conduit-quiet" href="{}" title="Metrics of this action">metrics</a>',
+            '{} <a class="conduit-quiet" href="{}" title="{}">{}</a>',
             obj.action.name,
             metrics_url(obj.action),
+            _("Metrics of this action"),
+            _("metrics"),
         )
 
-    @admin.display(description="latency", ordering="latency_ms")
+    @admin.display(description=gettext_lazy("latency"), ordering="latency_ms")
     def latency(self, obj: Invocation) -> str:
         return "" if obj.latency_ms is None else f"{obj.latency_ms} ms"
 
-    @admin.display(description="action")
+    @admin.display(description=gettext_lazy("action"))
     def action_display(self, obj: Invocation) -> str:
         return self.action_link(obj)
 
-    @admin.display(description="latency")
+    @admin.display(description=gettext_lazy("latency"))
     def latency_display(self, obj: Invocation) -> str:
         return self.latency(obj) or "-"
 
-    @admin.display(description="replay of")
+    @admin.display(description=gettext_lazy("replay of"))
     def replay_of_display(self, obj: Invocation) -> str:
         if obj.replay_of is None:
             return "-"
         return format_html('<a href="{}">{}</a>', _invocation_url(obj.replay_of), obj.replay_of.pk)
 
-    @admin.display(description="replays")
+    @admin.display(description=gettext_lazy("replays"))
     def replays_display(self, obj: Invocation) -> str:
         replays = list(obj.replays.order_by("created_at"))
         if not replays:
@@ -150,7 +158,7 @@ class InvocationAdmin(MetricsPagesMixin, ReadOnlyAdminMixin, OrgScopedAdminMixin
             "", '<a href="{}">{}</a> ({})<br>', ((_invocation_url(r), r.pk, r.status) for r in replays)
         )
 
-    @admin.display(description="request")
+    @admin.display(description=gettext_lazy("request"))
     def request_display(self, obj: Invocation) -> str:
         request = invocation_request_shown(obj)  # a secret value shows as {{secrets.NAME}}
         return format_html(
@@ -161,27 +169,27 @@ class InvocationAdmin(MetricsPagesMixin, ReadOnlyAdminMixin, OrgScopedAdminMixin
             _body_block(request.get("body") or ""),
         )
 
-    @admin.display(description="response headers")
+    @admin.display(description=gettext_lazy("response headers"))
     def response_headers_display(self, obj: Invocation) -> str:
         return _headers_block(obj.response_headers)
 
-    @admin.display(description="error")
+    @admin.display(description=gettext_lazy("error"))
     def error_outcome(self, obj: Invocation) -> str:
         return invocation_error_shown(obj, sees_destinations=False)
 
-    @admin.display(description="response body")
+    @admin.display(description=gettext_lazy("response body"))
     def response_body_display(self, obj: Invocation) -> str:
         return _body_block(obj.response_body)
 
-    @admin.display(description="attempt log")
+    @admin.display(description=gettext_lazy("attempt log"))
     def attempt_log_display(self, obj: Invocation) -> str:
         attempts = list(obj.attempt_log.all())
         if not attempts:
-            return "No attempt yet."
+            return _("No attempt yet.")
         rows = format_html_join(
             "",
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} ms</td><td>{}</td>"
-            "<td><details><summary>headers and body</summary>{}{}</details></td></tr>",
+            "<td><details><summary>{}</summary>{}{}</details></td></tr>",
             (
                 (
                     a.number,
@@ -190,6 +198,7 @@ class InvocationAdmin(MetricsPagesMixin, ReadOnlyAdminMixin, OrgScopedAdminMixin
                     a.response_status or "-",
                     a.latency_ms,
                     a.error or "",
+                    _("headers and body"),
                     _headers_block(a.response_headers),
                     _body_block(a.response_body),
                 )
@@ -197,13 +206,19 @@ class InvocationAdmin(MetricsPagesMixin, ReadOnlyAdminMixin, OrgScopedAdminMixin
             ),
         )
         return format_html(
-            "<table class='conduit-table'><thead><tr><th>#</th><th>Started</th><th>Outcome</th>"
-            "<th>Status</th><th>Latency</th><th>Error</th><th>Response</th></tr></thead><tbody>{}</tbody></table>",
+            "<table class='conduit-table'><thead><tr><th>#</th><th>{}</th><th>{}</th>"
+            "<th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody></table>",
+            _("Started"),
+            _("Outcome"),
+            _("Status"),
+            _("Latency"),
+            _("Error"),
+            _("Response"),
             rows,
         )
 
     # --- replay
-    @admin.action(description="Replay selected failed invocations", permissions=["replay"])
+    @admin.action(description=gettext_lazy("Replay selected failed invocations"), permissions=["replay"])
     def replay_failed(self, request: HttpRequest, queryset: QuerySet) -> None:
         replayed, skipped = 0, 0
         for invocation in queryset:
@@ -214,11 +229,19 @@ class InvocationAdmin(MetricsPagesMixin, ReadOnlyAdminMixin, OrgScopedAdminMixin
             else:
                 replayed += 1
         if replayed:
-            self.message_user(request, f"{replayed} failed invocation(s) replayed.", messages.SUCCESS)
+            message = ngettext(
+                "%(count)s failed invocation(s) replayed.", "%(count)s failed invocation(s) replayed.", replayed
+            )
+            self.message_user(request, message % {"count": replayed}, messages.SUCCESS)
         if skipped:
             self.message_user(
                 request,
-                f"{skipped} invocation(s) skipped: only failed invocations are replayed.",
+                ngettext(
+                    "%(count)s invocation(s) skipped: only failed invocations are replayed.",
+                    "%(count)s invocation(s) skipped: only failed invocations are replayed.",
+                    skipped,
+                )
+                % {"count": skipped},
                 messages.WARNING,
             )
 

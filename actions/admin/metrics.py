@@ -12,6 +12,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import dateformat, timezone
 from django.utils.http import urlencode
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext, pgettext
 
 from actions.admin.invocation_filters import ACTION_PARAMETER, actions_of
 from actions.models import Action
@@ -67,7 +69,7 @@ class MetricsPagesMixin:
                 **self.admin_site.each_context(request),
                 "opts": self.opts,
                 "app_label": self.opts.app_label,
-                "title": f"Metrics of {action.name}",
+                "title": _("Metrics of %(name)s") % {"name": action.name},
                 "media": self.media,
                 "action": action,
                 "metrics": metrics,
@@ -104,9 +106,14 @@ class MetricsPagesMixin:
         )
         self.message_user(
             request,
-            f"{len(replayed)} failed invocation(s) of {action.name} replayed."
+            ngettext(
+                "%(count)s failed invocation(s) of %(name)s replayed.",
+                "%(count)s failed invocation(s) of %(name)s replayed.",
+                len(replayed),
+            )
+            % {"count": len(replayed), "name": action.name}
             if replayed
-            else "No failed invocation left to replay in that range.",
+            else _("No failed invocation left to replay in that range."),
             messages.SUCCESS if replayed else messages.INFO,
         )
         return HttpResponseRedirect(back)
@@ -123,7 +130,7 @@ class ReplayRangeForm(forms.Form):
     def clean(self) -> dict:
         data = super().clean()
         if data.get("since") and data.get("until") and data["since"] >= data["until"]:
-            raise ValidationError("The end of the range must be later than its start.")
+            raise ValidationError(_("The end of the range must be later than its start."))
         return data
 
 
@@ -134,19 +141,19 @@ def _numbers(metrics: dict) -> list[tuple[str, Any]]:
         return "-" if value is None else f"{value} ms"
 
     return [
-        ("Calls", metrics["calls"]),
-        ("Succeeded", metrics["succeeded"]),
-        ("Success rate", "-" if rate is None else f"{rate * 100:.1f} %"),
-        ("HTTP 4xx", metrics["http_4xx"]),
-        ("HTTP 5xx", metrics["http_5xx"]),
-        ("Timeouts", metrics["timeouts"]),
-        ("Rate limited", metrics["rate_limited"]),
-        ("Other errors", metrics["errors"]),
-        ("Latency p50", ms(metrics["latency_p50_ms"])),
-        ("Latency p95", ms(metrics["latency_p95_ms"])),
-        ("Calls per second", f"{metrics['calls_per_second']:.3f}"),
-        ("Pending", metrics["pending"]),
-        ("Running", metrics["running"]),
+        (_("Calls"), metrics["calls"]),
+        (pgettext("metrics", "Succeeded"), metrics["succeeded"]),
+        (_("Success rate"), "-" if rate is None else f"{rate * 100:.1f} %"),
+        (_("HTTP 4xx"), metrics["http_4xx"]),
+        (_("HTTP 5xx"), metrics["http_5xx"]),
+        (_("Timeouts"), metrics["timeouts"]),
+        (_("Rate limited"), metrics["rate_limited"]),
+        (_("Other errors"), metrics["errors"]),
+        (_("Latency p50"), ms(metrics["latency_p50_ms"])),
+        (_("Latency p95"), ms(metrics["latency_p95_ms"])),
+        (_("Calls per second"), f"{metrics['calls_per_second']:.3f}"),
+        (_("Pending"), metrics["pending"]),
+        (_("Running"), metrics["running"]),
     ]
 
 
@@ -194,7 +201,13 @@ def metrics_chart(metrics: dict) -> dict:
                 "calls_height": calls_height,
                 "failures_y": round(baseline - failures_height, 2),
                 "failures_height": failures_height,
-                "title": f"{start} to {end}: {bucket['calls']} calls, {bucket['failures']} failures",
+                "title": _("%(start)s to %(end)s: %(calls)s, %(failures)s")
+                % {
+                    "start": start,
+                    "end": end,
+                    "calls": _calls(bucket["calls"]),
+                    "failures": _failures(bucket["failures"]),
+                },
             }
         )
     ticks = [{"y": round(baseline - height(value), 2), "label": value} for value in sorted({0, top // 2, top})]
@@ -226,8 +239,27 @@ def metrics_chart(metrics: dict) -> dict:
 
 def _duration(span: timedelta) -> str:
     seconds = int(span.total_seconds())
-    for unit, size in (("day", 86_400), ("hour", 3600), ("minute", 60)):
+    for size, unit in ((86_400, _days), (3600, _hours), (60, _minutes)):
         if seconds >= size and seconds % size == 0:
-            count = seconds // size
-            return f"{count} {unit}{'s' if count > 1 else ''}"
-    return f"{seconds} seconds"
+            return unit(seconds // size)
+    return ngettext("%(count)s seconds", "%(count)s seconds", seconds) % {"count": seconds}
+
+
+def _calls(count: int) -> str:
+    return ngettext("%(count)s calls", "%(count)s calls", count) % {"count": count}
+
+
+def _failures(count: int) -> str:
+    return ngettext("%(count)s failures", "%(count)s failures", count) % {"count": count}
+
+
+def _days(count: int) -> str:
+    return ngettext("%(count)s day", "%(count)s days", count) % {"count": count}
+
+
+def _hours(count: int) -> str:
+    return ngettext("%(count)s hour", "%(count)s hours", count) % {"count": count}
+
+
+def _minutes(count: int) -> str:
+    return ngettext("%(count)s minute", "%(count)s minutes", count) % {"count": count}

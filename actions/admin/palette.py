@@ -5,14 +5,16 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from actions.admin.forms import as_text
+from actions.admin.forms import as_text, parameter_label
 from actions.models import Action, PaletteAction
 from actions.selectors import action_usage
 from tenants.admin_scoping import OrgScopedAdminMixin, ReadOnlyAdminMixin
 from tenants.roles import Capability
 
-NOT_USED = "Not used by any journey yet."
+NOT_USED = gettext_lazy("Not used by any journey yet.")
 
 
 def _used_in_html(action: Action | None) -> str:
@@ -35,16 +37,13 @@ def _used_in_html(action: Action | None) -> str:
 
 
 def _parameter_summary(parameters: list[dict]) -> str:
-    return ", ".join(
-        f"{p.get('name')} ({p.get('type')}, {'required' if p.get('required', True) else 'optional'})"
-        for p in parameters or []
-    )
+    return ", ".join(parameter_label(p) for p in parameters or [])
 
 
 class ActionDisplay:
     """The "used in" column and field, shared by the palette and the action configuration."""
 
-    @admin.display(description="used in")
+    @admin.display(description=gettext_lazy("used in"))
     def used_in(self, obj: Action) -> str:
         return _used_in_html(obj)
 
@@ -66,28 +65,28 @@ class PaletteActionAdmin(ActionDisplay, ReadOnlyAdminMixin, OrgScopedAdminMixin,
         return super().get_queryset(request).filter(status=Action.Status.ACTIVE)
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
-        return super().changelist_view(request, {"title": "Action palette", **(extra_context or {})})
+        return super().changelist_view(request, {"title": _("Action palette"), **(extra_context or {})})
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
-        extra = {"title": "Action in the palette", **(extra_context or {})}
+        extra = {"title": _("Action in the palette"), **(extra_context or {})}
         return super().change_view(request, object_id, form_url, extra)
 
-    @admin.display(description="description")
+    @admin.display(description=gettext_lazy("description"))
     def what_it_does(self, obj: Action) -> str:
-        return obj.description or "No description yet."
+        return obj.description or _("No description yet.")
 
-    @admin.display(description="description")
+    @admin.display(description=gettext_lazy("description"))
     def short_description(self, obj: Action) -> str:
         return Truncator(obj.description).chars(120)
 
-    @admin.display(description="parameters")
+    @admin.display(description=gettext_lazy("parameters"))
     def parameter_summary(self, obj: Action) -> str:
         return _parameter_summary(obj.parameters)
 
-    @admin.display(description="parameters")
+    @admin.display(description=gettext_lazy("parameters"))
     def parameter_table(self, obj: Action) -> str:
         if not obj.parameters:
-            return "No parameters."
+            return _("No parameters.")
         rows = format_html_join(
             "",
             "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -95,7 +94,7 @@ class PaletteActionAdmin(ActionDisplay, ReadOnlyAdminMixin, OrgScopedAdminMixin,
                 (
                     p.get("name"),
                     p.get("type"),
-                    "yes" if p.get("required", True) else "no",
+                    _("yes") if p.get("required", True) else _("no"),
                     "" if p.get("default") is None else as_text(p["default"]),
                     p.get("description", ""),
                 )
@@ -103,7 +102,12 @@ class PaletteActionAdmin(ActionDisplay, ReadOnlyAdminMixin, OrgScopedAdminMixin,
             ),
         )
         return format_html(
-            "<table class='conduit-parameters'><thead><tr><th>Name</th><th>Type</th><th>Required</th>"
-            "<th>Default</th><th>Description</th></tr></thead><tbody>{}</tbody></table>",
+            "<table class='conduit-parameters'><thead><tr><th>{}</th><th>{}</th><th>{}</th>"
+            "<th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody></table>",
+            _("Name"),
+            _("Type"),
+            _("Required"),
+            _("Default"),
+            _("Description"),
             rows,
         )

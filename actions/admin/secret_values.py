@@ -10,6 +10,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from actions.admin.forms import SECRET_KEPT, ServiceForm, write_only_field
 from actions.models import SecretValue
@@ -20,17 +22,24 @@ from tenants.roles import Capability
 
 
 class SecretValueForm(ServiceForm):
-    value = write_only_field("Value")
+    value = write_only_field(gettext_lazy("Value"))
 
     class Meta:
         model = SecretValue
         fields = ["organization", "name", "value", "description"]
-        help_texts = {"name": "Letters, digits and _, e.g. SLACK_WEBHOOK. Templates use it as {{secrets.NAME}}."}
+        labels = {
+            "organization": gettext_lazy("Organization"),
+            "name": gettext_lazy("Name"),
+            "description": gettext_lazy("Description"),
+        }
+        help_texts = {
+            "name": gettext_lazy("Letters, digits and _, e.g. SLACK_WEBHOOK. Templates use it as {{secrets.NAME}}.")
+        }
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.fields["value"].help_text = (
-            SECRET_KEPT if self.instance.pk else "Required. Stored encrypted, never shown again."
+            SECRET_KEPT if self.instance.pk else _("Required. Stored encrypted, never shown again.")
         )
 
     def service_data(self) -> dict[str, Any]:
@@ -55,15 +64,17 @@ class SecretValueAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
     search_fields = ["name", "description"]
     readonly_fields = ["used_by"]
 
-    @admin.display(description="in a template")
+    @admin.display(description=gettext_lazy("in a template"))
     def reference(self, obj: SecretValue) -> str:
         return format_html("<code>{{{{secrets.{}}}}}</code>", obj.name)
 
-    @admin.display(description="used by")
+    @admin.display(description=gettext_lazy("used by"))
     def used_by(self, obj: SecretValue) -> str:
         if not obj.pk:
             return "-"
-        return ", ".join(secret_values.secret_value_usage(organization=obj.organization, name=obj.name)) or "no action"
+        return ", ".join(secret_values.secret_value_usage(organization=obj.organization, name=obj.name)) or _(
+            "no action"
+        )
 
     def save_model(self, request: HttpRequest, obj: SecretValue, form: SecretValueForm, change: bool) -> None:
         saved = secret_values.secret_value_save(

@@ -1,3 +1,5 @@
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status
@@ -36,25 +38,29 @@ class ActionSerializer(StrictSerializer, serializers.ModelSerializer):
     body = serializers.JSONField(required=False, allow_null=True)
     email = serializers.JSONField(
         required=False, allow_null=True,
-        help_text='For kind "email": templates {"to", "cc", "reply_to", "from", "subject", "text", "html"}; '
-        "placeholders as in a body ({{name}}), values escaped in html.",
+        help_text=gettext_lazy(
+            'For kind "email": templates {"to", "cc", "reply_to", "from", "subject", "text", "html"}; '
+            "placeholders as in a body ({{name}}), values escaped in html."
+        ),
     )  # fmt: skip
     parameters = serializers.JSONField(required=False)
     response_schema = serializers.JSONField(required=False, allow_null=True)
     auth = serializers.JSONField(
         required=False,
-        help_text='One of the six auth objects, e.g. {"type": "bearer", "token": "..."}. Secrets are '
-        "write-only: answers say only `<name>_set`; omit a secret to keep the stored one.",
+        help_text=gettext_lazy(
+            'One of the six auth objects, e.g. {"type": "bearer", "token": "..."}. Secrets are '
+            "write-only: answers say only `<name>_set`; omit a secret to keep the stored one."
+        ),
     )
     signing_secret = serializers.CharField(
         required=False, write_only=True, allow_blank=True,
-        help_text='A Standard Webhooks secret (whsec_...), or "generate" for a new one.',
+        help_text=gettext_lazy('A Standard Webhooks secret (whsec_...), or "generate" for a new one.'),
     )  # fmt: skip
     clear_signing_secret = serializers.BooleanField(required=False, write_only=True)
     signing_secret_set = serializers.SerializerMethodField()
     client_key = serializers.CharField(required=False, write_only=True, allow_blank=True)
     clear_client_certificate = serializers.BooleanField(
-        required=False, write_only=True, help_text="Remove the client certificate and its key."
+        required=False, write_only=True, help_text=gettext_lazy("Remove the client certificate and its key.")
     )
     client_key_set = serializers.SerializerMethodField()
     used_in = serializers.SerializerMethodField()
@@ -94,12 +100,14 @@ class ActionSerializer(StrictSerializer, serializers.ModelSerializer):
 
 
 class TestRequestSerializer(StrictSerializer):
-    parameters = serializers.DictField(required=False, default=dict, help_text="Parameter values by name.")
+    parameters = serializers.DictField(
+        required=False, default=dict, help_text=gettext_lazy("Parameter values by name.")
+    )
 
 
 class TestResultSerializer(serializers.Serializer):
     outcome = serializers.CharField()
-    request = serializers.JSONField(help_text="The rendered request, secrets masked.")
+    request = serializers.JSONField(help_text=gettext_lazy("The rendered request, secrets masked."))
     status_code = serializers.IntegerField(allow_null=True)
     response_headers = serializers.DictField(child=serializers.CharField())
     response_body = serializers.CharField(allow_blank=True)
@@ -109,16 +117,16 @@ class TestResultSerializer(serializers.Serializer):
 
 
 class InferSerializer(StrictSerializer):
-    sample = serializers.JSONField(required=False, help_text="A sample request body.")
+    sample = serializers.JSONField(required=False, help_text=gettext_lazy("A sample request body."))
     parameters = serializers.ListField(
         child=serializers.CharField(), required=False,
-        help_text="Paths of the sample's fields that become parameters; the others stay constants.",
+        help_text=gettext_lazy("Paths of the sample's fields that become parameters; the others stay constants."),
     )  # fmt: skip
-    sample_response = serializers.JSONField(required=False, help_text="A sample response body.")
+    sample_response = serializers.JSONField(required=False, help_text=gettext_lazy("A sample response body."))
 
     def validate(self, data: dict) -> dict:
         if "sample" not in data and "sample_response" not in data:
-            raise serializers.ValidationError({"sample": "Give a sample body, a sample_response, or both."})
+            raise serializers.ValidationError({"sample": _("Give a sample body, a sample_response, or both.")})
         return data
 
 

@@ -1,6 +1,8 @@
 """The API of the organization's SMTP settings, used by every email action."""
 
 from django.http import Http404
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -16,9 +18,11 @@ from tenants.scoping import OrgScopedViewSet
 class EmailSettingsSerializer(StrictSerializer, serializers.ModelSerializer):
     password = serializers.CharField(
         write_only=True, required=False, allow_blank=True, trim_whitespace=False,
-        help_text="Write-only; leave out to keep the stored one.",
+        help_text=gettext_lazy("Write-only; leave out to keep the stored one."),
     )  # fmt: skip
-    clear_password = serializers.BooleanField(write_only=True, required=False, help_text="Remove the password.")
+    clear_password = serializers.BooleanField(
+        write_only=True, required=False, help_text=gettext_lazy("Remove the password.")
+    )
     password_set = serializers.SerializerMethodField()
 
     class Meta:
@@ -47,7 +51,7 @@ class EmailSettingsViewSet(OrgScopedViewSet):
         the base's get_object (a singleton); it still reads the organization's own queryset."""
         found = self.get_queryset().first()
         if found is None:
-            raise Http404("This organization has no email settings yet; PUT them first.")
+            raise Http404(_("This organization has no email settings yet; PUT them first."))
         return found
 
     def retrieve(self, request: Request, org_slug: str) -> Response:

@@ -1,5 +1,6 @@
 """The API of host limits (SPEC section 3)."""
 
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.request import Request
@@ -21,11 +22,14 @@ class EndpointLimitSerializer(StrictSerializer, serializers.ModelSerializer):
         validators = []
         extra_kwargs = {
             "host": {"validators": []},
-            "calls": {"help_text": "Calls allowed per period_s, at least 1; 300000 when not given on create."},
-            "period_s": {"help_text": "Seconds, 1 to 86400; 60 when not given on create."},
+            "calls": {
+                "help_text": gettext_lazy("Calls allowed per period_s, at least 1; 300000 when not given on create.")
+            },
+            "period_s": {"help_text": gettext_lazy("Seconds, 1 to 86400; 60 when not given on create.")},
             "max_concurrent": {
-                "help_text": "Calls open to the host at once, across every worker: 1 to 100000; "
-                "400 when not given on create."
+                "help_text": gettext_lazy(
+                    "Calls open to the host at once, across every worker: 1 to 100000; 400 when not given on create."
+                )
             },
         }
 

@@ -2,6 +2,9 @@
 
 import django_filters
 from django.db.models import QuerySet
+from django.utils.text import format_lazy
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action as api_action
@@ -18,19 +21,23 @@ from tenants.scoping import OrgScopedViewSet
 
 
 class InvocationFilter(django_filters.FilterSet):
-    action = IdFilter(field_name="action_id", help_text="The action's id.")
+    action = IdFilter(field_name="action_id", help_text=gettext_lazy("The action's id."))
     status = django_filters.ChoiceFilter(choices=Invocation.Status.choices)
-    outcome = django_filters.CharFilter(help_text="e.g. succeeded, http_404, timedout, rate_limited.")
-    since = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte", help_text="Created at or after (ISO 8601).")
-    until = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt", help_text="Created before (ISO 8601).")
+    outcome = django_filters.CharFilter(help_text=gettext_lazy("e.g. succeeded, http_404, timedout, rate_limited."))
+    since = UtcDateTimeFilter(
+        field_name="created_at", lookup_expr="gte", help_text=gettext_lazy("Created at or after (ISO 8601).")
+    )
+    until = UtcDateTimeFilter(
+        field_name="created_at", lookup_expr="lt", help_text=gettext_lazy("Created before (ISO 8601).")
+    )
 
     class Meta:
         model = Invocation
         fields = ["action", "status", "outcome", "since", "until"]
 
 
-STATUS_HELP = "pending, running, succeeded, failed or rate_limited."
-ERROR_HELP = (
+STATUS_HELP = gettext_lazy("pending, running, succeeded, failed or rate_limited.")
+ERROR_HELP = gettext_lazy(
     "Why the call failed. Admins and technical users read the full text; others read its outcome in "
     "words, which never names the host, address or port the call went to."
 )
@@ -70,7 +77,7 @@ class InvocationAttemptSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-BODIES_ONLY = "Only for the admin and technical roles."
+BODIES_ONLY = gettext_lazy("Only for the admin and technical roles.")
 
 
 class InvocationSerializer(InvocationStatusSerializer):
@@ -79,9 +86,13 @@ class InvocationSerializer(InvocationStatusSerializer):
     The body fields are declared optional (not read-only) so that the schema says they may be absent.
     """
 
-    request = serializers.JSONField(required=False, help_text=f"The rendered request. {BODIES_ONLY}")
+    request = serializers.JSONField(
+        required=False, help_text=format_lazy("{} {}", gettext_lazy("The rendered request."), BODIES_ONLY)
+    )
     response_headers = serializers.JSONField(required=False, help_text=BODIES_ONLY)
-    response_body = serializers.CharField(required=False, help_text=f"Truncated. {BODIES_ONLY}")
+    response_body = serializers.CharField(
+        required=False, help_text=format_lazy("{} {}", gettext_lazy("Truncated."), BODIES_ONLY)
+    )
     attempt_log = InvocationAttemptSerializer(many=True, required=False, help_text=BODIES_ONLY)
 
     class Meta(InvocationStatusSerializer.Meta):
@@ -102,9 +113,9 @@ class InvocationSerializer(InvocationStatusSerializer):
 
 
 class ReplaySerializer(StrictSerializer):
-    invocation = serializers.UUIDField(required=False, help_text="Replay this one failed invocation.")
+    invocation = serializers.UUIDField(required=False, help_text=gettext_lazy("Replay this one failed invocation."))
     action = serializers.IntegerField(
-        required=False, help_text="Or replay every failed invocation of this action in [since, until)."
+        required=False, help_text=gettext_lazy("Or replay every failed invocation of this action in [since, until).")
     )
     since = serializers.DateTimeField(required=False)
     until = serializers.DateTimeField(required=False)
@@ -112,16 +123,16 @@ class ReplaySerializer(StrictSerializer):
     def validate(self, data: dict) -> dict:
         if ("invocation" in data) == ("action" in data):
             raise serializers.ValidationError(
-                {"invocation": "Give either an invocation, or an action with since and until."}
+                {"invocation": _("Give either an invocation, or an action with since and until.")}
             )
         if "action" in data:
-            missing = {name: "Required with action." for name in ("since", "until") if name not in data}
+            missing = {name: _("Required with action.") for name in ("since", "until") if name not in data}
             if missing:
                 raise serializers.ValidationError(missing)
             if data["since"] >= data["until"]:
-                raise serializers.ValidationError({"until": "Must be later than since."})
+                raise serializers.ValidationError({"until": _("Must be later than since.")})
         elif "since" in data or "until" in data:
-            raise serializers.ValidationError({"since": "A time range goes with an action, not an invocation."})
+            raise serializers.ValidationError({"since": _("A time range goes with an action, not an invocation.")})
         return data
 
 

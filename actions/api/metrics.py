@@ -1,6 +1,8 @@
 """The API of per-action metrics over a window."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -17,29 +19,33 @@ class MetricsBucketSerializer(serializers.Serializer):
     start = serializers.DateTimeField()
     end = serializers.DateTimeField()
     calls = serializers.IntegerField()
-    failures = serializers.IntegerField(help_text="Calls that did not succeed (failed or rate limited).")
+    failures = serializers.IntegerField(help_text=gettext_lazy("Calls that did not succeed (failed or rate limited)."))
 
 
 class WorkerCallsSerializer(serializers.Serializer):
-    worker = serializers.CharField(help_text="A worker process: its machine's host name and process id.")
-    calls = serializers.IntegerField(help_text="Calls of the organization it has open now.")
+    worker = serializers.CharField(help_text=gettext_lazy("A worker process: its machine's host name and process id."))
+    calls = serializers.IntegerField(help_text=gettext_lazy("Calls of the organization it has open now."))
 
 
 class HostInFlightSerializer(serializers.Serializer):
     host = serializers.CharField()
-    calls = serializers.IntegerField(help_text="Calls of the organization open to the host now, all workers together.")
-    max_concurrent = serializers.IntegerField(
-        help_text="The host's cap on calls open at once: its endpoint limit's max_concurrent, else the default (400)."
+    calls = serializers.IntegerField(
+        help_text=gettext_lazy("Calls of the organization open to the host now, all workers together.")
     )
-    workers = WorkerCallsSerializer(many=True, help_text="Each worker process's open calls to the host.")
+    max_concurrent = serializers.IntegerField(
+        help_text=gettext_lazy(
+            "The host's cap on calls open at once: its endpoint limit's max_concurrent, else the default (400)."
+        )
+    )
+    workers = WorkerCallsSerializer(many=True, help_text=gettext_lazy("Each worker process's open calls to the host."))
 
 
 class InFlightSerializer(serializers.Serializer):
-    calls = serializers.IntegerField(help_text="Calls of the organization open now, to every host.")
-    hosts = HostInFlightSerializer(many=True, help_text="Hosts with calls open now, by host name.")
-    workers = WorkerCallsSerializer(many=True, help_text="Worker processes with calls open now, by name.")
+    calls = serializers.IntegerField(help_text=gettext_lazy("Calls of the organization open now, to every host."))
+    hosts = HostInFlightSerializer(many=True, help_text=gettext_lazy("Hosts with calls open now, by host name."))
+    workers = WorkerCallsSerializer(many=True, help_text=gettext_lazy("Worker processes with calls open now, by name."))
     max_in_flight = serializers.IntegerField(
-        help_text="Calls one worker process keeps open at most, for every organization together."
+        help_text=gettext_lazy("Calls one worker process keeps open at most, for every organization together.")
     )
 
 
@@ -48,25 +54,27 @@ class ActionMetricsSerializer(serializers.Serializer):
     window = serializers.CharField()
     since = serializers.DateTimeField()
     until = serializers.DateTimeField()
-    calls = serializers.IntegerField(help_text="Finished invocations: succeeded, failed or rate limited.")
+    calls = serializers.IntegerField(help_text=gettext_lazy("Finished invocations: succeeded, failed or rate limited."))
     succeeded = serializers.IntegerField()
     http_4xx = serializers.IntegerField()
     http_5xx = serializers.IntegerField()
     timeouts = serializers.IntegerField()
     rate_limited = serializers.IntegerField()
-    errors = serializers.IntegerField(help_text="Other failures: error, refused, circuit_open.")
-    success_rate = serializers.FloatField(allow_null=True, help_text="0 to 1; null without calls.")
+    errors = serializers.IntegerField(help_text=gettext_lazy("Other failures: error, refused, circuit_open."))
+    success_rate = serializers.FloatField(allow_null=True, help_text=gettext_lazy("0 to 1; null without calls."))
     latency_p50_ms = serializers.IntegerField(allow_null=True)
     latency_p95_ms = serializers.IntegerField(allow_null=True)
     calls_per_second = serializers.FloatField()
     pending = serializers.IntegerField()
     running = serializers.IntegerField()
-    bucket_s = serializers.IntegerField(help_text="The width of each series bucket, in seconds.")
+    bucket_s = serializers.IntegerField(help_text=gettext_lazy("The width of each series bucket, in seconds."))
     series = MetricsBucketSerializer(many=True)
     in_flight = InFlightSerializer(
         allow_null=True,
-        help_text="The organization's calls open now, to every host (not only this action's): for admins and "
-        "technical users; null for other roles and API keys.",
+        help_text=gettext_lazy(
+            "The organization's calls open now, to every host (not only this action's): for admins and "
+            "technical users; null for other roles and API keys."
+        ),
     )
 
 
@@ -77,12 +85,16 @@ class ActionMetricsViewSet(OrgScopedViewSet):
     queryset = Action.objects.all()
     read_capability = Capability.VIEW_JOURNEYS
     write_capability = Capability.MANAGE_ACTIONS
-    not_found_detail = "Action not found."
+    not_found_detail = gettext_lazy("Action not found.")
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The action's id."),
-            OpenApiParameter("window", OpenApiTypes.STR, description=f"{WINDOW_HELP} Default 1h."),
+            OpenApiParameter(
+                "id", OpenApiTypes.INT, OpenApiParameter.PATH, description=gettext_lazy("The action's id.")
+            ),
+            OpenApiParameter(
+                "window", OpenApiTypes.STR, description=format_lazy("{} {}", WINDOW_HELP, gettext_lazy("Default 1h."))
+            ),
         ],
         responses=ActionMetricsSerializer,
     )

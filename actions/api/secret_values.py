@@ -1,5 +1,6 @@
 """The API of secret values: {{secrets.NAME}} values, write-only (SPEC section 2)."""
 
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.request import Request
@@ -15,10 +16,12 @@ from tenants.scoping import OrgScopedViewSet
 class SecretValueSerializer(StrictSerializer, serializers.ModelSerializer):
     value = serializers.CharField(
         write_only=True, required=False, trim_whitespace=False,
-        help_text="Write-only. Required to create; leave out on update to keep the stored value.",
+        help_text=gettext_lazy("Write-only. Required to create; leave out on update to keep the stored value."),
     )  # fmt: skip
-    reference = serializers.SerializerMethodField(help_text="What to write in a template: {{secrets.NAME}}.")
-    used_by = serializers.SerializerMethodField(help_text="Actions whose templates reference it.")
+    reference = serializers.SerializerMethodField(
+        help_text=gettext_lazy("What to write in a template: {{secrets.NAME}}.")
+    )
+    used_by = serializers.SerializerMethodField(help_text=gettext_lazy("Actions whose templates reference it."))
 
     class Meta:
         model = SecretValue

@@ -1,6 +1,8 @@
 """The API of the action template catalogue: list the templates, create an action from one."""
 
 from django.http import Http404
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -18,7 +20,7 @@ from tenants.scoping import OrgScopedViewSet
 class CredentialSerializer(serializers.Serializer):
     name = serializers.CharField()
     label = serializers.CharField()
-    secret = serializers.BooleanField(help_text="Stored encrypted and never shown again.")
+    secret = serializers.BooleanField(help_text=gettext_lazy("Stored encrypted and never shown again."))
     required = serializers.BooleanField()
     help = serializers.CharField(allow_blank=True)
 
@@ -27,23 +29,27 @@ class ActionTemplateSerializer(serializers.Serializer):
     key = serializers.CharField()
     name = serializers.CharField()
     provider = serializers.CharField()
-    category = serializers.CharField(help_text="sms, email, push, chat, ads, analytics or webhook.")
+    category = serializers.CharField(help_text=gettext_lazy("sms, email, push, chat, ads, analytics or webhook."))
     description = serializers.CharField()
-    docs_url = serializers.URLField(help_text="The provider's documentation of the request.")
-    request = serializers.CharField(help_text="The request the action sends, in one line.")
-    credentials = CredentialSerializer(many=True, help_text="What to give to create an action from it.")
-    parameters = serializers.ListField(child=serializers.DictField(), help_text="The action's parameters.")
+    docs_url = serializers.URLField(help_text=gettext_lazy("The provider's documentation of the request."))
+    request = serializers.CharField(help_text=gettext_lazy("The request the action sends, in one line."))
+    credentials = CredentialSerializer(many=True, help_text=gettext_lazy("What to give to create an action from it."))
+    parameters = serializers.ListField(
+        child=serializers.DictField(), help_text=gettext_lazy("The action's parameters.")
+    )
 
 
 class FromTemplateSerializer(StrictSerializer):
-    template = serializers.CharField(help_text="The template's key, e.g. twilio_sms.")
-    name = serializers.CharField(required=False, max_length=200, help_text="Defaults to the template's name.")
+    template = serializers.CharField(help_text=gettext_lazy("The template's key, e.g. twilio_sms."))
+    name = serializers.CharField(
+        required=False, max_length=200, help_text=gettext_lazy("Defaults to the template's name.")
+    )
     status = serializers.ChoiceField(
         choices=[Action.Status.DRAFT, Action.Status.ACTIVE], required=False, default=Action.Status.DRAFT
     )
     credentials = serializers.DictField(
         child=serializers.CharField(allow_blank=True, trim_whitespace=False), required=False, default=dict,
-        help_text="The template's credentials by name.",
+        help_text=gettext_lazy("The template's credentials by name."),
     )  # fmt: skip
 
 
@@ -66,12 +72,16 @@ class ActionTemplateViewSet(OrgScopedViewSet):
 
     @extend_schema(
         responses=ActionTemplateSerializer,
-        parameters=[OpenApiParameter("key", OpenApiTypes.STR, OpenApiParameter.PATH, description="e.g. twilio_sms")],
+        parameters=[
+            OpenApiParameter(
+                "key", OpenApiTypes.STR, OpenApiParameter.PATH, description=gettext_lazy("e.g. twilio_sms")
+            )
+        ],
     )
     def retrieve(self, request: Request, org_slug: str, key: str) -> Response:
         template = catalogue.TEMPLATES.get(key)
         if template is None:
-            raise Http404("No such action template.")
+            raise Http404(_("No such action template."))
         return Response(catalogue.template_summary(template))
 
     @extend_schema(request=FromTemplateSerializer, responses={201: ActionSerializer})

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
+from django.utils.translation import gettext as _
+
 from actions.delivery.parameter_types import coerce, shown_value, to_json_value, to_text
 from actions.delivery.secret_references import REFERENCE, Placing
 from config.common.identifiers import NAME
@@ -45,32 +47,35 @@ class RenderError(ValueError):
 def validate_parameters(parameters: Any) -> list[str]:
     """Problems with the parameter declarations, each naming the parameter."""
     if not isinstance(parameters, list):
-        return ["must be a list of {name, type, required, default, description}"]
+        return [_("must be a list of {name, type, required, default, description}")]
     problems, seen = [], set()
     for index, parameter in enumerate(parameters):
-        where = f"parameter {index + 1}"
+        where = _("parameter %(name)s") % {"name": index + 1}
         if not isinstance(parameter, dict):
-            problems.append(f"{where}: must be an object with name and type")
+            problems.append(_("%(where)s: must be an object with name and type") % {"where": where})
             continue
         name = parameter.get("name")
         if isinstance(name, str) and NAME.match(name):
-            where = f"parameter {name}"
+            where = _("parameter %(name)s") % {"name": name}
             if name in seen:
-                problems.append(f"{where}: declared twice")
+                problems.append(_("%(where)s: declared twice") % {"where": where})
             seen.add(name)
         else:
-            problems.append(f"{where}: name {shown_value(name)} must be letters, digits and _")
+            problems.append(
+                _("%(where)s: name %(name)s must be letters, digits and _")
+                % {"where": where, "name": shown_value(name)}
+            )
         unknown = sorted(set(parameter) - PARAMETER_KEYS)
         if unknown:
-            problems.append(f"{where}: unknown key {unknown[0]!r}")
+            problems.append(_("%(where)s: unknown key %(key)s") % {"where": where, "key": repr(unknown[0])})
         if parameter.get("type") not in PARAMETER_TYPES:
-            kinds = ", ".join(PARAMETER_TYPES)
-            problems.append(f"{where}: unknown type {shown_value(parameter.get('type'))}; choose one of {kinds}")
+            shown = {"where": where, "type": shown_value(parameter.get("type")), "kinds": ", ".join(PARAMETER_TYPES)}
+            problems.append(_("%(where)s: unknown type %(type)s; choose one of %(kinds)s") % shown)
             continue
         if not isinstance(parameter.get("required", True), bool):
-            problems.append(f"{where}: required must be true or false")
+            problems.append(_("%(where)s: required must be true or false") % {"where": where})
         if not isinstance(parameter.get("description", ""), str):
-            problems.append(f"{where}: description must be text")
+            problems.append(_("%(where)s: description must be text") % {"where": where})
         if parameter.get("default") is not None and isinstance(name, str):
             try:
                 coerce(parameter, parameter["default"])
@@ -99,26 +104,32 @@ def placeholder_problems(text: str, declared: set[str], where: str, secrets: set
         inner = match.group(0)
         found = PLACEHOLDER.fullmatch(inner)
         secret = REFERENCE.fullmatch(inner)
+        shown = {"where": where, "inner": inner}
         if secret is not None and secrets is None:
             problems.append(
-                f"{where}: {inner}: secret values may stand only in an HTTP action's URL path, query, headers or body"
+                _(
+                    "%(where)s: %(inner)s: secret values may stand only in an HTTP action's URL path, query, "
+                    "headers or body"
+                )
+                % shown
             )
         elif secret is not None and secret.group(1) not in secrets:
             problems.append(
-                f"{where}: {inner} names no secret value of this organization; add it under Secret values first"
+                _("%(where)s: %(inner)s names no secret value of this organization; add it under Secret values first")
+                % shown
             )
         elif secret is not None:
             continue
         elif found is None:
-            problems.append(f"{where}: {inner} is not a valid placeholder (use {{{{name}}}})")
+            problems.append(_("%(where)s: %(inner)s is not a valid placeholder (use {{name}})") % shown)
         elif found.group(1) not in declared:
-            problems.append(f"{where}: placeholder {inner} names no declared parameter")
+            problems.append(_("%(where)s: placeholder %(inner)s names no declared parameter") % shown)
     return problems
 
 
 def validate_url(url: Any, *, allow_http: bool, declared: set[str], secrets: set[str] | None = None) -> list[str]:
     if not isinstance(url, str) or not url.strip():
-        return ["an absolute URL is required"]
+        return [_("an absolute URL is required")]
     problems = placeholder_problems(url, declared, "url", secrets)
     # Placeholders may only stand in the path: fill them to check the rest.
     probe = PLACEHOLDER.sub("x", REFERENCE.sub("x", url))
@@ -126,21 +137,21 @@ def validate_url(url: Any, *, allow_http: bool, declared: set[str], secrets: set
         parts = urlsplit(probe)
         parts.port  # noqa: B018  (raises on a bad port)
     except ValueError as exc:
-        return [*problems, f"not a valid URL ({exc})"]
+        return [*problems, _("not a valid URL (%(error)s)") % {"error": exc}]
     schemes = ("https", "http") if allow_http else ("https",)
     if parts.scheme not in schemes:
         if parts.scheme == "http":
-            problems.append("must use https:// (plain http:// is not allowed for this organization)")
+            problems.append(_("must use https:// (plain http:// is not allowed for this organization)"))
         else:
-            problems.append("must be an absolute https:// URL")
+            problems.append(_("must be an absolute https:// URL"))
     if not parts.hostname:
-        problems.append("must name a host")
+        problems.append(_("must name a host"))
     if parts.username is not None or parts.password is not None:
-        problems.append("must not hold credentials; use the auth settings instead")
+        problems.append(_("must not hold credentials; use the auth settings instead"))
     if parts.fragment:
-        problems.append("must not have a #fragment")
+        problems.append(_("must not have a #fragment"))
     if PLACEHOLDER.search(urlsplit(url).netloc or "") or REFERENCE.search(urlsplit(url).netloc or ""):
-        problems.append("placeholders may stand only in the path, not in the host")
+        problems.append(_("placeholders may stand only in the path, not in the host"))
     return problems
 
 
@@ -149,29 +160,38 @@ def validate_pairs(pairs: Any, *, kind: str, declared: set[str], secrets: set[st
     if pairs in (None, ""):
         return []
     if not isinstance(pairs, list):
-        return ["must be a list of {name, value}"]
+        return [_("must be a list of {name, value}")]
     problems = []
     for index, pair in enumerate(pairs):
-        where = f"{kind} {index + 1}"
+        where = _pair_label(kind, index + 1)
         if not isinstance(pair, dict) or set(pair) != {"name", "value"}:
-            problems.append(f"{where}: must be an object with exactly name and value")
+            problems.append(_("%(where)s: must be an object with exactly name and value") % {"where": where})
             continue
         name, value = pair["name"], pair["value"]
         if not isinstance(name, str) or not name:
-            problems.append(f"{where}: name must be non-empty text")
+            problems.append(_("%(where)s: name must be non-empty text") % {"where": where})
             continue
         if not isinstance(value, str):
-            problems.append(f"{where} ({name}): value must be text")
+            problems.append(_("%(where)s (%(name)s): value must be text") % {"where": where, "name": name})
             continue
         if kind == "header":
             if not HEADER_NAME.match(name):
-                problems.append(f"header {name!r}: not a valid header name (no spaces or separators)")
+                problems.append(
+                    _("header %(name)s: not a valid header name (no spaces or separators)") % {"name": repr(name)}
+                )
             elif name.lower() in RESERVED_HEADERS:
-                problems.append(f"header {name}: set by Conduit itself, it cannot be templated")
+                problems.append(_("header %(name)s: set by Conduit itself, it cannot be templated") % {"name": name})
             if "\r" in value or "\n" in value:
-                problems.append(f"header {name}: value must be on one line")
-        problems += placeholder_problems(value, declared, f"{kind} {name}", secrets)
+                problems.append(_("header %(name)s: value must be on one line") % {"name": name})
+        problems += placeholder_problems(value, declared, _pair_label(kind, name), secrets)
     return problems
+
+
+def _pair_label(kind: str, which: Any) -> str:
+    """`query 2`, `header Authorization`: where a problem of a query parameter or a header stands."""
+    if kind == "header":
+        return _("header %(name)s") % {"name": which}
+    return _("query %(name)s") % {"name": which}
 
 
 def _is_form_value(value: Any) -> bool:
@@ -187,15 +207,18 @@ def validate_body(
         return []  # body_type names its own problem
     if body_type == "form":
         if not isinstance(body, dict):
-            return ['a form body must be a JSON object of field names to values, e.g. {"To": "{{phone}}"}']
+            return [_('a form body must be a JSON object of field names to values, e.g. {"To": "{{phone}}"}')]
         bad = [
             key for key, value in body.items()
             if not (_is_form_value(value) or (isinstance(value, list) and all(map(_is_form_value, value))))
         ]  # fmt: skip
         if bad:
-            return [f"body.{bad[0]}: a form field holds text, a number, true/false or a list of them"]
+            return [
+                _("%(field)s: a form field holds text, a number, true/false or a list of them")
+                % {"field": f"body.{bad[0]}"}
+            ]
     if not isinstance(body, dict | list):
-        return ["must be a JSON object or array"]
+        return [_("must be a JSON object or array")]
     problems = []
     for path, text in walk_strings(body, "body"):
         problems += placeholder_problems(text, declared, path, secrets)

@@ -11,6 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from actions.delivery import auth as auth_module
 from actions.delivery import emails, rendering
@@ -51,12 +52,12 @@ SIGNING_SECRET = re.compile(r"^whsec_[A-Za-z0-9+/=]+$")
 
 def _validate_signing_secret(value: str) -> list[str]:
     if not SIGNING_SECRET.match(value):
-        return ['must be a Standard Webhooks secret: "whsec_" followed by base64, or "generate"']
+        return [_('must be a Standard Webhooks secret: "whsec_" followed by base64, or "generate"')]
     try:
         raw = base64.b64decode(value.removeprefix("whsec_"), validate=True)
     except (binascii.Error, ValueError):
-        return ["the part after whsec_ is not valid base64"]
-    return [] if 24 <= len(raw) <= 64 else ["must hold between 24 and 64 random bytes"]
+        return [_("the part after whsec_ is not valid base64")]
+    return [] if 24 <= len(raw) <= 64 else [_("must hold between 24 and 64 random bytes")]
 
 
 def _validate_certificate(certificate: str, key: str) -> dict[str, list[str]]:
@@ -64,19 +65,19 @@ def _validate_certificate(certificate: str, key: str) -> dict[str, list[str]]:
     if not certificate and not key:
         return errors
     if certificate and not key:
-        add(errors, "client_key", "a client certificate needs its private key")
+        add(errors, "client_key", _("a client certificate needs its private key"))
     if key and not certificate:
-        add(errors, "client_certificate", "a private key needs its certificate")
+        add(errors, "client_certificate", _("a private key needs its certificate"))
     if certificate:
         try:
             x509.load_pem_x509_certificate(certificate.encode())
         except ValueError:
-            add(errors, "client_certificate", "not a PEM certificate (-----BEGIN CERTIFICATE-----)")
+            add(errors, "client_certificate", _("not a PEM certificate (-----BEGIN CERTIFICATE-----)"))
     if key:
         try:
             load_pem_private_key(key.encode(), password=None)
         except (ValueError, TypeError):
-            add(errors, "client_key", "not an unencrypted PEM private key")
+            add(errors, "client_key", _("not an unencrypted PEM private key"))
     return errors
 
 
@@ -132,30 +133,30 @@ def _validate_http_action(action: Action, declared: set[str], errors: dict) -> N
     add(errors, "query", rendering.validate_pairs(action.query, kind="query", declared=declared, secrets=secrets))
     add(errors, "headers", rendering.validate_pairs(action.headers, kind="header", declared=declared, secrets=secrets))
     if action.body_type not in rendering.BODY_TYPES:
-        add(errors, "body_type", 'must be "json" or "form"')
+        add(errors, "body_type", _('must be "json" or "form"'))
     body_problems = rendering.validate_body(action.body, declared=declared, body_type=action.body_type, secrets=secrets)
     add(errors, "body", body_problems)
     if action.method == "GET" and action.body is not None:
-        add(errors, "body", "a GET request has no body; use query parameters")
+        add(errors, "body", _("a GET request has no body; use query parameters"))
     if action.email is not None:
-        add(errors, "email", 'only an email action has email templates; set kind to "email" or leave email out')
+        add(errors, "email", _('only an email action has email templates; set kind to "email" or leave email out'))
 
 
 def _validate_email_action(action: Action, declared: set[str], errors: dict) -> None:
     """An email action has templates instead of a request, and no auth, signing or certificate of its own."""
     for field in ("url", "query", "headers", "body", "client_certificate"):
         if getattr(action, field) not in ("", None, []):
-            add(errors, field, "an email action sends through the organization's SMTP settings: leave it empty")
+            add(errors, field, _("an email action sends through the organization's SMTP settings: leave it empty"))
     if action.auth_type != Action.AuthType.NONE:
-        add(errors, "auth", "type: an email action uses the organization's SMTP login; choose none")
+        add(errors, "auth", _("type: an email action uses the organization's SMTP login; choose none"))
     if action.signing_secret:
-        add(errors, "signing_secret", "an email is not signed; remove the signing secret")
+        add(errors, "signing_secret", _("an email is not signed; remove the signing secret"))
     add(errors, "email", emails.validate_email_templates(action.email, declared=declared))
     if (
         action.status == Action.Status.ACTIVE
         and not EmailSettings.objects.filter(organization=action.organization).exists()
     ):
-        add(errors, "status", "set the organization's email (SMTP) settings before making an email action active")
+        add(errors, "status", _("set the organization's email (SMTP) settings before making an email action active"))
 
 
 def validate_action(action: Action) -> dict[str, list[str]]:
@@ -166,15 +167,16 @@ def validate_action(action: Action) -> dict[str, list[str]]:
     if errors:  # the checks below walk the templates: over these bounds, they would not be safe
         return errors
     if not isinstance(action.name, str) or not action.name.strip():
-        add(errors, "name", "an action needs a name")
+        add(errors, "name", _("an action needs a name"))
     elif len(action.name) > Action._meta.get_field("name").max_length:
-        add(errors, "name", f"at most {Action._meta.get_field('name').max_length} characters")
+        limit = Action._meta.get_field("name").max_length
+        add(errors, "name", _("at most %(limit)s characters") % {"limit": limit})
     if action.method not in rendering.METHODS:
-        add(errors, "method", f"must be one of {', '.join(rendering.METHODS)}")
+        add(errors, "method", _("must be one of %(choices)s") % {"choices": ", ".join(rendering.METHODS)})
     for field in ("name", "description", "url", "method", "status", "client_certificate", "on_rate_limit", "kind",
                   "body_type"):  # fmt: skip
         if not isinstance(getattr(action, field), str):
-            add(errors, field, "must be text")
+            add(errors, field, _("must be text"))
             setattr(action, field, "")
     parameter_problems = rendering.validate_parameters(action.parameters)
     add(errors, "parameters", parameter_problems)
@@ -185,19 +187,19 @@ def validate_action(action: Action) -> dict[str, list[str]]:
     elif action.kind == Action.Kind.HTTP:
         _validate_http_action(action, declared, errors)
     else:
-        add(errors, "kind", f"must be one of {', '.join(Action.Kind.values)}")
+        add(errors, "kind", _("must be one of %(choices)s") % {"choices": ", ".join(Action.Kind.values)})
     if action.response_schema is not None and not isinstance(action.response_schema, dict):
-        add(errors, "response_schema", "must be a JSON Schema object")
+        add(errors, "response_schema", _("must be a JSON Schema object"))
     if (action.rate_limit_calls is None) != (action.rate_limit_period_s is None):
         field = "rate_limit_period_s" if action.rate_limit_period_s is None else "rate_limit_calls"
-        add(errors, field, "give both the number of calls and the period, or neither")
+        add(errors, field, _("give both the number of calls and the period, or neither"))
     for field, problems in _validate_certificate(action.client_certificate, action.client_key).items():
         add(errors, field, problems)
     if action.status == Action.Status.ACTIVE:
         spec = auth_module.AUTH_SPECS.get(action.auth_type)
         for path in spec.secrets if spec else ():
             if auth_module.value_at(action.auth_secrets or {}, path) in (None, ""):
-                add(errors, "auth", f"{path}: required before the action can be active")
+                add(errors, "auth", _("%(path)s: required before the action can be active") % {"path": path})
     try:
         action.full_clean(exclude=["organization", *JSON_CHECKED_FIELDS])
     except ValidationError as exc:
@@ -205,7 +207,7 @@ def validate_action(action: Action) -> dict[str, list[str]]:
             add(errors, field, messages)
     duplicate = Action.objects.filter(organization=action.organization, name=action.name).exclude(pk=action.pk)
     if duplicate.exists():
-        add(errors, "name", f'this organization already has an action named "{action.name}"')
+        add(errors, "name", _('this organization already has an action named "%(name)s"') % {"name": action.name})
     if not parameter_problems and not errors:
         action.parameters = rendering.normalize_parameters(action.parameters)
     return errors
@@ -221,7 +223,8 @@ def _save(action: Action, errors: dict) -> Action:
         with transaction.atomic():
             action.save()
     except IntegrityError:
-        raise ValidationError({"name": [f'this organization already has an action named "{action.name}"']}) from None
+        taken = _('this organization already has an action named "%(name)s"') % {"name": action.name}
+        raise ValidationError({"name": [taken]}) from None
     return action
 
 
@@ -266,8 +269,9 @@ def _refuse_breaking_live_journeys(action: Action, before: list[dict]) -> None:
     if live:
         names = ", ".join(f"{u['name']} (v{u['version']})" for u in live)
         raise Conflict(
-            f"This edit {'; '.join(changes)}, which the live journeys {names} rely on.",
-            {"parameters": [f"Used by live journeys: {names}."]},
+            _("This edit %(changes)s, which the live journeys %(names)s rely on.")
+            % {"changes": "; ".join(changes), "names": names},
+            {"parameters": [_("Used by live journeys: %(names)s.") % {"names": names}]},
         )
 
 
@@ -276,8 +280,9 @@ def action_delete(*, action: Action) -> None:
     live = [u for u in action_usage(action=action) if u["status"] in IN_USE]
     if live:
         names = ", ".join(f"{u['name']} (v{u['version']})" for u in live)
-        raise Conflict(f"The journeys {names} use this action: stop them first, or archive it later.",
-                       {"action": [f"Used by journeys: {names}."]})  # fmt: skip
+        raise Conflict(_("The journeys %(names)s use this action: stop them first, or archive it later.")
+                       % {"names": names},
+                       {"action": [_("Used by journeys: %(names)s.") % {"names": names}]})  # fmt: skip
     action.delete()
 
 
@@ -304,12 +309,12 @@ def action_export(*, action: Action) -> dict[str, Any]:
 def action_import(*, organization: Organization, data: dict[str, Any], user: Any = None) -> Action:
     """Create a draft from an export; secrets are entered again before it can be active."""
     if not isinstance(data, dict) or data.get("format") != "conduit.action.v1":
-        raise ValidationError({"format": ['not a Conduit action export (format "conduit.action.v1")']})
+        raise ValidationError({"format": [_('not a Conduit action export (format "conduit.action.v1")')]})
     unknown = sorted(set(data) - set(EDITABLE_FIELDS) - {"auth", "format"})
     if unknown:
-        raise ValidationError({name: ["unknown field"] for name in unknown})
+        raise ValidationError({name: [_("unknown field")] for name in unknown})
     fields = {k: v for k, v in data.items() if k in EDITABLE_FIELDS and k != "status"}
-    fields["name"] = free_action_name(organization, str(fields.get("name") or "Imported action"))
+    fields["name"] = free_action_name(organization, str(fields.get("name") or _("Imported action")))
     action = Action(organization=organization, status=Action.Status.DRAFT, created_by=user)
     errors = _apply(action, fields)
     auth = data.get("auth") or {"type": "none"}
@@ -334,7 +339,7 @@ def action_duplicate(*, action: Action, user: Any = None) -> Action:
     """A draft copy with the same configuration and secrets, under a free name."""
     copy_ = Action.objects.get(pk=action.pk)
     copy_.pk = None
-    copy_.name = free_action_name(action.organization, f"{action.name} (copy)")
+    copy_.name = free_action_name(action.organization, _("%(name)s (copy)") % {"name": action.name})
     copy_.status = Action.Status.DRAFT
     copy_.created_by = user if getattr(user, "pk", None) else None
     copy_.save()

@@ -10,6 +10,8 @@ import ipaddress
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.utils.translation import gettext as _
+
 from actions.delivery import auth as auth_module
 from actions.models import Action, EmailSettings
 
@@ -85,19 +87,26 @@ def moved_credential_problems(
     if not kept:
         return {}
     problems: dict[str, list[str]] = {}
-    again = " and ".join(kept)
+    joiner = _("and")
+    again = f" {joiner} ".join(kept)
     for setting, origin in action_destinations(action).items():
         if origin is None or origin == before.get(setting):
             continue
         if setting == "url":
             problems.setdefault("url", []).append(
-                f"another host (scheme, host or port) than the stored credentials were given for: give {again} "
-                "again in the same change, or another auth type"
+                _(
+                    "another host (scheme, host or port) than the stored credentials were given for: give "
+                    "%(again)s again in the same change, or another auth type"
+                )
+                % {"again": again}
             )
         else:
             problems.setdefault("auth", []).append(
-                f"{setting}: another host (scheme, host or port) than the stored credentials were given for: "
-                f"give {again} again in the same change"
+                _(
+                    "%(setting)s: another host (scheme, host or port) than the stored credentials were given for: "
+                    "give %(again)s again in the same change"
+                )
+                % {"setting": setting, "again": again}
             )
     return problems
 
@@ -124,7 +133,9 @@ def moved_password_problems(
     field = "host" if host != before[0] else "port"
     return {
         field: [
-            "another SMTP server than the stored password was given for: give the password again in the same "
-            "change, or remove it"
+            _(
+                "another SMTP server than the stored password was given for: give the password again in the same "
+                "change, or remove it"
+            )
         ]
     }

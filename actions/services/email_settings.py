@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from actions.delivery import emails
 from actions.models import EmailSettings
@@ -32,7 +33,7 @@ def _email_settings_apply(settings_: EmailSettings, data: dict[str, Any]) -> dic
         settings_.password = ""
     errors: dict[str, list[str]] = {}
     if not isinstance(settings_.host, str) or not HOST_NAME.match(settings_.host):
-        add(errors, "host", "a host name or IP address, without scheme or port, e.g. smtp.example.com")
+        add(errors, "host", _("a host name or IP address, without scheme or port, e.g. smtp.example.com"))
     for field, problems in emails.default_from_problems(settings_.default_from).items():
         add(errors, field, problems)
     try:

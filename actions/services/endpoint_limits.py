@@ -7,6 +7,8 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from actions.models import EndpointLimit
 from tenants.models import Organization
@@ -17,14 +19,16 @@ __all__ = [
 ]  # fmt: skip
 
 HOST_LABEL = re.compile(r"^(?!-)[a-z0-9\u00a1-\uffff-]{1,63}(?<!-)$")
-BARE_HOST = "Give the bare host name, as in the action's URL (e.g. api.example.com): no scheme, path or port."
+BARE_HOST = gettext_lazy(
+    "Give the bare host name, as in the action's URL (e.g. api.example.com): no scheme, path or port."
+)
 MAX_PERIOD_S = 86_400
 MAX_CONCURRENT = 100_000
-# The numbers of a limit: name, lowest, highest (None: no bound) and what the highest means.
+# The numbers of a limit: name, lowest, highest (None: no bound) and the message over the highest (None: the usual).
 NUMBERS = (
-    ("calls", 1, None, ""),
-    ("period_s", 1, MAX_PERIOD_S, " (one day)"),
-    ("max_concurrent", 1, MAX_CONCURRENT, ""),
+    ("calls", 1, None, None),
+    ("period_s", 1, MAX_PERIOD_S, gettext_lazy("Ensure this value is less than or equal to %(high)s (one day).")),
+    ("max_concurrent", 1, MAX_CONCURRENT, None),
 )
 
 
@@ -32,7 +36,7 @@ def endpoint_host_clean(value: str) -> str:
     """The host lowercased, as the runtime keys host limits; ValidationError on `host` otherwise."""
     host = (value or "").strip().lower()
     if not host:
-        raise ValidationError({"host": ["This field is required."]})
+        raise ValidationError({"host": [_("This field is required.")]})
     try:
         return str(ipaddress.ip_address(host.strip("[]")))  # an IP literal, v4 or v6
     except ValueError:
@@ -56,15 +60,16 @@ def endpoint_limit_validate(
         cleaned["host"] = endpoint_host_clean(host)
     except ValidationError as exc:
         errors.update(exc.message_dict)
-    for name, low, high, unit in NUMBERS:
+    for name, low, high, too_high in NUMBERS:
         # Absent on create: the model's default, so a limit may set only some of its numbers.
         value = data.get(name, getattr(instance, name) if instance else EndpointLimit._meta.get_field(name).default)
         if value is None or isinstance(value, bool) or not isinstance(value, int):
-            errors[name] = ["A whole number is required."]
+            errors[name] = [_("A whole number is required.")]
         elif value < low:
-            errors[name] = [f"Ensure this value is greater than or equal to {low}."]
+            errors[name] = [_("Ensure this value is greater than or equal to %(low)s.") % {"low": low}]
         elif high is not None and value > high:
-            errors[name] = [f"Ensure this value is less than or equal to {high}{unit}."]
+            message = too_high or _("Ensure this value is less than or equal to %(high)s.")
+            errors[name] = [str(message) % {"high": high}]
         else:
             cleaned[name] = value
     if "host" in cleaned:
@@ -72,7 +77,7 @@ def endpoint_limit_validate(
         if instance is not None:
             taken = taken.exclude(pk=instance.pk)
         if taken.exists():
-            errors["host"] = [f"{cleaned['host']} already has a limit; change that one instead."]
+            errors["host"] = [_("%(host)s already has a limit; change that one instead.") % {"host": cleaned["host"]}]
     if errors:
         raise ValidationError(errors)
     return cleaned
@@ -83,7 +88,8 @@ def _save_limit(limit: EndpointLimit) -> EndpointLimit:
         with transaction.atomic():
             limit.save()
     except IntegrityError:  # the same host saved concurrently
-        raise ValidationError({"host": [f"{limit.host} already has a limit; change that one instead."]}) from None
+        taken = _("%(host)s already has a limit; change that one instead.") % {"host": limit.host}
+        raise ValidationError({"host": [taken]}) from None
     return limit
 
 

@@ -13,6 +13,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from actions.models import Action, Invocation
 from actions.selectors import calls_in_flight
@@ -28,7 +30,7 @@ FINISHED = [Status.SUCCEEDED, Status.FAILED, Status.RATE_LIMITED]
 MAX_WINDOW = timedelta(days=30)
 WINDOW_PATTERN = re.compile(r"^\s*(\d{1,6})\s*([mhd])\s*$")
 WINDOW_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
-WINDOW_HELP = "A window such as 15m, 1h, 24h or 7d (minutes, hours or days; at most 30d)."
+WINDOW_HELP = gettext_lazy("A window such as 15m, 1h, 24h or 7d (minutes, hours or days; at most 30d).")
 # Chart buckets: the smallest of these that keeps a window within 60 buckets.
 BUCKET_SIZES_S = [5, 10, 15, 30, 60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400]
 MAX_BUCKETS = 60
@@ -38,11 +40,13 @@ def parse_window(value: str | None) -> timedelta:
     """`<n>m`, `<n>h` or `<n>d`, from one minute to 30 days."""
     match = WINDOW_PATTERN.match(value or "")
     if not match:
-        raise ValidationError({"window": [f"{value!r} is not a window. {WINDOW_HELP}"]})
+        problem = _("%(value)s is not a window. %(help)s") % {"value": repr(value), "help": WINDOW_HELP}
+        raise ValidationError({"window": [problem]})
     amount, unit = int(match.group(1)), match.group(2)
     window = timedelta(**{WINDOW_UNITS[unit]: amount})
     if amount < 1 or window > MAX_WINDOW:
-        raise ValidationError({"window": [f"The window must be between 1m and 30d. {WINDOW_HELP}"]})
+        problem = _("The window must be between 1m and 30d. %(help)s") % {"help": WINDOW_HELP}
+        raise ValidationError({"window": [problem]})
     return window
 
 

@@ -4,6 +4,7 @@ from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from actions.models import Action, Invocation
 from actions.runtime import wake
@@ -19,13 +20,13 @@ def invocation_replay(*, invocation: Invocation) -> Invocation:
     current = Invocation.objects.select_for_update().get(pk=invocation.pk)
     if current.status != Status.FAILED:
         raise Conflict(
-            f"Only a failed invocation can be replayed; this one is {current.status}.",
-            {"invocation": [f"The invocation is {current.status}, not failed."]},
+            _("Only a failed invocation can be replayed; this one is %(status)s.") % {"status": current.status},
+            {"invocation": [_("The invocation is %(status)s, not failed.") % {"status": current.status}]},
         )
     if not current.request:
         raise Conflict(
-            "This invocation was never sent (its parameters did not fit the action): there is nothing to replay.",
-            {"invocation": ["The invocation has no rendered request."]},
+            _("This invocation was never sent (its parameters did not fit the action): there is nothing to replay."),
+            {"invocation": [_("The invocation has no rendered request.")]},
         )
     return _replay(current)
 

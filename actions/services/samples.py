@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import gettext as _
 
 __all__ = ["body_from_sample", "infer_type", "sample_fields", "sample_from_schema", "schema_from_sample"]
 
@@ -48,11 +49,11 @@ def sample_fields(sample: Any, prefix: str = "") -> list[dict[str, Any]]:
 def body_from_sample(sample: Any, chosen: list[str]) -> tuple[Any, list[dict[str, Any]]]:
     """Turn the chosen fields of a sample into placeholders; the rest stay constants."""
     if not isinstance(sample, dict | list):
-        raise ValidationError({"sample": ["paste a JSON object or array"]})
+        raise ValidationError({"sample": [_("paste a JSON object or array")]})
     known = {f["path"]: f for f in sample_fields(sample)}
     unknown = [p for p in chosen if p not in known]
     if unknown:
-        raise ValidationError({"parameters": [f"{p}: not a field of the sample" for p in unknown]})
+        raise ValidationError({"parameters": [_("%(path)s: not a field of the sample") % {"path": p} for p in unknown]})
     body, parameters, names = copy.deepcopy(sample), [], set()
     for path in chosen:
         base = re.sub(r"\W", "_", str(known[path]["keys"][-1])) or "value"
@@ -69,7 +70,7 @@ def body_from_sample(sample: Any, chosen: list[str]) -> tuple[Any, list[dict[str
         target[last] = "{{" + name + "}}"
         parameters.append(
             {"name": name, "type": known[path]["type"], "required": True, "default": None,
-             "description": f"{path}, e.g. {example!r}"[:200]}
+             "description": (_("%(path)s, e.g. %(example)s") % {"path": path, "example": repr(example)})[:200]}
         )  # fmt: skip
     return body, parameters
 

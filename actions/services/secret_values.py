@@ -5,6 +5,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from actions.delivery import secret_references
 from actions.models import Action, SecretValue
@@ -44,20 +45,20 @@ def secret_value_problems(
     errors: dict[str, list[str]] = {}
     name = data.get("name", instance.name if instance else None)
     if not isinstance(name, str) or not NAME.match(name):
-        add(errors, "name", "letters, digits and _ (not starting with a digit), at most 64, e.g. SLACK_WEBHOOK")
+        add(errors, "name", _("letters, digits and _ (not starting with a digit), at most 64, e.g. SLACK_WEBHOOK"))
     value = data.get("value")
     if instance is None or "value" in data:
         if not isinstance(value, str) or not value:
-            add(errors, "value", "the secret's value is required")
+            add(errors, "value", _("the secret's value is required"))
         elif len(value) > SECRET_VALUE_MAX or "\x00" in value:
-            add(errors, "value", f"at most {SECRET_VALUE_MAX} characters of text")
+            add(errors, "value", _("at most %(limit)s characters of text") % {"limit": SECRET_VALUE_MAX})
         elif len(value) < 4:  # shorter ones could not be masked in records without masking everything
-            add(errors, "value", "at least 4 characters")
+            add(errors, "value", _("at least 4 characters"))
     if not isinstance(data.get("description", ""), str) or len(data.get("description", "")) > 200:
-        add(errors, "description", "at most 200 characters of text")
+        add(errors, "description", _("at most %(limit)s characters of text") % {"limit": 200})
     taken = SecretValue.objects.filter(organization=organization, name=name).exclude(pk=getattr(instance, "pk", None))
     if isinstance(name, str) and taken.exists():
-        add(errors, "name", f"this organization already has a secret value named {name}")
+        add(errors, "name", _("this organization already has a secret value named %(name)s") % {"name": name})
     return errors
 
 
@@ -73,8 +74,7 @@ def secret_value_save(
     if instance is not None and data.get("name", instance.name) != instance.name:
         used = secret_value_usage(organization=organization, name=instance.name)
         if used:
-            raise Conflict(f"The actions {', '.join(used)} use {{{{secrets.{instance.name}}}}}: change them first.",
-                           {"name": [f"Used by actions: {', '.join(used)}."]})  # fmt: skip
+            raise Conflict(_in_use(used, instance.name), {"name": [_used_by(used)]})
     for field in ("name", "value", "description"):
         if field in data:
             setattr(secret, field, data[field])
@@ -82,13 +82,23 @@ def secret_value_save(
         with transaction.atomic():
             secret.save()
     except IntegrityError:
-        raise ValidationError({"name": [f"this organization already has a secret value named {secret.name}"]}) from None
+        taken = _("this organization already has a secret value named %(name)s") % {"name": secret.name}
+        raise ValidationError({"name": [taken]}) from None
     return secret
+
+
+def _in_use(used: list[str], name: str) -> str:
+    return _("The actions %(actions)s use %(reference)s: change them first.") % {
+        "actions": ", ".join(used), "reference": "{{secrets." + name + "}}",
+    }  # fmt: skip
+
+
+def _used_by(used: list[str]) -> str:
+    return _("Used by actions: %(actions)s.") % {"actions": ", ".join(used)}
 
 
 def secret_value_delete(*, secret: SecretValue) -> None:
     used = secret_value_usage(organization=secret.organization, name=secret.name)
     if used:
-        raise Conflict(f"The actions {', '.join(used)} use {{{{secrets.{secret.name}}}}}: change them first.",
-                       {"secret": [f"Used by actions: {', '.join(used)}."]})  # fmt: skip
+        raise Conflict(_in_use(used, secret.name), {"secret": [_used_by(used)]})
     secret.delete()

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
 from actions.delivery.auth import service_account_problems
 
 __all__ = ["TEMPLATES", "Credential", "Refused", "Template"]
@@ -32,16 +35,24 @@ class Credential:
 @dataclass(frozen=True)
 class Template:
     key: str
-    name: str
+    name_text: Any  # lazy: `name` is it in the language of the request
     provider: str
     category: str  # sms, email, push, chat, ads, analytics, webhook
-    description: str
+    description_text: Any
     docs_url: str
     request: str  # the documented request, in one line, for people choosing a template
     credentials: tuple[Credential, ...]
     parameters: tuple[dict, ...]
     build: Callable[[dict[str, str], Callable[[str, str], str]], dict[str, Any]] = field(repr=False)
     url_from: str = ""  # the credential the action's URL is made from: a bad URL is named by it
+
+    @property
+    def name(self) -> str:
+        return str(self.name_text)
+
+    @property
+    def description(self) -> str:
+        return str(self.description_text)
 
 
 def _p(name: str, kind: str, description: str, *, required: bool = True, default: Any = None) -> dict:
@@ -63,8 +74,8 @@ class Refused(ValueError):
 # --- the templates ------------------------------------------------------------------
 
 TWILIO_PARAMETERS = (
-    _p("to", "string", "The recipient's phone number in E.164, e.g. +14155550100."),
-    _p("body", "string", "The text of the message (up to 1,600 characters)."),
+    _p("to", "string", _("The recipient's phone number in E.164, e.g. +14155550100.")),
+    _p("body", "string", _("The text of the message (up to 1,600 characters).")),
 )
 
 
@@ -79,9 +90,9 @@ def _twilio(c: dict[str, str], secret: Callable[[str, str], str]) -> dict[str, A
 
 
 SENDGRID_PARAMETERS = (
-    _p("to", "string", "The recipient's email address."),
-    _p("subject", "string", "The subject line."),
-    _p("text", "string", "The plain-text body."),
+    _p("to", "string", _("The recipient's email address.")),
+    _p("subject", "string", _("The subject line.")),
+    _p("text", "string", _("The plain-text body.")),
 )
 
 
@@ -103,9 +114,9 @@ def _sendgrid(c: dict[str, str], secret: Callable[[str, str], str]) -> dict[str,
 
 
 FCM_PARAMETERS = (
-    _p("device_token", "string", "The app instance's FCM registration token."),
-    _p("title", "string", "The notification's title."),
-    _p("body", "string", "The notification's text."),
+    _p("device_token", "string", _("The app instance's FCM registration token.")),
+    _p("title", "string", _("The notification's title.")),
+    _p("body", "string", _("The notification's text.")),
 )
 FCM_SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 
@@ -117,7 +128,7 @@ def _fcm(c: dict[str, str], secret: Callable[[str, str], str]) -> dict[str, Any]
     key_file = c["service_account_json"]
     project = json.loads(key_file).get("project_id")
     if not isinstance(project, str) or not project:
-        raise Refused({"credentials.service_account_json": "the key file has no project_id"})
+        raise Refused({"credentials.service_account_json": gettext("the key file has no project_id")})
     return {
         "method": "POST",
         "url": f"https://fcm.googleapis.com/v1/projects/{project}/messages:send",
@@ -126,7 +137,7 @@ def _fcm(c: dict[str, str], secret: Callable[[str, str], str]) -> dict[str, Any]
     }
 
 
-TEXT_PARAMETERS = (_p("text", "string", "The message text."),)
+TEXT_PARAMETERS = (_p("text", "string", _("The message text.")),)
 
 
 def _split_url(value: str, credential: str) -> Any:
@@ -134,7 +145,7 @@ def _split_url(value: str, credential: str) -> Any:
         parts = urlsplit(value.strip())
         parts.port  # noqa: B018  (raises on a bad port)
     except ValueError as exc:
-        raise Refused({f"credentials.{credential}": f"not a valid URL ({exc})"}) from None
+        raise Refused({f"credentials.{credential}": gettext("not a valid URL (%(error)s)") % {"error": exc}}) from None
     return parts
 
 
@@ -142,7 +153,8 @@ def _slack(c: dict[str, str], secret: Callable[[str, str], str]) -> dict[str, An
     parts = _split_url(c["webhook_url"], "webhook_url")
     path = parts.path.removeprefix("/services/")
     if parts.scheme != "https" or parts.hostname != "hooks.slack.com" or not path or path == parts.path:
-        raise Refused({"credentials.webhook_url": "a Slack incoming webhook URL: https://hooks.slack.com/services/..."})
+        problem = gettext("a Slack incoming webhook URL: https://hooks.slack.com/services/...")
+        raise Refused({"credentials.webhook_url": problem})
     # The path is the credential: it goes in a secret value, never in the action's URL.
     return {
         "method": "POST",
@@ -154,8 +166,8 @@ def _slack(c: dict[str, str], secret: Callable[[str, str], str]) -> dict[str, An
 def _teams(c: dict[str, str], secret: Callable[[str, str], str]) -> dict[str, Any]:
     parts = _split_url(c["webhook_url"], "webhook_url")
     if parts.scheme != "https" or not parts.hostname:
-        raise Refused({"credentials.webhook_url": "the https:// URL of the Teams workflow (When a Teams webhook "
-                        "request is received)"})  # fmt: skip
+        raise Refused({"credentials.webhook_url": gettext("the https:// URL of the Teams workflow (When a Teams "
+                                                          "webhook request is received)")})  # fmt: skip
     base = f"https://{parts.netloc}"
     query = parse_qsl(parts.query, keep_blank_values=True)
     signature = [value for name, value in query if name == "sig"]
@@ -188,21 +200,21 @@ def _teams(c: dict[str, str], secret: Callable[[str, str], str]) -> dict[str, An
 
 
 META_PARAMETERS = (
-    _p("event_name", "string", "A standard event such as Purchase or Lead, or your own."),
-    _p("event_time", "integer", "When it happened, in Unix seconds."),
-    _p("email_sha256", "string", "SHA-256 of the trimmed, lowercased email, as Meta requires: in a journey, "
-       "sha256(trim(lower(profile.email)))."),
+    _p("event_name", "string", _("A standard event such as Purchase or Lead, or your own.")),
+    _p("event_time", "integer", _("When it happened, in Unix seconds.")),
+    _p("email_sha256", "string", _("SHA-256 of the trimmed, lowercased email, as Meta requires: in a journey, "
+                                   "sha256(trim(lower(profile.email))).")),
     # website events need client_user_agent and event_source_url, which a journey rarely has.
-    _p("action_source", "string", "Where it happened: system_generated, email, app, physical_store, website...",
+    _p("action_source", "string", _("Where it happened: system_generated, email, app, physical_store, website..."),
        required=False, default="system_generated"),
-    _p("custom_data", "object", 'e.g. {"value": 42.5, "currency": "EUR"} for a Purchase.', required=False,
+    _p("custom_data", "object", _('e.g. {"value": 42.5, "currency": "EUR"} for a Purchase.'), required=False,
        default={}),
 )  # fmt: skip
 
 
 def _meta(c: dict[str, str], secret: Callable[[str, str], str]) -> dict[str, Any]:
     if not re.fullmatch(r"[0-9]{1,30}", c["pixel_id"]):
-        raise Refused({"credentials.pixel_id": "the dataset (pixel) id: digits only"})
+        raise Refused({"credentials.pixel_id": gettext("the dataset (pixel) id: digits only")})
     return {
         "method": "POST",
         "url": f"https://graph.facebook.com/v21.0/{c['pixel_id']}/events",
@@ -222,9 +234,9 @@ def _meta(c: dict[str, str], secret: Callable[[str, str], str]) -> dict[str, Any
 
 
 SEGMENT_PARAMETERS = (
-    _p("user_id", "string", "The user's id in your systems."),
-    _p("event", "string", "The event's name, e.g. Order Completed."),
-    _p("properties", "object", "The event's properties.", required=False, default={}),
+    _p("user_id", "string", _("The user's id in your systems.")),
+    _p("event", "string", _("The event's name, e.g. Order Completed.")),
+    _p("properties", "object", _("The event's properties."), required=False, default={}),
 )
 
 
@@ -243,9 +255,9 @@ def _segment(c: dict[str, str], secret: Callable[[str, str], str]) -> dict[str, 
 
 
 WEBHOOK_PARAMETERS = (
-    _p("event", "string", "What happened, e.g. cart_abandoned."),
-    _p("profile_id", "string", "The customer's id."),
-    _p("data", "object", "Anything else the receiver needs.", required=False, default={}),
+    _p("event", "string", _("What happened, e.g. cart_abandoned.")),
+    _p("profile_id", "string", _("The customer's id.")),
+    _p("data", "object", _("Anything else the receiver needs."), required=False, default={}),
 )
 
 
@@ -259,9 +271,9 @@ def _webhook(c: dict[str, str], secret: Callable[[str, str], str]) -> dict[str, 
 
 
 EMAIL_PARAMETERS = (
-    _p("to", "string", "The recipient's email address."),
-    _p("subject", "string", "The subject line."),
-    _p("text", "string", "The plain-text body."),
+    _p("to", "string", _("The recipient's email address.")),
+    _p("subject", "string", _("The subject line.")),
+    _p("text", "string", _("The plain-text body.")),
 )
 
 
@@ -276,99 +288,105 @@ TEMPLATES: dict[str, Template] = {
     t.key: t
     for t in (
         Template(
-            "twilio_sms", "Send SMS (Twilio)", "Twilio", "sms",
-            "Sends a text message with Twilio's Programmable Messaging API.",
+            "twilio_sms", _("Send SMS (Twilio)"), "Twilio", "sms",
+            _("Sends a text message with Twilio's Programmable Messaging API."),
             "https://www.twilio.com/docs/messaging/api/message-resource#create-a-message-resource",
             "POST https://api.twilio.com/2010-04-01/Accounts/{AccountSid}/Messages.json, Basic auth, "
             "form To, From, Body",
             (
-                Credential("account_sid", "Account SID", help="Starts with AC; on the Twilio console's home page."),
-                Credential("auth_token", "Auth token", secret=True),
-                Credential("from_number", "From number", help="A Twilio number in E.164, e.g. +14155550100."),
+                Credential("account_sid", _("Account SID"),
+                           help=_("Starts with AC; on the Twilio console's home page.")),
+                Credential("auth_token", _("Auth token"), secret=True),
+                Credential("from_number", _("From number"),
+                           help=_("A Twilio number in E.164, e.g. +14155550100.")),
             ),
             TWILIO_PARAMETERS, _twilio, "account_sid",
         ),
         Template(
-            "sendgrid_email", "Send email (SendGrid)", "Twilio SendGrid", "email",
-            "Sends an email with SendGrid's v3 Mail Send API.",
+            "sendgrid_email", _("Send email (SendGrid)"), "Twilio SendGrid", "email",
+            _("Sends an email with SendGrid's v3 Mail Send API."),
             "https://www.twilio.com/docs/sendgrid/api-reference/mail-send/mail-send",
             "POST https://api.sendgrid.com/v3/mail/send, Bearer API key, JSON personalizations, from, subject, "
             "content",
             (
-                Credential("api_key", "API key", secret=True, help="A key with the Mail Send permission."),
-                Credential("from_email", "From address", help="A verified sender of your SendGrid account."),
-                Credential("from_name", "From name", required=False),
+                Credential("api_key", _("API key"), secret=True, help=_("A key with the Mail Send permission.")),
+                Credential("from_email", _("From address"),
+                           help=_("A verified sender of your SendGrid account.")),
+                Credential("from_name", _("From name"), required=False),
             ),
             SENDGRID_PARAMETERS, _sendgrid,
         ),
         Template(
-            "fcm_push", "Send push notification (Firebase)", "Firebase Cloud Messaging", "push",
-            "Sends a notification to one app instance with the FCM HTTP v1 API.",
+            "fcm_push", _("Send push notification (Firebase)"), "Firebase Cloud Messaging", "push",
+            _("Sends a notification to one app instance with the FCM HTTP v1 API."),
             "https://firebase.google.com/docs/reference/fcm/rest/v1/projects.messages/send",
             "POST https://fcm.googleapis.com/v1/projects/{project_id}/messages:send, Google service account "
             "OAuth 2.0, JSON message",
             (
-                Credential("service_account_json", "Service account key (JSON)", secret=True, multiline=True,
-                           help="Firebase console: Project settings, Service accounts, Generate new private key."),
+                Credential("service_account_json", _("Service account key (JSON)"), secret=True, multiline=True,
+                           help=_("Firebase console: Project settings, Service accounts, Generate new private "
+                                  "key.")),
             ),
             FCM_PARAMETERS, _fcm,
         ),
         Template(
-            "slack_message", "Post to Slack", "Slack", "chat",
-            "Posts a message to a channel through a Slack incoming webhook.",
+            "slack_message", _("Post to Slack"), "Slack", "chat",
+            _("Posts a message to a channel through a Slack incoming webhook."),
             "https://api.slack.com/messaging/webhooks",
             "POST https://hooks.slack.com/services/..., JSON text",
-            (Credential("webhook_url", "Webhook URL", secret=True, help="https://hooks.slack.com/services/..."),),
+            (Credential("webhook_url", _("Webhook URL"), secret=True, help="https://hooks.slack.com/services/..."),),
             TEXT_PARAMETERS, _slack, "webhook_url",
         ),
         Template(
-            "teams_message", "Post to Microsoft Teams", "Microsoft Teams", "chat",
-            "Posts an Adaptive Card message to a channel through a Teams workflow webhook.",
+            "teams_message", _("Post to Microsoft Teams"), "Microsoft Teams", "chat",
+            _("Posts an Adaptive Card message to a channel through a Teams workflow webhook."),
             "https://learn.microsoft.com/en-us/connectors/teams/?tabs=text1#microsoft-teams-webhook",
             "POST the workflow's URL, JSON message with an Adaptive Card attachment",
-            (Credential("webhook_url", "Workflow webhook URL", secret=True,
-                        help="From the Teams workflow 'Post to a channel when a webhook request is received'."),),
+            (Credential("webhook_url", _("Workflow webhook URL"), secret=True,
+                        help=_("From the Teams workflow 'Post to a channel when a webhook request is "
+                               "received'.")),),
             TEXT_PARAMETERS, _teams, "webhook_url",
         ),
         Template(
-            "meta_conversions", "Send conversion event (Meta)", "Meta Conversions API", "ads",
-            "Sends a server event to a Meta dataset (pixel) with the Conversions API.",
+            "meta_conversions", _("Send conversion event (Meta)"), "Meta Conversions API", "ads",
+            _("Sends a server event to a Meta dataset (pixel) with the Conversions API."),
             "https://developers.facebook.com/docs/marketing-api/conversions-api/using-the-api",
             "POST https://graph.facebook.com/v21.0/{pixel_id}/events?access_token=..., JSON data",
             (
-                Credential("pixel_id", "Dataset (pixel) ID"),
-                Credential("access_token", "Access token", secret=True, help="Events Manager: Settings, "
-                           "Conversions API, Generate access token."),
+                Credential("pixel_id", _("Dataset (pixel) ID")),
+                Credential("access_token", _("Access token"), secret=True,
+                           help=_("Events Manager: Settings, Conversions API, Generate access token.")),
             ),
             META_PARAMETERS, _meta, "pixel_id",
         ),
         Template(
-            "segment_track", "Track event (Segment)", "Segment", "analytics",
-            "Records an event with Segment's HTTP Tracking API.",
+            "segment_track", _("Track event (Segment)"), "Segment", "analytics",
+            _("Records an event with Segment's HTTP Tracking API."),
             "https://segment.com/docs/connections/sources/catalog/libraries/server/http-api/#track",
             "POST https://api.segment.io/v1/track, JSON writeKey, userId, event, properties",
-            (Credential("write_key", "Write key", secret=True, help="The HTTP API source's write key."),),
+            (Credential("write_key", _("Write key"), secret=True,
+                        help=_("The HTTP API source's write key.")),),
             SEGMENT_PARAMETERS, _segment,
         ),
         Template(
-            "webhook", "Generic webhook", "Any service", "webhook",
-            "Posts a JSON event to your own endpoint, signed per Standard Webhooks.",
+            "webhook", _("Generic webhook"), _("Any service"), "webhook",
+            _("Posts a JSON event to your own endpoint, signed per Standard Webhooks."),
             "https://www.standardwebhooks.com/",
             "POST your URL, JSON event, profile_id, data; webhook-id, webhook-timestamp, webhook-signature",
             (
-                Credential("url", "Endpoint URL", help="https:// URL of your endpoint."),
-                Credential("signing_secret", "Signing secret", secret=True, required=False,
-                           help="whsec_...; leave empty and Conduit generates one."),
+                Credential("url", _("Endpoint URL"), help=_("https:// URL of your endpoint.")),
+                Credential("signing_secret", _("Signing secret"), secret=True, required=False,
+                           help=_("whsec_...; leave empty and Conduit generates one.")),
             ),
             WEBHOOK_PARAMETERS, _webhook, "url",
         ),
         Template(
-            "smtp_email", "Send email (built-in SMTP)", "Conduit", "email",
-            "Sends an email through the organization's own SMTP server (Email settings).",
+            "smtp_email", _("Send email (built-in SMTP)"), "Conduit", "email",
+            _("Sends an email through the organization's own SMTP server (Email settings)."),
             "https://docs.djangoproject.com/en/5.2/topics/email/",
             "SMTP to the organization's server: To, Subject and a plain-text body",
-            (Credential("from", "From address", required=False,
-                        help="Leave empty to use the organization's default sender."),),
+            (Credential("from", _("From address"), required=False,
+                        help=_("Leave empty to use the organization's default sender.")),),
             EMAIL_PARAMETERS, _email,
         ),
     )

@@ -5,6 +5,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from actions.models import Action, SecretValue
 from actions.services import secret_values
@@ -38,15 +39,16 @@ def _secret_keeper(organization: Organization) -> Callable[[str, str], str]:
 
 def _credential_problems(template: Template, credentials: Any) -> dict[str, str]:
     if not isinstance(credentials, dict):
-        return {"credentials": "must be an object of credential name to value"}
+        return {"credentials": _("must be an object of credential name to value")}
     known = {c.name for c in template.credentials}
-    errors = {f"credentials.{name}": "not a credential of this template" for name in credentials if name not in known}
+    unknown = _("not a credential of this template")
+    errors = {f"credentials.{name}": unknown for name in credentials if name not in known}
     for credential in template.credentials:
         value = credentials.get(credential.name)
         if value is not None and not isinstance(value, str):
-            errors[f"credentials.{credential.name}"] = "must be text"
+            errors[f"credentials.{credential.name}"] = _("must be text")
         elif credential.required and not (value or "").strip():
-            errors[f"credentials.{credential.name}"] = f"{credential.label} is required"
+            errors[f"credentials.{credential.name}"] = _("%(label)s is required") % {"label": credential.label}
     return errors
 
 
@@ -61,7 +63,8 @@ def action_from_template(
     """Create an ordinary action from a template; ValidationError naming the credential at fault."""
     template = TEMPLATES.get(key) if isinstance(key, str) else None
     if template is None:
-        raise ValidationError({"template": [f"no template {key!r}; choose one of {', '.join(TEMPLATES)}"]})
+        problem = _("no template %(key)s; choose one of %(keys)s") % {"key": repr(key), "keys": ", ".join(TEMPLATES)}
+        raise ValidationError({"template": [problem]})
     errors = _credential_problems(template, credentials)
     if errors:
         raise ValidationError({k: [v] for k, v in errors.items()})
@@ -74,7 +77,7 @@ def action_from_template(
         name=free_action_name(organization, name or template.name),
         description=template.description,
         status=status,
-        parameters=[dict(p) for p in template.parameters],
+        parameters=[{**p, "description": str(p["description"])} for p in template.parameters],
     )
     try:
         return action_create(organization=organization, data=data, user=user)

@@ -5,6 +5,7 @@ import logging
 from django.core.exceptions import DisallowedHost, PermissionDenied, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -30,7 +31,7 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         return None  # Django's handler500 answers, in the same format.
     if isinstance(exc, exceptions.ValidationError):
         errors = response.data if isinstance(response.data, dict) else {"non_field_errors": response.data}
-        response.data = {"detail": "Invalid input.", "errors": errors}
+        response.data = {"detail": _("Invalid input."), "errors": errors}
     else:
         data = response.data
         detail = data.get("detail", data) if isinstance(data, dict) else data
@@ -45,9 +46,9 @@ def _is_api(request: HttpRequest) -> bool:
 def handler400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """A request Django refuses before any view (a Host header it does not serve, a suspicious one)."""
     if _is_api(request):
-        detail = "Bad request."
+        detail = _("Bad request.")
         if isinstance(exception, DisallowedHost):
-            detail = "The Host header names a host this server does not answer for."
+            detail = _("The Host header names a host this server does not answer for.")
         return JsonResponse({"detail": detail, "errors": {}}, status=400)
     from django.views.defaults import bad_request
 
@@ -56,7 +57,7 @@ def handler400(request: HttpRequest, exception: Exception | None = None) -> Http
 
 def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if _is_api(request):
-        return JsonResponse({"detail": "Not found.", "errors": {}}, status=404)
+        return JsonResponse({"detail": _("Not found."), "errors": {}}, status=404)
     from django.views.defaults import page_not_found
 
     return page_not_found(request, exception or Http404())
@@ -64,7 +65,7 @@ def handler404(request: HttpRequest, exception: Exception | None = None) -> Http
 
 def handler403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if _is_api(request):
-        return JsonResponse({"detail": "Permission denied.", "errors": {}}, status=403)
+        return JsonResponse({"detail": _("Permission denied."), "errors": {}}, status=403)
     from django.views.defaults import permission_denied
 
     return permission_denied(request, exception or PermissionDenied())
@@ -72,7 +73,7 @@ def handler403(request: HttpRequest, exception: Exception | None = None) -> Http
 
 def handler500(request: HttpRequest) -> HttpResponse:
     if _is_api(request):
-        return JsonResponse({"detail": "Internal server error.", "errors": {}}, status=500)
+        return JsonResponse({"detail": _("Internal server error."), "errors": {}}, status=500)
     from django.views.defaults import server_error
 
     return server_error(request)

@@ -2,6 +2,8 @@
 
 import re
 
+from django.utils.translation import gettext_lazy
+
 IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]{0,63}"  # at most 64 characters, not starting with a digit
 NAME = re.compile(rf"^{IDENTIFIER}$")
-NAME_HELP = "letters, digits and _ (not starting with a digit), at most 64"
+NAME_HELP = gettext_lazy("letters, digits and _ (not starting with a digit), at most 64")

@@ -5,6 +5,8 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 MAX_DEPTH = 64  # arrays and objects inside each other: deeper JSON is refused where it comes in
 
 
@@ -51,8 +53,11 @@ def first_unstorable_text(value: Any) -> str | None:
     """Where NUL or a lone surrogate first is in `value` and why it is refused, or None."""
     for path, text in walk_strings(value, keys=True):
         if found := UNSTORABLE_TEXT.search(text):
-            what = "the NUL character (\\u0000)" if found.group() == "\x00" else "a lone surrogate (\\ud800 to \\udfff)"
-            return f"{path or 'the body'}: text may not contain {what}."
+            if found.group() == "\x00":
+                message = _("%(path)s: text may not contain the NUL character (\\u0000).")
+            else:
+                message = _("%(path)s: text may not contain a lone surrogate (\\ud800 to \\udfff).")
+            return message % {"path": path or _("the body")}
     return None
 
 
@@ -71,10 +76,13 @@ def first_unstorable(value: Any, max_depth: int = MAX_DEPTH) -> str | None:
     while stack:
         item, path, depth = stack.pop()
         if isinstance(item, float) and not math.isfinite(item):
-            return f"{path or 'the body'}: numbers must be finite (this one is out of range)."
+            return _("%(path)s: numbers must be finite (this one is out of range).") % {"path": path or _("the body")}
         if isinstance(item, dict | list):
             if depth > max_depth:
-                return f"{path or 'the body'}: JSON may be nested at most {max_depth} levels deep."
+                return _("%(path)s: JSON may be nested at most %(depth)s levels deep.") % {
+                    "path": path or _("the body"),
+                    "depth": max_depth,
+                }
             pairs = item.items() if isinstance(item, dict) else enumerate(item)
             for key, child in pairs:
                 child_path = f"{path}[{key}]" if isinstance(item, list) else (f"{path}.{key}" if path else str(key))

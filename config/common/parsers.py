@@ -1,6 +1,7 @@
 import io
 from typing import Any
 
+from django.utils.translation import gettext as _
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
@@ -18,7 +19,7 @@ class StrictJSONParser(JSONParser):
         try:
             data = super().parse(io.BytesIO(raw), media_type, parser_context)
         except RecursionError:  # the decoder itself gave up, thousands of levels down
-            raise ParseError(f"JSON may be nested at most {MAX_DEPTH} levels deep.") from None
+            raise ParseError(_("JSON may be nested at most %(depth)s levels deep.") % {"depth": MAX_DEPTH}) from None
         if problem := first_unstorable(data):
             raise ParseError(problem)
         # JSON can only carry these escaped: look through the data only when an escape is there.

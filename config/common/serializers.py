@@ -1,5 +1,6 @@
 """Serializer bases every API door uses."""
 
+from django.utils.translation import gettext as _
 from rest_framework import serializers
 
 
@@ -10,5 +11,5 @@ class StrictSerializer(serializers.Serializer):
         if isinstance(data, dict):
             unknown = sorted(set(data) - set(self.fields))
             if unknown:
-                raise serializers.ValidationError({name: "Unknown field." for name in unknown})
+                raise serializers.ValidationError({name: _("Unknown field.") for name in unknown})
         return super().to_internal_value(data)

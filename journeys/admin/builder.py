@@ -6,21 +6,22 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
-from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from actions.models import Action
 from config.common.exceptions import Conflict
 from journeys import services
 from journeys.admin.canvas import CanvasViews, canvas_document, panel_done
-from journeys.admin.diagram import journey_svg, links, step_summary
-from journeys.admin.forms import JourneySettingsForm, JourneyTestForm, NewStepForm, StepForm
-from journeys.admin.reports import RUNS_LISTED, ReportRangeForm, run_rows, runs_chart_svg
+from journeys.admin.diagram import journey_svg, links, step_summary, type_name
+from journeys.admin.forms import JourneyAddForm, JourneySettingsForm, JourneyTestForm, NewStepForm, StepForm
+from journeys.admin.reports import RUNS_LISTED, ReportRangeForm, listed_runs, run_rows, runs_chart_svg, status_counts
 from journeys.fields import field_warnings, seen_fields, step_fields
-from journeys.models import Journey, JourneyRun, StepRun
+from journeys.models import Journey, JourneyRun
 from journeys.reports import journey_report
 from journeys.validation import check_publishable
 from tenants.admin_scoping import OrgScopedAdminMixin, messages_by_field, problem_lines
@@ -33,49 +34,98 @@ SKELETONS = {
     "wait": {"duration_s": 3600},
     "end": {},
 }
-# Each button's service and what it says once done; which states allow it is Journey.ALLOWED_FROM
-# (a copy can be made of any journey).
+# Each button's service and what it says once done, or when refused; which states allow it is
+# Journey.ALLOWED_FROM (a copy can be made of any journey).
 TRANSITIONS = {
-    "publish": (services.journey_publish, "published: it is live"),
-    "pause": (services.journey_pause, "paused: its runs are held"),
-    "resume": (services.journey_resume, "resumed"),
-    "stop": (services.journey_stop, "stopped: its runs ended"),
-    "close": (services.journey_close, "archived"),
-    "new-version": (services.journey_new_version, "copied into a new draft version"),
-    "duplicate": (services.journey_duplicate, "duplicated into a new draft"),
+    "publish": (services.journey_publish, gettext_lazy("%(journey)s published: it is live.")),
+    "pause": (services.journey_pause, gettext_lazy("%(journey)s paused: its runs are held.")),
+    "resume": (services.journey_resume, gettext_lazy("%(journey)s resumed.")),
+    "stop": (services.journey_stop, gettext_lazy("%(journey)s stopped: its runs ended.")),
+    "close": (services.journey_close, gettext_lazy("%(journey)s archived.")),
+    "new-version": (services.journey_new_version, gettext_lazy("%(journey)s copied into a new draft version.")),
+    "duplicate": (services.journey_duplicate, gettext_lazy("%(journey)s duplicated into a new draft.")),
 }
-LABELS = {"close": "Archive", "new-version": "New version"}
-
-
-def _runs(count: int) -> str:
-    return f"{count} open run" + ("" if count == 1 else "s")
+NOT_DONE = {
+    "publish": gettext_lazy("Not published: %(problems)s"),
+    "pause": gettext_lazy("Not paused: %(problems)s"),
+    "resume": gettext_lazy("Not resumed: %(problems)s"),
+    "stop": gettext_lazy("Not stopped: %(problems)s"),
+    "close": gettext_lazy("Not archived: %(problems)s"),
+    "new-version": gettext_lazy("No new version made: %(problems)s"),
+    "duplicate": gettext_lazy("Not duplicated: %(problems)s"),
+}
+LABELS = {
+    "publish": gettext_lazy("Publish"), "pause": gettext_lazy("Pause"), "resume": gettext_lazy("Resume"),
+    "stop": gettext_lazy("Stop"), "close": gettext_lazy("Archive"), "new-version": gettext_lazy("New version"),
+    "duplicate": gettext_lazy("Duplicate"),
+}  # fmt: skip
 
 
 def consequence(journey: Journey, verb: str, open_runs: int) -> str:
     """What a button does, said before it is pressed (the confirmation asks for it)."""
-    event = journey.entry_event
+    values = {"count": open_runs, "event": journey.entry_event}
     if verb == "publish":
-        replaced = f" Version {journey.version - 1} is archived." if journey.previous_id else ""
-        return f"It goes live: from now on each \u201c{event}\u201d event starts a run.{replaced}"
+        said = _("It goes live: from now on each “%(event)s” event starts a run.") % values
+        if journey.previous_id:
+            said += " " + _("Version %(version)s is archived.") % {"version": journey.version - 1}
+        return said
     if verb == "pause":
-        return f"{_runs(open_runs).capitalize()} will be held where they are, and no new run starts until you resume."
+        return (
+            ngettext(
+                "%(count)s open run will be held where they are, and no new run starts until you resume.",
+                "%(count)s open runs will be held where they are, and no new run starts until you resume.",
+                open_runs,
+            )
+            % values
+        )
     if verb == "resume":
-        return f"{_runs(open_runs).capitalize()} will go on, and \u201c{event}\u201d events start runs again."
+        return (
+            ngettext(
+                "%(count)s open run will go on, and “%(event)s” events start runs again.",
+                "%(count)s open runs will go on, and “%(event)s” events start runs again.",
+                open_runs,
+            )
+            % values
+        )
     if verb == "stop":
         return (
-            f"{_runs(open_runs).capitalize()} will end as stopped, and their calls not yet sent are cancelled. "
-            "A stopped journey cannot go live again; it can be duplicated into a new draft."
+            ngettext(
+                "%(count)s open run will end as stopped, and their calls not yet sent are cancelled. "
+                "A stopped journey cannot go live again; it can be duplicated into a new draft.",
+                "%(count)s open runs will end as stopped, and their calls not yet sent are cancelled. "
+                "A stopped journey cannot go live again; it can be duplicated into a new draft.",
+                open_runs,
+            )
+            % values
         )
     if verb == "close":
-        return (
+        return _(
             "It is archived for good: it can no longer be edited, published or resumed. Its runs and report "
             "stay, and it can still be duplicated into a new draft."
         )
     if verb == "new-version":
-        return (
-            f"A draft copy, version {journey.version + 1}, is made to edit; this version runs on until it is published."
-        )
-    return f"A new draft, \u201c{journey.name} (copy)\u201d, is made with the same steps and settings; it has no runs."
+        return _("A draft copy, version %(version)s, is made to edit; this version runs on until it is published.") % {
+            "version": journey.version + 1
+        }
+    return _("A new draft, “%(name)s”, is made with the same steps and settings; it has no runs.") % {
+        "name": services.copy_name(journey.name)
+    }
+
+
+def transition_refused(verb: str, problems: list[str]) -> str:
+    return NOT_DONE[verb] % {"problems": " · ".join(problems)}
+
+
+def not_confirmed(journey: Journey, verb: str) -> str:
+    return _("Nothing was done: confirm first. %(consequence)s") % {"consequence": consequence(journey, verb, 0)}
+
+
+def created_message(journey: Journey) -> str:
+    return _("Journey “%(name)s” created. Now drag its steps onto the canvas.") % {"name": journey.name}
+
+
+def deleted_message(key: str) -> str:
+    return _("Step %(key)s deleted. Steps that led to it now lead nowhere: fix them.") % {"key": key}
 
 
 def _problems(exc: ValidationError | Conflict) -> dict[str, list[str]]:
@@ -89,9 +139,8 @@ def transition_buttons(journey: Journey, has_problems: bool) -> list[dict[str, s
     open_runs = JourneyRun.objects.filter(journey=journey, status__in=JourneyRun.OPEN).count()
     verbs = [verb for verb in Journey.ALLOWED_FROM if journey.allows(verb)] + ["duplicate"]
     return [
-        {"verb": verb, "label": LABELS.get(verb, verb.capitalize()),
-         "consequence": consequence(journey, verb, open_runs),
-         "blocked": "Fix the problems listed below first." if verb == "publish" and has_problems else ""}
+        {"verb": verb, "label": LABELS[verb], "consequence": consequence(journey, verb, open_runs),
+         "blocked": _("Fix the problems listed below first.") if verb == "publish" and has_problems else ""}
         for verb in verbs
     ]  # fmt: skip
 
@@ -111,7 +160,7 @@ class JourneyAdmin(CanvasViews, OrgScopedAdminMixin, admin.ModelAdmin):
     def _journey(self, request: HttpRequest, object_id: str) -> Journey:
         journey = self.get_object(request, unquote(object_id))
         if journey is None:
-            raise Http404("No such journey in your organization.")
+            raise Http404(_("No such journey in your organization."))
         return journey
 
     def _require_edit(self, request: HttpRequest) -> None:
@@ -169,21 +218,20 @@ class JourneyAdmin(CanvasViews, OrgScopedAdminMixin, admin.ModelAdmin):
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context: Any = None) -> HttpResponse:
         self._require_edit(request)
         organization = active_organization(request)
-        form = JourneySettingsForm(request.POST or None, initial={"reentry": Journey.Reentry.AFTER_EXIT})
+        form = JourneyAddForm(request.POST or None, organization=organization)
         if request.method == "POST" and form.is_valid():
             if organization is None:
-                form.add_error(None, "Choose an organization first (the switcher at the top).")
+                form.add_error(None, _("Choose an organization first (the switcher at the top)."))
             else:
-                data = {k: v for k, v in form.cleaned_data.items() if k != "start"}
                 try:
-                    journey = services.journey_create(organization=organization, data=data)
+                    journey = services.journey_create(organization=organization, data=form.cleaned_data)
                 except ValidationError as exc:
                     for field, problems in _problems(exc).items():
                         form.add_error(field if field in form.fields else None, problems)
                 else:
-                    messages.success(request, f"Journey “{journey.name}” created. Now drag its steps onto the canvas.")
+                    messages.success(request, created_message(journey))
                     return HttpResponseRedirect(self._url("change", journey))
-        return self._render(request, "add.html", None, "New journey", form=form)
+        return self._render(request, "add.html", None, _("New journey"), form=form)
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None):
         journey = self._journey(request, object_id)
@@ -191,14 +239,14 @@ class JourneyAdmin(CanvasViews, OrgScopedAdminMixin, admin.ModelAdmin):
         editable = journey.status == Journey.Status.DRAFT and self.has_change_permission(request)
         initial = {f: getattr(journey, f) for f in ("name", "description", "entry_event", "reentry", "start")}
         form = JourneySettingsForm(request.POST if editable and request.method == "POST" else None,
-                                   initial=initial, step_keys=keys)  # fmt: skip
+                                   initial=initial, step_keys=keys, organization=journey.organization)  # fmt: skip
         if not editable:
             for field in form.fields.values():
                 field.disabled = True
         if editable and request.method == "POST" and form.is_valid():
             problems = self._save(request, journey, form.cleaned_data)
             if not problems:
-                messages.success(request, "Saved.")
+                messages.success(request, _("Saved."))
                 return HttpResponseRedirect(self._url("change", journey))
             for field, found in problems.items():
                 form.add_error(field if field in form.fields else None, found)
@@ -209,7 +257,7 @@ class JourneyAdmin(CanvasViews, OrgScopedAdminMixin, admin.ModelAdmin):
             publishing = check_publishable(steps=journey.steps, start=journey.start,
                                            entry_event=journey.entry_event, actions=actions)  # fmt: skip
         steps = [
-            {"key": s["key"], "type": s["type"], "summary": step_summary(s, names),
+            {"key": s["key"], "type": type_name(s["type"]), "summary": step_summary(s, names),
              "links": links(s), "url": self._url("step", journey, s["key"])}
             for s in journey.steps
         ]  # fmt: skip
@@ -230,7 +278,7 @@ class JourneyAdmin(CanvasViews, OrgScopedAdminMixin, admin.ModelAdmin):
         if request.method == "POST" and form.is_valid():
             key, kind = form.cleaned_data["key"], form.cleaned_data["type"]
             if any(s["key"] == key for s in journey.steps):
-                form.add_error("key", "Another step of this journey has this name.")
+                form.add_error("key", _("Another step of this journey has this name."))
             else:
                 data = {"steps": [*journey.steps, {"key": key, "type": kind, **SKELETONS[kind]}]}
                 if not journey.start:
@@ -239,13 +287,14 @@ class JourneyAdmin(CanvasViews, OrgScopedAdminMixin, admin.ModelAdmin):
                 if not problems:
                     return HttpResponseRedirect(self._url("step", journey, key))
                 form.add_error(None, problem_lines(problems))
-        return self._render(request, "new_step.html", journey, f"New step in {journey}", form=form)
+        title = _("New step in %(journey)s") % {"journey": journey}
+        return self._render(request, "new_step.html", journey, title, form=form)
 
     def step_view(self, request: HttpRequest, object_id: str, key: str) -> HttpResponse:
         journey = self._journey(request, object_id)
         step = next((s for s in journey.steps if s["key"] == key), None)
         if step is None:
-            raise Http404("No such step in this journey.")
+            raise Http404(_("No such step in this journey."))
         editable = journey.status == Journey.Status.DRAFT and self.has_change_permission(request)
         keys = [s["key"] for s in journey.steps]
         actions = self._actions(request, journey)
@@ -257,9 +306,9 @@ class JourneyAdmin(CanvasViews, OrgScopedAdminMixin, admin.ModelAdmin):
             data = {"steps": remaining, **({"start": ""} if journey.start == key else {})}
             problems = self._save(request, journey, data)
             if not problems and panel:
-                return panel_done(f"Step {key} deleted.")
+                return panel_done(_("Step %(key)s deleted.") % {"key": key})
             if not problems:
-                messages.success(request, f"Step {key} deleted. Steps that led to it now lead nowhere: fix them.")
+                messages.success(request, deleted_message(key))
                 return HttpResponseRedirect(self._url("change", journey))
             messages.error(request, "; ".join(problem_lines(problems)))
         bound = request.method == "POST" and "_delete" not in request.POST
@@ -271,15 +320,16 @@ class JourneyAdmin(CanvasViews, OrgScopedAdminMixin, admin.ModelAdmin):
             new = form.to_step()
             problems = self._save(request, journey, {"steps": [new if s["key"] == key else s for s in journey.steps]})
             if not problems and panel:
-                return panel_done(f"Step {key} saved.")
+                return panel_done(_("Step %(key)s saved.") % {"key": key})
             if not problems:
-                messages.success(request, f"Step {key} saved.")
+                messages.success(request, _("Step %(key)s saved.") % {"key": key})
                 return HttpResponseRedirect(self._url("change", journey))
             form.attach(problems)
         parameters = getattr(form, "parameters", [])
         fields, warnings = step_fields(journey, key)
         return self._render(
-            request, "step_panel.html" if panel else "step.html", journey, f"Step {key} ({step['type']})", form=form,
+            request, "step_panel.html" if panel else "step.html", journey,
+            _("Step %(key)s (%(type)s)") % {"key": key, "type": type_name(step["type"])}, form=form,
             step=step, panel_url=request.get_full_path(),
             editable=editable, parameters=parameters, fields=fields, warnings=warnings,
         )  # fmt: skip
@@ -291,15 +341,15 @@ class JourneyAdmin(CanvasViews, OrgScopedAdminMixin, admin.ModelAdmin):
         journey = self._journey(request, object_id)
         service, done = TRANSITIONS[verb]
         if request.POST.get("confirm") != "yes":  # only the confirmation, which says what it does, acts
-            messages.error(request, f"Nothing was done: confirm first. {consequence(journey, verb, 0)}")
+            messages.error(request, not_confirmed(journey, verb))
             return HttpResponseRedirect(self._url("change", journey))
         try:
             result = service(journey=journey)
         except (ValidationError, Conflict) as exc:
             lines = problem_lines(_problems(exc))
-            messages.error(request, f"Not {verb.replace('-', ' ')}ed: " + " · ".join(lines))
+            messages.error(request, transition_refused(verb, lines))
             return HttpResponseRedirect(self._url("change", journey))
-        messages.success(request, f"{journey} {done}.")
+        messages.success(request, done % {"journey": journey})
         return HttpResponseRedirect(self._url("change", result))
 
     def test_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
@@ -313,33 +363,21 @@ class JourneyAdmin(CanvasViews, OrgScopedAdminMixin, admin.ModelAdmin):
                 answer = services.journey_test(journey=journey, sees_bodies=sees_bodies, **form.cleaned_data)
             except ValidationError as exc:
                 problems = problem_lines(_problems(exc))
-        return self._render(request, "test.html", journey, f"Test {journey}", form=form, answer=answer,
-                            problems=problems)  # fmt: skip
+        return self._render(request, "test.html", journey, _("Test %(journey)s") % {"journey": journey}, form=form,
+                            answer=answer, problems=problems)  # fmt: skip
 
     def report_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         journey = self._journey(request, object_id)
         window = ReportRangeForm(request.GET or None)
         since, until = window.window()
         report = journey_report(journey=journey, since=since, until=until)
-        runs = JourneyRun.objects.filter(journey=journey, organization=journey.organization)
-        if since:
-            runs = runs.filter(started_at__gte=since)
-        if until:
-            runs = runs.filter(started_at__lt=until)
         step = window.cleaned_data.get("step") if window.is_bound and window.is_valid() else ""
-        if step:  # a click on a step: the runs that went through it
-            runs = runs.filter(step_runs__step_key=step).distinct()
-        listed = (
-            runs.select_related("profile")
-            .prefetch_related(
-                Prefetch("step_runs", queryset=StepRun.objects.select_related("invocation").order_by("sequence"))
-            )
-            .order_by("-started_at")[:RUNS_LISTED]
-        )
+        listed = listed_runs(journey, since, until, step)
         counts = {s["key"]: s for s in report["steps"]}
         return self._render(
-            request, "report.html", journey, f"Report: {journey}", report=report, window=window, step=step,
-            runs=run_rows(list(listed), sees_destinations=self._can(request, Capability.VIEW_DESTINATIONS)),
+            request, "report.html", journey, _("Report: %(journey)s") % {"journey": journey}, report=report,
+            window=window, step=step, statuses=status_counts(report["runs"]),
+            runs=run_rows(listed, sees_destinations=self._can(request, Capability.VIEW_DESTINATIONS)),
             listed_max=RUNS_LISTED, canvas=canvas_document(journey, editable=False, counts=report["steps"]),
             chart=mark_safe(runs_chart_svg(report["runs_per_hour"])),  # noqa: S308  (escaped inside)
             diagram=mark_safe(journey_svg(journey.steps, journey.start, self._names(journey), counts)),  # noqa: S308

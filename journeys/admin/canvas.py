@@ -13,6 +13,7 @@ from typing import Any
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from actions.models import Action
 from config.common.exceptions import Conflict
@@ -60,7 +61,7 @@ def canvas_document(journey: Journey, *, editable: bool, counts: list[dict] | No
         "journey": journey.pk, "name": journey.name, "status": journey.status, "entry": journey.entry_event,
         "steps": journey.steps, "start": journey.start, "layout": journey.layout, "editable": editable,
         "palette": {
-            "steps": [{"type": kind, "label": label.split(":")[0], "help": label.split(": ", 1)[-1]}
+            "steps": [{"type": kind, "label": label.split(":")[0].strip(), "help": label.split(":", 1)[-1].strip()}
                       for kind, label in STEP_TYPES if kind != "action"],
             "actions": [{"id": a.pk, "name": a.name, "description": a.description}
                         for a in actions if a.status == Action.Status.ACTIVE],
@@ -97,19 +98,20 @@ class CanvasViews:
         if request.method == "GET":
             return JsonResponse(canvas_document(journey, editable=editable))
         if request.method != "POST":
-            return JsonResponse({"general": ["Only GET and POST."]}, status=405)
+            return JsonResponse({"general": [_("Only GET and POST.")]}, status=405)
         if not self.has_change_permission(request):
             raise PermissionDenied
         if len(request.body) > MAX_CANVAS_BYTES:
-            return _refused({NON_FIELD_ERRORS: [f"The journey is over {MAX_CANVAS_BYTES:,} bytes."]}, 413)
+            too_big = _("The journey is over %(size)s bytes.") % {"size": f"{MAX_CANVAS_BYTES:,}"}
+            return _refused({NON_FIELD_ERRORS: [too_big]}, 413)
         try:
             data = json.loads(request.body)
         except (ValueError, RecursionError):
-            return _refused({NON_FIELD_ERRORS: ["The canvas sent something that is not JSON."]})
+            return _refused({NON_FIELD_ERRORS: [_("The canvas sent something that is not JSON.")]})
         if problem := unstorable(data):
             return _refused({NON_FIELD_ERRORS: [problem]})
         if not isinstance(data, dict) or not data or set(data) - DOCUMENT_FIELDS:
-            return _refused({NON_FIELD_ERRORS: ["Send an object with steps, start and layout, nothing else."]})
+            return _refused({NON_FIELD_ERRORS: [_("Send an object with steps, start and layout, nothing else.")]})
         try:
             journey = services.journey_update(journey=journey, data=data)
         except ValidationError as exc:

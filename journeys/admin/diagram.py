@@ -7,44 +7,69 @@ from collections import deque
 from html import escape
 from typing import Any
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
 BOX_W, BOX_H, COL_W, ROW_H, MARGIN = 170, 58, 300, 96, 20
-EMPTY = '<svg xmlns="http://www.w3.org/2000/svg" width="300" height="40"><text x="10" y="25">No steps yet.</text></svg>'
+EMPTY = '<svg xmlns="http://www.w3.org/2000/svg" width="300" height="40"><text x="10" y="25">{}</text></svg>'
 TYPE_COLOURS = {"action": "#e8f1fb", "condition": "#fdf3e1", "wait": "#eef7ec", "end": "#f1f1f1"}
+LINK_COLOURS = {"on_error": "#b23", "on_timeout": "#b60"}
+LINK_LABELS = {
+    "next": gettext_lazy("next"), "else": gettext_lazy("else"),
+    "on_error": gettext_lazy("error"), "on_timeout": gettext_lazy("timeout"),
+}  # fmt: skip
+TYPE_NAMES = {
+    "action": gettext_lazy("action"), "condition": gettext_lazy("condition"),
+    "wait": gettext_lazy("wait"), "end": gettext_lazy("end"),
+}  # fmt: skip
+
+
+def type_name(kind: Any) -> str:
+    """A step's type as people read it (the journey document's `action` in their language)."""
+    return str(TYPE_NAMES.get(kind, kind)) if isinstance(kind, str) else str(kind)
+
+
+def _arrows(step: dict) -> list[tuple[str, str, str]]:
+    """(field, label, target) of each arrow leaving a step, in the order a person reads them."""
+    found = []
+    for number, branch in enumerate(step.get("branches") or []):
+        if isinstance(branch, dict) and branch.get("next"):
+            values = {"expression": str(branch.get("expression") or "")}
+            label = _("if %(expression)s") % values if number == 0 else _("else if %(expression)s") % values
+            found.append((f"branches[{number}]", label, branch["next"]))
+    for field, label in LINK_LABELS.items():
+        if step.get(field):
+            found.append((field, str(label), step[field]))
+    return found
 
 
 def links(step: dict) -> list[tuple[str, str]]:
     """(label, target) of each arrow leaving a step, in the order a person reads them."""
-    found = []
-    for number, branch in enumerate(step.get("branches") or []):
-        if isinstance(branch, dict) and branch.get("next"):
-            expression = str(branch.get("expression") or "")
-            found.append((f"if {expression}" if number == 0 else f"else if {expression}", branch["next"]))
-    for field, label in (("next", "next"), ("else", "else"), ("on_error", "error"), ("on_timeout", "timeout")):
-        if step.get(field):
-            found.append((label, step[field]))
-    return found
+    return [(label, target) for _field, label, target in _arrows(step)]
 
 
 def step_summary(step: dict, names: dict[int, str]) -> str:
     """A step in a few words, for the builder's table of steps."""
     if step["type"] == "action":
-        return names.get(step.get("action"), "no action chosen yet")
+        return names.get(step.get("action"), _("no action chosen yet"))
     if step["type"] == "wait":
-        return f"until {step['until']}" if step.get("until") is not None else f"{step.get('duration_s', 0)} s"
+        if step.get("until") is not None:
+            return _("until %(expression)s") % {"expression": step["until"]}
+        return _("%(seconds)s s") % {"seconds": step.get("duration_s", 0)}
     if step["type"] == "condition":
-        return f"{len(step.get('branches') or [])} branch(es) and else"
+        return _("%(count)s branch(es) and else") % {"count": len(step.get("branches") or [])}
     return ""
 
 
 def _summary(step: dict, action_names: dict[int, str]) -> str:
     kind = step.get("type")
     if kind == "action":
-        return "action: " + action_names.get(step.get("action"), "(choose an action)")
+        return _("action: %(name)s") % {"name": action_names.get(step.get("action"), _("(choose an action)"))}
     if kind == "wait":
         if step.get("until") is not None:
-            return "wait until an expression"
-        return f"wait {step.get('duration_s', 0)} s"
-    return str(kind)
+            return _("wait until an expression")
+        return _("wait %(seconds)s s") % {"seconds": step.get("duration_s", 0)}
+    return type_name(kind)
 
 
 def _layout(steps: list[dict], start: str) -> dict[str, tuple[int, int]]:
@@ -56,7 +81,7 @@ def _layout(steps: list[dict], start: str) -> dict[str, tuple[int, int]]:
         depth[start] = 0
     while queue:
         key = queue.popleft()
-        for _, target in links(by_key[key]):
+        for _label, target in links(by_key[key]):
             if target in by_key and target not in depth:
                 depth[target] = depth[key] + 1
                 queue.append(target)
@@ -80,7 +105,7 @@ def journey_svg(
         [s for s in steps if isinstance(s, dict) and isinstance(s.get("key"), str)] if isinstance(steps, list) else []
     )
     if not steps:
-        return EMPTY
+        return EMPTY.format(escape(_("No steps yet.")))
     positions = _layout(steps, start)
     columns = max(c for c, _ in positions.values()) + 1
     rows = max(r for _, r in positions.values()) + 1
@@ -98,7 +123,7 @@ def journey_svg(
     ]
     for step in steps:
         x, y = corner(step["key"])
-        for number, (label, target) in enumerate(links(step)):
+        for number, (field, label, target) in enumerate(_arrows(step)):
             if target not in positions:
                 continue
             tx, ty = corner(target)
@@ -112,7 +137,7 @@ def journey_svg(
                 sx, ex = x + BOX_W / 2, tx + BOX_W / 2
                 path = f"M {sx} {y + BOX_H} C {sx} {low}, {ex} {low}, {ex} {ty + BOX_H}"
                 lx, ly = (x + tx + BOX_W) / 2, low - 2
-            colour = {"error": "#b23", "timeout": "#b60"}.get(label, "#555")
+            colour = LINK_COLOURS.get(field, "#555")
             parts.append(
                 f'<path d="{path}" fill="none" stroke="{colour}" stroke-width="1.4" marker-end="url(#arrow)" '
                 f'data-from="{escape(step["key"])}" data-to="{escape(target)}" data-label="{escape(label)}"/>'
@@ -136,8 +161,9 @@ def journey_svg(
         parts.append(f'<text x="{x + 8}" y="{y + 34}" fill="#333">{escape(summary)}</text>')
         if counts is not None:
             c = counts.get(step["key"], {})
-            line = f"in {c.get('entered', 0)} · ok {c.get('succeeded', 0)} · fail {c.get('failed', 0)}"
-            line += f" · wait {c.get('waiting', 0)} · out {c.get('exited', 0)}"
+            line = _("in %(entered)s · ok %(succeeded)s · fail %(failed)s · wait %(waiting)s · out %(exited)s") % {
+                name: c.get(name, 0) for name in ("entered", "succeeded", "failed", "waiting", "exited")
+            }
             parts.append(f'<text x="{x + 8}" y="{y + 50}" fill="#205493" font-size="10">{escape(line)}</text>')
         parts.append("</g>")
     parts.append("</svg>")

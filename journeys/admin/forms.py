@@ -11,19 +11,27 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from actions.models import Action
 from config.common.identifiers import NAME
 from config.common.json_values import unstorable
 from journeys.models import Journey
+from journeys.selectors import recent_event_names
+from tenants.models import Organization
 
 STEP_TYPES = [
-    ("action", "Action: call one of your actions"),
-    ("condition", "Condition: choose a path by an expression"),
-    ("wait", "Wait: pause for a time"),
-    ("end", "End: the run is over"),
+    ("action", gettext_lazy("Action: call one of your actions")),
+    ("condition", gettext_lazy("Condition: choose a path by an expression")),
+    ("wait", gettext_lazy("Wait: pause for a time")),
+    ("end", gettext_lazy("End: the run is over")),
 ]
-EXPRESSION_HELP = 'An expression, e.g. profile.first_name or "Hi " + profile.first_name (text goes in quotes).'
+EXPRESSION_HELP = gettext_lazy(
+    'An expression, e.g. profile.first_name or "Hi " + profile.first_name (text goes in quotes).'
+)
+EVENT_NAMES = "journey-entry-events"  # the id of the entry event's list of names
 BRANCHES = 4
 
 
@@ -34,34 +42,66 @@ def expression_field(label: str, required: bool = False, help_text: str = EXPRES
     )  # fmt: skip
 
 
+class ListedTextInput(forms.TextInput):
+    """A text input with a <datalist> of suggestions (`names`): the browser offers them as one types."""
+
+    def __init__(self, attrs: dict | None = None, list_id: str = EVENT_NAMES):
+        super().__init__({**(attrs or {}), "list": list_id})
+        self.list_id, self.names = list_id, []
+
+    def render(self, name: str, value: Any, attrs: dict | None = None, renderer: Any = None) -> str:
+        options = format_html_join("", '<option value="{}"></option>', ((n,) for n in self.names))
+        datalist = format_html('<datalist id="{}">{}</datalist>', self.list_id, options)
+        return format_html("{}{}", super().render(name, value, attrs, renderer), datalist)
+
+
 class JourneySettingsForm(forms.Form):
-    name = forms.CharField(max_length=200, widget=forms.TextInput(attrs={"class": "vTextField"}))
-    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 60}))
+    """A journey's settings on its page: the entry event offers the event names `organization` has
+    received; the start, the steps `step_keys`."""
+
+    name = forms.CharField(
+        label=gettext_lazy("Name"), max_length=200, widget=forms.TextInput(attrs={"class": "vTextField"})
+    )
+    description = forms.CharField(
+        label=gettext_lazy("Description"), required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 60})
+    )
     entry_event = forms.CharField(
-        max_length=200, required=False, help_text="The name of the event that starts a run, e.g. cart_abandoned.",
-        widget=forms.TextInput(attrs={"class": "vTextField"}),
+        label=gettext_lazy("Entry event"), max_length=200, required=False,
+        help_text=gettext_lazy("The name of the event that starts a run, e.g. cart_abandoned."),
+        widget=ListedTextInput(attrs={"class": "vTextField", "autocomplete": "off"}),
     )  # fmt: skip
     reentry = forms.ChoiceField(
-        choices=Journey.Reentry.choices, help_text="Whether a customer may go through the journey again."
+        label=gettext_lazy("Reentry"), choices=Journey.Reentry.choices, initial=Journey.Reentry.AFTER_EXIT,
+        help_text=gettext_lazy("Whether a customer may go through the journey again."),
+    )  # fmt: skip
+    start = forms.ChoiceField(
+        label=gettext_lazy("Start"), required=False, help_text=gettext_lazy("The first step of every run.")
     )
-    start = forms.ChoiceField(required=False, help_text="The first step of every run.")
 
-    def __init__(self, *args: Any, step_keys: list[str] = (), **kwargs: Any):
+    def __init__(self, *args: Any, step_keys: list[str] = (), organization: Organization | None, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.fields["start"].choices = [("", "---------"), *[(k, k) for k in step_keys]]
+        self.fields["entry_event"].widget.names = recent_event_names(organization)
+        if "start" in self.fields:
+            self.fields["start"].choices = [("", "---------"), *[(k, k) for k in step_keys]]
+
+
+class JourneyAddForm(JourneySettingsForm):
+    """The first form of a journey: no start yet, since no step exists (the first step added becomes it)."""
+
+    start = None
 
 
 class NewStepForm(forms.Form):
     key = forms.RegexField(
-        regex=NAME, max_length=64,
-        help_text="A short name for the step: letters, digits and _, e.g. send_sms. Expressions use it.",
-        error_messages={"invalid": "Use letters, digits and _ only, starting with a letter."},
+        label=gettext_lazy("Key"), regex=NAME, max_length=64,
+        help_text=gettext_lazy("A short name for the step: letters, digits and _, e.g. send_sms. Expressions use it."),
+        error_messages={"invalid": gettext_lazy("Use letters, digits and _ only, starting with a letter.")},
     )  # fmt: skip
-    type = forms.ChoiceField(choices=STEP_TYPES, widget=forms.RadioSelect)
+    type = forms.ChoiceField(label=gettext_lazy("Type"), choices=STEP_TYPES, widget=forms.RadioSelect)
 
 
 def _target(label: str, keys: list[str], required: bool, help_text: str) -> forms.ChoiceField:
-    blank = "--------- (none)" if not required else "---------"
+    blank = _("--------- (none)") if not required else "---------"
     return forms.ChoiceField(
         label=label, required=False, help_text=help_text, choices=[("", blank), *[(k, k) for k in keys]]
     )
@@ -76,41 +116,42 @@ class StepForm(forms.Form):
         others = [k for k in keys if k != step["key"]]
         if self.kind == "action":
             self.fields["action"] = forms.ModelChoiceField(
-                queryset=Action.objects.filter(pk__in=[a.pk for a in actions]), required=False,
-                help_text="Only active actions of your organization are listed.",
+                queryset=Action.objects.filter(pk__in=[a.pk for a in actions]), required=False, label=_("Action"),
+                help_text=_("Only active actions of your organization are listed."),
             )  # fmt: skip
             chosen = self._chosen_action(actions)
             self.parameters = chosen.parameters if chosen else []
             for parameter in self.parameters:
                 needed = (
-                    "required" if parameter.get("required", True) and parameter.get("default") is None else "optional"
-                )
+                    _("required") if parameter.get("required", True) and parameter.get("default") is None
+                    else _("optional")
+                )  # fmt: skip
                 help_text = (parameter.get("description") or "") + f" ({parameter.get('type', 'string')}, {needed})"
                 self.fields[f"param__{parameter['name']}"] = expression_field(parameter["name"], help_text=help_text)
-            self.fields["next"] = _target("then go to", others, True, "The step after a successful call.")
-            self.fields["on_error"] = _target("on error go to", others, False, "When the call fails.")
+            self.fields["next"] = _target(_("then go to"), others, True, _("The step after a successful call."))
+            self.fields["on_error"] = _target(_("on error go to"), others, False, _("When the call fails."))
             self.fields["on_timeout"] = _target(
-                "on timeout go to", others, False, "When the call times out (else the error path)."
+                _("on timeout go to"), others, False, _("When the call times out (else the error path).")
             )
         elif self.kind == "condition":
             for number in range(BRANCHES):
-                word = "If" if number == 0 else "Else if"
+                word = _("If") if number == 0 else _("Else if")
                 self.fields[f"branch{number}_expression"] = expression_field(
-                    f"{word}", help_text='An expression that is true or false, e.g. event.data.total > 100.0'
+                    word, help_text=_("An expression that is true or false, e.g. event.data.total > 100.0")
                     if number == 0 else "",
                 )  # fmt: skip
-                self.fields[f"branch{number}_next"] = _target("go to", others, False, "")
-            self.fields["else"] = _target("otherwise go to", others, True, "When no branch above is true.")
-            self.fields["on_error"] = _target("on error go to", others, False, "When an expression fails.")
+                self.fields[f"branch{number}_next"] = _target(_("go to"), others, False, "")
+            self.fields["else"] = _target(_("otherwise go to"), others, True, _("When no branch above is true."))
+            self.fields["on_error"] = _target(_("on error go to"), others, False, _("When an expression fails."))
         elif self.kind == "wait":
             self.fields["duration_s"] = forms.IntegerField(
-                required=False, min_value=0, label="wait (seconds)", help_text="e.g. 3600 for an hour."
+                required=False, min_value=0, label=_("wait (seconds)"), help_text=_("e.g. 3600 for an hour.")
             )
             self.fields["until"] = expression_field(
-                "or wait until", help_text='Instead of seconds: a time, e.g. now + duration("24h").'
+                _("or wait until"), help_text=_('Instead of seconds: a time, e.g. now + duration("24h").')
             )
-            self.fields["next"] = _target("then go to", others, True, "The step after the wait.")
-            self.fields["on_error"] = _target("on error go to", others, False, "When the until expression fails.")
+            self.fields["next"] = _target(_("then go to"), others, True, _("The step after the wait."))
+            self.fields["on_error"] = _target(_("on error go to"), others, False, _("When the until expression fails."))
 
     @staticmethod
     def _initial(step: dict) -> dict:
@@ -183,32 +224,39 @@ class StepForm(forms.Form):
 
 class JourneyTestForm(forms.Form):
     profile = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 4, "cols": 60, "spellcheck": "false"}), initial="{}",
-        help_text='The customer\'s attributes as JSON, e.g. {"first_name": "Ada", "phone": "+33600000000"}.',
+        label=gettext_lazy("Profile"), initial="{}",
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 60, "spellcheck": "false"}),
+        help_text=gettext_lazy(
+            'The customer\'s attributes as JSON, e.g. {"first_name": "Ada", "phone": "+33600000000"}.'
+        ),
     )  # fmt: skip
     event = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 4, "cols": 60, "spellcheck": "false"}), initial='{"data": {}}',
-        help_text='The event as JSON, e.g. {"data": {"total": 120.5}}.',
+        label=gettext_lazy("Event"), initial='{"data": {}}',
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 60, "spellcheck": "false"}),
+        help_text=gettext_lazy('The event as JSON, e.g. {"data": {"total": 120.5}}.'),
     )  # fmt: skip
     dry_run = forms.BooleanField(
-        required=False, initial=True, help_text="Send nothing: show what each action would send."
-    )
+        label=gettext_lazy("Dry run"), required=False, initial=True,
+        help_text=gettext_lazy("Send nothing: show what each action would send."),
+    )  # fmt: skip
     responses = forms.CharField(
-        label="Answers (dry run)", required=False, initial="{}",
+        label=gettext_lazy("Answers (dry run)"), required=False, initial="{}",
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60, "spellcheck": "false"}),
-        help_text='What each action step is answered in a dry run, by step key, e.g. {"sms": {"status": 200, '
-        '"body": {"state": "queued"}}}. A step left out gets a sample of its action\'s response schema.',
+        help_text=gettext_lazy(
+            'What each action step is answered in a dry run, by step key, e.g. {"sms": {"status": 200, '
+            '"body": {"state": "queued"}}}. A step left out gets a sample of its action\'s response schema.'
+        ),
     )  # fmt: skip
 
     def _object(self, name: str) -> dict:
         try:
             value = json.loads(self.cleaned_data[name])
         except (ValueError, RecursionError) as exc:
-            raise ValidationError(f"This is not valid JSON: {exc}") from None
+            raise ValidationError(_("This is not valid JSON: %(error)s") % {"error": exc}) from None
         if problem := unstorable(value):
             raise ValidationError(problem)
         if not isinstance(value, dict):
-            raise ValidationError('Give a JSON object, in braces: {"name": "value"}.')
+            raise ValidationError(_('Give a JSON object, in braces: {"name": "value"}.'))
         return value
 
     def clean_profile(self) -> dict:
@@ -223,8 +271,8 @@ class JourneyTestForm(forms.Form):
         answers = self._object("responses")
         for key, answer in answers.items():
             if not isinstance(answer, dict) or set(answer) - {"status", "body"}:
-                raise ValidationError(f'{key}: give {{"status": 200, "body": {{...}}}}, nothing else.')
+                raise ValidationError(_('%(key)s: give {"status": 200, "body": {...}}, nothing else.') % {"key": key})
             status = answer.get("status", 200)
             if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
-                raise ValidationError(f"{key}: the status is a whole number from 100 to 599.")
+                raise ValidationError(_("%(key)s: the status is a whole number from 100 to 599.") % {"key": key})
         return answers

@@ -5,6 +5,8 @@ from django.db.models import F, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from journeys.models import Event, JourneyRun, Profile, StepRun
 from journeys.selectors import step_error_shown
@@ -50,16 +52,16 @@ class StepRunInline(ReadOnlyAdminMixin, OrgScopedAdminMixin, admin.TabularInline
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).annotate(call_attempts=F("invocation__attempts"))
 
-    @admin.display(description="error")
+    @admin.display(description=gettext_lazy("error"))
     def error_outcome(self, obj: StepRun) -> str:
         return step_error_shown(obj, sees_destinations=False)
 
-    @admin.display(description="call")
+    @admin.display(description=gettext_lazy("call"))
     def call(self, obj: StepRun) -> str:
         if obj.invocation_id is None:
             return "-"
         url = reverse("admin:actions_invocation_change", args=[obj.invocation_id])
-        return format_html('<a href="{}">invocation</a>', url)
+        return format_html('<a href="{}">{}</a>', url, _("invocation"))
 
 
 @admin.register(JourneyRun)

@@ -18,7 +18,12 @@
   const csrf = root.querySelector("input[name=csrfmiddlewaretoken]");
   const ENTRY = "__entry";
   const SKELETONS = { condition: { branches: [] }, wait: { duration_s: 3600 }, end: {} };
-  const KIND = { action: "Action", condition: "Condition", wait: "Wait", end: "End" };
+  // Django's JavaScript catalogue (loaded before this script) translates; without it, the English text.
+  const gettext = window.gettext || ((message) => message);
+  const ngettext = window.ngettext || ((singular, plural, count) => (count === 1 ? singular : plural));
+  const interpolate = window.interpolate || ((format, values) => format.replace(/%\((\w+)\)s/g, (_, name) => values[name]));
+  const counted = (format, count) => interpolate(format, { count }, true); // a ngettext text and its count
+  const KIND = { action: gettext("Action"), condition: gettext("Condition"), wait: gettext("Wait"), end: gettext("End") };
 
   let doc = JSON.parse(document.getElementById("journey-canvas-data").textContent);
   let byId = {}; // Drawflow node id -> step key (ENTRY for the entry)
@@ -54,12 +59,15 @@
 
   /* Each output of a step, in the order Drawflow draws them: [path in the step, label]. */
   function outputsOf(step) {
-    if (step.type === "action") return [["next", "then"], ["on_error", "on error"], ["on_timeout", "on timeout"]];
-    if (step.type === "wait") return [["next", "then"], ["on_error", "on error"]];
+    const then = ["next", gettext("then")];
+    const onError = ["on_error", gettext("on error")];
+    if (step.type === "action") return [then, onError, ["on_timeout", gettext("on timeout")]];
+    if (step.type === "wait") return [then, onError];
     if (step.type === "condition") {
-      const branches = (step.branches || []).map((b, i) => ["branches." + i, "if " + text(b.expression || "\u2026", 18)]);
-      const more = doc.editable ? [["branches.new", "+ if"]] : []; // a new branch is drawn from here
-      return [...branches, ...more, ["else", "otherwise"], ["on_error", "on error"]];
+      const branches = (step.branches || []).map((b, i) =>
+        ["branches." + i, interpolate(gettext("if %(expression)s"), { expression: text(b.expression || "\u2026", 18) }, true)]);
+      const more = doc.editable ? [["branches.new", gettext("+ if")]] : []; // a new branch is drawn from here
+      return [...branches, ...more, ["else", gettext("otherwise")], onError];
     }
     return [];
   }
@@ -132,17 +140,24 @@
 
   // --- drawing ----------------------------------------------------------------------------
   function summary(step) {
-    if (step.type === "action") return doc.names[String(step.action)] || "choose an action";
-    if (step.type === "wait") return step.until ? "until " + text(step.until, 30) : waitText(step.duration_s || 0);
-    if (step.type === "condition") return (step.branches || []).length + " branch(es) and otherwise";
-    return "the run ends";
+    if (step.type === "action") return doc.names[String(step.action)] || gettext("choose an action");
+    if (step.type === "wait") {
+      if (step.until) return interpolate(gettext("until %(expression)s"), { expression: text(step.until, 30) }, true);
+      return waitText(step.duration_s || 0);
+    }
+    if (step.type === "condition") {
+      const n = (step.branches || []).length;
+      return counted(ngettext("%(count)s branch(es) and otherwise", "%(count)s branch(es) and otherwise", n), n);
+    }
+    return gettext("the run ends");
   }
 
   function waitText(seconds) {
-    if (seconds % 86400 === 0 && seconds) return seconds / 86400 + " day(s)";
-    if (seconds % 3600 === 0 && seconds) return seconds / 3600 + " hour(s)";
-    if (seconds % 60 === 0 && seconds) return seconds / 60 + " minute(s)";
-    return seconds + " s";
+    const [days, hours, minutes] = [seconds / 86400, seconds / 3600, seconds / 60];
+    if (seconds % 86400 === 0 && seconds) return counted(ngettext("%(count)s day(s)", "%(count)s day(s)", days), days);
+    if (seconds % 3600 === 0 && seconds) return counted(ngettext("%(count)s hour(s)", "%(count)s hour(s)", hours), hours);
+    if (seconds % 60 === 0 && seconds) return counted(ngettext("%(count)s minute(s)", "%(count)s minute(s)", minutes), minutes);
+    return interpolate(gettext("%(count)s s"), { count: seconds }, true);
   }
 
   function countsHtml(key) {
@@ -153,19 +168,21 @@
       const some = row[name] > 0 ? " jc-some" : "";
       return `<span class="jc-count-${name}${some}">${label} ${row[name]}${pct}</span>`;
     };
-    return `<div class="jc-counts">${part("entered", "entered")} ${part("succeeded", "succeeded")} ${part("failed", "failed")} ${part("waiting", "waiting")} ${part("exited", "exited")}</div>`;
+    return `<div class="jc-counts">${part("entered", gettext("entered"))} ${part("succeeded", gettext("succeeded"))} ${part("failed", gettext("failed"))} ${part("waiting", gettext("waiting"))} ${part("exited", gettext("exited"))}</div>`;
   }
 
   function nodeHtml(step) {
     const problems = doc.problems[step.key] || [];
-    const label = `Step ${step.key}: ${KIND[step.type] || step.type}, ${summary(step)}` +
-      (problems.length ? `. ${problems.length} problem(s): ${problems.join("; ")}` : "") +
-      (step.key === doc.start ? ". First step." : "");
+    const kind = KIND[step.type] || step.type;
+    const said = [interpolate(gettext("Step %(key)s: %(type)s, %(summary)s"), { key: step.key, type: kind, summary: summary(step) }, true)];
+    if (problems.length) said.push(interpolate(ngettext("%(count)s problem(s): %(problems)s", "%(count)s problem(s): %(problems)s", problems.length), { count: problems.length, problems: problems.join("; ") }, true));
+    if (step.key === doc.start) said.push(gettext("First step."));
+    const toFix = counted(ngettext("%(count)s to fix", "%(count)s to fix", problems.length), problems.length);
     return `<div class="jc-node jc-${escape(step.type)}" tabindex="0" role="button" data-key="${escape(step.key)}"
-      aria-label="${escape(label)}">
-      <div class="jc-kind">${escape(KIND[step.type] || step.type)}${step.key === doc.start ? " \u00b7 first" : ""}</div>
+      aria-label="${escape(said.join(". "))}">
+      <div class="jc-kind">${escape(step.key === doc.start ? interpolate(gettext("%(type)s \u00b7 first"), { type: kind }, true) : kind)}</div>
       <div class="jc-title">${escape(step.key)}</div><div class="jc-what">${escape(summary(step))}</div>
-      ${problems.length ? `<div class="jc-problems" title="${escape(problems.join("\n"))}">\u26a0 ${problems.length} to fix</div>` : ""}
+      ${problems.length ? `<div class="jc-problems" title="${escape(problems.join("\n"))}">\u26a0 ${escape(toFix)}</div>` : ""}
       ${countsHtml(step.key)}</div>`;
   }
 
@@ -186,18 +203,19 @@
       element.querySelectorAll(".outputs .output").forEach((output, i) => {
         output.dataset.link = outputs[i][0];
         output.dataset.label = outputs[i][1];
-        output.title = `${outputs[i][1]}: drag to a step`;
+        output.title = interpolate(gettext("%(label)s: drag to a step"), { label: outputs[i][1] }, true);
       });
       if (doc.problems[step.key]) element.classList.add("jc-has-problems");
     }
     const first = doc.start && place[doc.start] ? place[doc.start] : { x: 260, y: 30 };
+    const entryText = doc.entry ? interpolate(gettext("each \u201c%(event)s\u201d event"), { event: doc.entry }, true) : gettext("no entry event yet");
     const entry = editor.addNode("entry", 0, 1, first.x - 230, first.y, "jc-box jc-entry", {},
-      `<div class="jc-node jc-entry-node"><div class="jc-kind">Entry</div><div class="jc-what">${escape(doc.entry ? "each \u201c" + doc.entry + "\u201d event" : "no entry event yet")}</div></div>`);
+      `<div class="jc-node jc-entry-node"><div class="jc-kind">${escape(gettext("Entry"))}</div><div class="jc-what">${escape(entryText)}</div></div>`);
     byId[entry] = ENTRY;
     idOf[ENTRY] = entry;
     const entryOutput = document.querySelector(`#node-${entry} .output`);
     entryOutput.dataset.link = "start";
-    entryOutput.dataset.label = "first step";
+    entryOutput.dataset.label = gettext("first step");
     if (doc.start && idOf[doc.start]) editor.addConnection(entry, idOf[doc.start], "output_1", "input_1");
     for (const step of doc.steps) {
       outputsOf(step).forEach(([path], i) => {
@@ -205,8 +223,13 @@
         if (to && idOf[to] !== undefined) editor.addConnection(idOf[step.key], idOf[to], "output_" + (i + 1), "input_1");
       });
     }
-    area.setAttribute("aria-label", `Journey canvas: ${doc.steps.length} step(s). Tab to a step; Enter opens it` +
-      (doc.editable ? "; Delete removes it; arrow keys move it; Ctrl+Z undoes." : "."));
+    const n = doc.steps.length; // the catalogue's texts are written out in full, for makemessages to find them
+    const howTo = doc.editable
+      ? ngettext("Journey canvas: %(count)s step(s). Tab to a step; Enter opens it; Delete removes it; arrow keys move it; Ctrl+Z undoes.",
+        "Journey canvas: %(count)s step(s). Tab to a step; Enter opens it; Delete removes it; arrow keys move it; Ctrl+Z undoes.", n)
+      : ngettext("Journey canvas: %(count)s step(s). Tab to a step; Enter opens it.",
+        "Journey canvas: %(count)s step(s). Tab to a step; Enter opens it.", n);
+    area.setAttribute("aria-label", counted(howTo, n));
     showChecklist();
     showFallback();
     redrawing = false;
@@ -231,7 +254,7 @@
           cell.append(value); // text or the link: never parsed as HTML
           row.append(cell);
         }
-        if (step.key === doc.start) row.children[0].append(" (first)");
+        if (step.key === doc.start) row.children[0].append(" " + gettext("(first)"));
         return row;
       }));
     }
@@ -299,17 +322,17 @@
   }
 
   function post(body, before, note) {
-    say("Saving\u2026");
+    say(gettext("Saving\u2026"));
     saving = saving.then(() =>
       fetch(doc.urls.save, {
         method: "POST", credentials: "same-origin",
         headers: { "Content-Type": "application/json", "X-CSRFToken": csrf.value },
         body: JSON.stringify(body),
       }).then(async (response) => {
-        const answer = await response.json().catch(() => ({ general: ["The server did not answer in JSON."] }));
+        const answer = await response.json().catch(() => ({ general: [gettext("The server did not answer in JSON.")] }));
         if (response.ok) {
           doc = answer;
-          say(note || "Saved.", "ok");
+          say(note || gettext("Saved."), "ok");
           redraw();
           return true;
         } else {
@@ -317,13 +340,13 @@
           if (undo[undo.length - 1] === before) undo.pop();
           const lines = [...(answer.general || [])];
           for (const [key, found] of Object.entries(answer.problems || {})) lines.push(`${key}: ${found.join("; ")}`);
-          say("Not saved: " + lines.join(" \u00b7 "), "error");
+          say(interpolate(gettext("Not saved: %(problems)s"), { problems: lines.join(" \u00b7 ") }, true), "error");
         }
         redraw();
         return false;
       }).catch(() => {
         Object.assign(doc, clone(before));
-        say("Not saved: the server cannot be reached.", "error");
+        say(gettext("Not saved: the server cannot be reached."), "error");
         redraw();
         return false;
       })
@@ -333,12 +356,12 @@
 
   function undoLast() {
     const before = undo.pop();
-    if (!before) return say("Nothing to undo.");
+    if (!before) return say(gettext("Nothing to undo."));
     const now = clone(documentOf(doc));
     Object.assign(doc, clone(before));
     redraw();
     busy(1);
-    post(before, now, "Undone.").then(() => {
+    post(before, now, gettext("Undone.")).then(() => {
       busy(-1);
       if (undo[undo.length - 1] === now) undo.pop(); // an undo is not itself undone by the next one
     });
@@ -441,7 +464,7 @@
       for (const step of d.steps) for (const [path] of outputsOf(step)) if (target(step, path) === key) setTarget(step, path, "");
       if (d.start === key) d.start = "";
       delete d.layout[key];
-    }, `Step ${key} deleted. Ctrl+Z brings it back.`);
+    }, interpolate(gettext("Step %(key)s deleted. Ctrl+Z brings it back."), { key }, true));
     if (panel.dataset.key === key) closePanel();
   }
 
@@ -457,7 +480,10 @@
     const element = document.querySelector(`svg.connection.node_out_node-${output_id}.node_in_node-${input_id}.${output_class}`);
     selectedArrow = arrowAt(element);
     area.focus({ preventScroll: true }); // Delete now means the arrow, not the step focused before
-    if (selectedArrow) say(`Arrow ${selectedArrow.from} \u2192 ${selectedArrow.to} selected: a step chosen in the palette goes between them; Delete removes the arrow.`);
+    if (selectedArrow) {
+      const ends = { from: selectedArrow.from, to: selectedArrow.to };
+      say(interpolate(gettext("Arrow %(from)s \u2192 %(to)s selected: a step chosen in the palette goes between them; Delete removes the arrow."), ends, true));
+    }
   });
   editor.on("connectionUnselected", () => { selectedArrow = null; });
 
@@ -510,8 +536,8 @@
   const palette = root.querySelector(".jc-palette");
   if (palette && doc.editable) {
     const items = [
-      ...doc.palette.steps.map((s) => ({ ...s, group: "Orchestration" })),
-      ...doc.palette.actions.map((a) => ({ type: "action", id: a.id, name: a.name, label: a.name, help: a.description, group: "Actions" })),
+      ...doc.palette.steps.map((s) => ({ ...s, group: gettext("Orchestration") })),
+      ...doc.palette.actions.map((a) => ({ type: "action", id: a.id, name: a.name, label: a.name, help: a.description, group: gettext("Actions") })),
     ];
     let group = "";
     for (const item of items) {
@@ -525,11 +551,11 @@
       button.draggable = true;
       button.dataset.item = JSON.stringify(item);
       button.innerHTML = `<strong>${escape(item.label)}</strong><small>${escape(text(item.help || "", 90))}</small>`;
-      button.title = `${item.label}: drag onto the canvas or onto an arrow, or press Enter to add it after the selected step`;
+      button.title = interpolate(gettext("%(label)s: drag onto the canvas or onto an arrow, or press Enter to add it after the selected step"), { label: item.label }, true);
       palette.append(button);
     }
     if (!doc.palette.actions.length) {
-      palette.append(Object.assign(document.createElement("p"), { textContent: "No active action yet: a technical user adds them." }));
+      palette.append(Object.assign(document.createElement("p"), { textContent: gettext("No active action yet: a technical user adds them.") }));
     }
     palette.addEventListener("dragstart", (e) => {
       const item = e.target.closest(".jc-item");
@@ -611,12 +637,12 @@
     return fetch(doc.urls.panel.replace("{key}", encodeURIComponent(key)), { credentials: "same-origin" })
       .then((r) => (r.ok ? r.text() : Promise.reject(r)))
       .then((html) => showPanel(key, html, note))
-      .catch(() => { panel.textContent = `Step ${key} cannot be shown.`; });
+      .catch(() => { panel.textContent = interpolate(gettext("Step %(key)s cannot be shown."), { key }, true); });
   }
 
   function closePanel() {
     delete panel.dataset.key;
-    panel.innerHTML = "<p>Select a step to see its settings.</p>";
+    panel.innerHTML = "<p>" + escape(gettext("Select a step to see its settings.")) + "</p>";
   }
 
   function showPanel(key, html, note) {
@@ -626,7 +652,7 @@
     if (note) head.append(Object.assign(document.createElement("p"), { className: "jc-saved", textContent: note }));
     if (problems.length) {
       const box = Object.assign(document.createElement("div"), { className: "journey-problems" });
-      box.append(Object.assign(document.createElement("strong"), { textContent: "Before publishing:" }));
+      box.append(Object.assign(document.createElement("strong"), { textContent: gettext("Before publishing:") }));
       const list = document.createElement("ul");
       for (const p of problems) list.append(Object.assign(document.createElement("li"), { textContent: p }));
       box.append(list);
@@ -659,7 +685,7 @@
     const chip = e.target.closest(".jc-field");
     if (!chip) return;
     const box = lastBox && panel.contains(lastBox) ? lastBox : panel.querySelector("input[list=journey-fields]");
-    if (!box) return say("Click in an expression box first.");
+    if (!box) return say(gettext("Click in an expression box first."));
     const at = box.selectionStart == null ? box.value.length : box.selectionStart;
     box.setRangeText(chip.dataset.path, at, box.selectionEnd == null ? at : box.selectionEnd, "end");
     box.focus();
@@ -678,14 +704,14 @@
         if (response.headers.get("X-Journey-Saved")) {
           undo.push(before);
           const deleted = e.submitter && e.submitter.name === "_delete";
-          await reload(body + (deleted ? " Ctrl+Z brings it back." : ""));
+          await reload(body + (deleted ? " " + gettext("Ctrl+Z brings it back.") : ""));
           if (deleted) closePanel();
           else openPanel(key, body);
         } else {
           showPanel(key, body);
         }
       })
-      .catch(() => say("Not saved: the server cannot be reached.", "error"))
+      .catch(() => say(gettext("Not saved: the server cannot be reached."), "error"))
       .finally(() => busy(-1));
   });
 
