@@ -17,6 +17,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from django.core.cache import cache
+from django.utils.translation import gettext as _
 
 from actions.delivery import transport
 from actions.delivery.rendering import HEADER_NAME, RESERVED_HEADERS, RenderedRequest, encode_json, validate_url
@@ -98,27 +99,30 @@ def _put(data: dict, path: str, value: Any) -> None:
 
 def _check_token_request(request: Any, allow_http: bool) -> list[str]:
     if not isinstance(request, dict):
-        return ["request: must be an object with url, method, headers, body, body_type"]
+        return [_("request: must be an object with url, method, headers, body, body_type")]
     problems = []
     unknown = sorted(set(request) - {"url", "method", "headers", "body", "body_type"})
     if unknown:
-        problems.append(f"request: unknown field {unknown[0]!r}")
-    problems += [f"request.url: {p}" for p in validate_url(request.get("url"), allow_http=allow_http, declared=set())]
+        problems.append(_("request: unknown field %(field)s") % {"field": repr(unknown[0])})
+    url_problems = validate_url(request.get("url"), allow_http=allow_http, declared=set())
+    problems += [_("%(field)s: %(problem)s") % {"field": "request.url", "problem": p} for p in url_problems]
     if request.get("method", "POST") not in ("POST", "GET", "PUT"):
-        problems.append("request.method: must be POST, GET or PUT")
+        problems.append(_("request.method: must be POST, GET or PUT"))
     headers = request.get("headers", {})
     if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
-        problems.append("request.headers: must be an object of header name to text")
+        problems.append(_("request.headers: must be an object of header name to text"))
     else:
         for name, value in headers.items():
             if not HEADER_NAME.match(name) or name.lower() in RESERVED_HEADERS:
-                problems.append(f"request.headers: {name!r} is not a header that may be set")
+                problems.append(_("request.headers: %(name)s is not a header that may be set") % {"name": repr(name)})
             elif _has_control(value):  # the value may be a secret: never repeated
-                problems.append(f"request.headers: {name} holds a line break or another control character")
+                problems.append(
+                    _("request.headers: %(name)s holds a line break or another control character") % {"name": name}
+                )
     if request.get("body_type", "json") not in ("json", "form"):
-        problems.append('request.body_type: must be "json" or "form"')
+        problems.append(_('request.body_type: must be "json" or "form"'))
     if request.get("body_type") == "form" and not isinstance(request.get("body", {}), dict):
-        problems.append("request.body: a form body must be an object")
+        problems.append(_("request.body: a form body must be an object"))
     return problems
 
 
@@ -130,84 +134,91 @@ def _has_control(text: str) -> bool:
 def validate_auth(auth: Any, *, allow_http: bool, stored_type: str | None, stored_secrets: dict) -> list[str]:
     """Problems with an auth object as given by a user; secrets may be omitted to keep stored ones."""
     if not isinstance(auth, dict):
-        return ['must be an object such as {"type": "none"}']
+        return [_('must be an object such as {"type": "none"}')]
     kind = auth.get("type")
     if not isinstance(kind, str) or kind not in AUTH_SPECS:
-        return [f"type: {json.dumps(kind)} is not an auth type; choose one of {', '.join(AUTH_SPECS)}"]
+        shown = {"type": json.dumps(kind), "types": ", ".join(AUTH_SPECS)}
+        return [_("type: %(type)s is not an auth type; choose one of %(types)s") % shown]
     spec = AUTH_SPECS[kind]
     top_secrets = {p for p in spec.secrets if "." not in p}
     allowed = {"type", *spec.required, *spec.optional, *top_secrets}
-    problems = [f"{key}: unknown field for {kind} auth" for key in sorted(set(auth) - allowed)]
+    unknown = _("%(field)s: unknown field for %(type)s auth")
+    problems = [unknown % {"field": key, "type": kind} for key in sorted(set(auth) - allowed)]
+    required = _("%(field)s: required for %(type)s auth")
     for key in spec.required:
         if auth.get(key) in (None, ""):
-            problems.append(f"{key}: required for {kind} auth")
+            problems.append(required % {"field": key, "type": kind})
     for path in spec.secrets:
         given = value_at(auth, path)
         kept = stored_type == kind and value_at(stored_secrets, path)
         if given in (None, "") and not kept:
-            problems.append(f"{path}: required for {kind} auth")
+            problems.append(required % {"field": path, "type": kind})
         elif given not in (None, "") and not isinstance(given, str):
-            problems.append(f"{path}: must be text")
+            problems.append(_("%(field)s: must be text") % {"field": path})
         elif isinstance(given, str) and path != "service_account_json" and _has_control(given):
             # Never the value itself: the message is shown and logged.
-            problems.append(f"{path}: holds a line break or another control character; paste the value alone")
+            problems.append(
+                _("%(field)s: holds a line break or another control character; paste the value alone") % {"field": path}
+            )
     for key in ("username", "client_id", "scope", "audience", "token_path", "expires_in_path", "name"):
         if key in auth and auth[key] is not None and not isinstance(auth[key], str):
-            problems.append(f"{key}: must be text")
+            problems.append(_("%(field)s: must be text") % {"field": key})
         elif isinstance(auth.get(key), str) and _has_control(auth[key]):
-            problems.append(f"{key}: holds a line break or another control character")
+            problems.append(_("%(field)s: holds a line break or another control character") % {"field": key})
     if kind == "api_key":
         if auth.get("in") not in ("header", "query"):
-            problems.append('in: must be "header" or "query"')
+            problems.append(_('in: must be "header" or "query"'))
         name = auth.get("name")
         is_header = auth.get("in") == "header" and isinstance(name, str) and name
         if is_header and (not HEADER_NAME.match(name) or name.lower() in RESERVED_HEADERS):
-            problems.append(f"name: {name!r} is not a header that may be set")
+            problems.append(_("name: %(name)s is not a header that may be set") % {"name": repr(name)})
     if kind == "oauth2_client_credentials" and auth.get("token_url"):
-        problems += [f"token_url: {p}" for p in validate_url(auth["token_url"], allow_http=allow_http, declared=set())]
+        url_problems = validate_url(auth["token_url"], allow_http=allow_http, declared=set())
+        problems += [_("%(field)s: %(problem)s") % {"field": "token_url", "problem": p} for p in url_problems]
     if kind == "google_service_account":
         if "scopes" in auth and not isinstance(auth["scopes"], str):
-            problems.append("scopes: must be text: scope URLs separated by spaces")
+            problems.append(_("scopes: must be text: scope URLs separated by spaces"))
         if isinstance(auth.get("service_account_json"), str) and auth["service_account_json"]:
             problems += service_account_problems(auth["service_account_json"], allow_http=allow_http)
     if kind == "token_endpoint":
         if auth.get("request") is not None:
             problems += _check_token_request(auth["request"], allow_http)
         if auth.get("expires_in_path") in (None, "") and auth.get("cache_seconds") in (None, ""):
-            problems.append("expires_in_path: give expires_in_path or cache_seconds")
+            problems.append(_("expires_in_path: give expires_in_path or cache_seconds"))
         seconds = auth.get("cache_seconds")
         if seconds not in (None, "") and (not isinstance(seconds, int) or isinstance(seconds, bool) or seconds < 1):
-            problems.append("cache_seconds: must be a whole number of seconds, at least 1")
+            problems.append(_("cache_seconds: must be a whole number of seconds, at least 1"))
         inject = auth.get("inject")
         if inject is not None:
             if not isinstance(inject, dict) or inject.get("as") not in ("bearer", "header", "query"):
-                problems.append('inject: must be {"as": "bearer"|"header"|"query", "name": ...}')
+                problems.append(_('inject: must be {"as": "bearer"|"header"|"query", "name": ...}'))
             elif inject["as"] != "bearer" and not (isinstance(inject.get("name"), str) and inject["name"]):
-                problems.append(f"inject.name: required to inject the token as a {inject['as']}")
+                problems.append(_("inject.name: required to inject the token as a %(as)s") % {"as": inject["as"]})
     return problems
 
 
 def service_account_problems(text: str, *, allow_http: bool) -> list[str]:
     """What is wrong with a pasted Google service-account key file."""
-    where = "service_account_json"
+    where = {"field": "service_account_json"}
     try:
         data = json.loads(text)
     except ValueError:
-        return [f"{where}: not JSON; paste the whole key file Google gave (it starts with {{)"]
+        return [_("%(field)s: not JSON; paste the whole key file Google gave (it starts with {)") % where]
     if not isinstance(data, dict) or data.get("type") != "service_account":
-        return [f'{where}: not a service-account key file (its "type" must be "service_account")']
-    problems = [f"{where}: the key file has no {key}" for key in ("client_email", "private_key", "token_uri")
+        return [_('%(field)s: not a service-account key file (its "type" must be "service_account")') % where]
+    problems = [_("%(field)s: the key file has no %(key)s") % {**where, "key": key}
+                for key in ("client_email", "private_key", "token_uri")
                 if not isinstance(data.get(key), str) or not data[key]]  # fmt: skip
     if not problems:
         try:
             key = load_pem_private_key(data["private_key"].encode(), password=None)
         except (ValueError, TypeError):
-            problems.append(f"{where}: its private_key is not a PEM private key")
+            problems.append(_("%(field)s: its private_key is not a PEM private key") % where)
         else:
             if not isinstance(key, rsa.RSAPrivateKey):  # Google signs service accounts' assertions RS256
-                problems.append(f"{where}: its private_key is not an RSA key")
-        problems += [f"{where}: token_uri {p}" for p in validate_url(data["token_uri"], allow_http=allow_http,
-                                                                      declared=set())]  # fmt: skip
+                problems.append(_("%(field)s: its private_key is not an RSA key") % where)
+        problems += [_("%(field)s: token_uri %(problem)s") % {**where, "problem": p}
+                     for p in validate_url(data["token_uri"], allow_http=allow_http, declared=set())]  # fmt: skip
     return problems
 
 

@@ -27,6 +27,7 @@ from django.core.mail.backends.smtp import EmailBackend
 from django.core.mail.message import sanitize_address
 from django.core.validators import validate_email
 from django.utils.html import escape
+from django.utils.translation import gettext as _
 
 from actions.delivery import destinations
 from actions.delivery.masking import mask
@@ -53,24 +54,25 @@ HEADER_OF = {"from": "From", "to": "To", "cc": "Cc", "reply_to": "Reply-To", "su
 def validate_email_templates(email: Any, *, declared: set[str]) -> list[str]:
     """Problems with an email action's templates, each naming its part."""
     if not isinstance(email, dict):
-        return ['must be an object with to, subject and text (or html), e.g. {"to": "{{email}}", ...}']
-    problems = [f"{key}: unknown part of an email; use {', '.join(TEMPLATE_KEYS)}" for key in email
+        return [_('must be an object with to, subject and text (or html), e.g. {"to": "{{email}}", ...}')]
+    unknown = _("%(field)s: unknown part of an email; use %(parts)s")
+    problems = [unknown % {"field": key, "parts": ", ".join(TEMPLATE_KEYS)} for key in email
                 if key not in TEMPLATE_KEYS]  # fmt: skip
     for key in TEMPLATE_KEYS:
         value = email.get(key)
         if value is not None and not isinstance(value, str):
-            problems.append(f"{key}: must be text")
+            problems.append(_("%(field)s: must be text") % {"field": key})
         elif value:
             problems += placeholder_problems(value, declared, key)
     for key in ("to", "subject"):
         if not email.get(key):
-            problems.append(f"{key}: required for an email")
+            problems.append(_("%(field)s: required for an email") % {"field": key})
     if not email.get("text") and not email.get("html"):
-        problems.append("text: give a plain-text body, an HTML body, or both")
+        problems.append(_("text: give a plain-text body, an HTML body, or both"))
     for key in ("subject", "from", "to", "cc", "reply_to"):
         value = email.get(key)
         if isinstance(value, str) and ("\n" in value or "\r" in value):
-            problems.append(f"{key}: must be on one line")
+            problems.append(_("%(field)s: must be on one line") % {"field": key})
     return problems
 
 
@@ -367,12 +369,12 @@ def send_email(action: Action, rendered: RenderedRequest, idempotency_key: str |
 def default_from_problems(value: Any) -> dict[str, list[str]]:
     """A sender address such as `Acme <hello@acme.test>`."""
     if not isinstance(value, str) or not value.strip():
-        return {"default_from": ["the sender address is required, e.g. Acme <hello@acme.test>"]}
+        return {"default_from": [_("the sender address is required, e.g. Acme <hello@acme.test>")]}
     found = getaddresses([value])
     if len(found) != 1 or "\n" in value or "\r" in value:
-        return {"default_from": ["one sender address, e.g. Acme <hello@acme.test>"]}
+        return {"default_from": [_("one sender address, e.g. Acme <hello@acme.test>")]}
     try:
         validate_email(found[0][1])
     except ValidationError:
-        return {"default_from": [f"{found[0][1]!r} is not an email address"]}
+        return {"default_from": [_("%(address)s is not an email address") % {"address": repr(found[0][1])}]}
     return {}

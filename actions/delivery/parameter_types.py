@@ -18,6 +18,14 @@ def shown_value(value: Any) -> str:
         return repr(value)[:80]
 
 
+class ValueMismatch(ValueError):
+    """A value that does not fit its parameter's declared type. The message is English: calls store it."""
+
+    def __init__(self, name: str, kind: str, shown: str) -> None:
+        super().__init__(f"parameter {name}: expected {kind}, got {shown}")
+        self.name, self.kind, self.shown = name, kind, shown
+
+
 def _finite(value: float | Decimal) -> bool:
     return math.isfinite(value) if isinstance(value, float) else value.is_finite()
 
@@ -27,7 +35,7 @@ def coerce(parameter: dict, value: Any) -> Any:
     kind, name = parameter["type"], parameter["name"]
 
     def wrong() -> ValueError:
-        return ValueError(f"parameter {name}: expected {kind}, got {shown_value(value)}")
+        return ValueMismatch(name, kind, shown_value(value))
 
     if kind == "string":
         if isinstance(value, str):

@@ -12,7 +12,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from django.utils.translation import gettext as _
 
-from actions.delivery.parameter_types import coerce, shown_value, to_json_value, to_text
+from actions.delivery.parameter_types import ValueMismatch, coerce, shown_value, to_json_value, to_text
 from actions.delivery.secret_references import REFERENCE, Placing
 from config.common.identifiers import NAME
 from config.common.json_values import map_strings, walk_strings
@@ -79,8 +79,9 @@ def validate_parameters(parameters: Any) -> list[str]:
         if parameter.get("default") is not None and isinstance(name, str):
             try:
                 coerce(parameter, parameter["default"])
-            except ValueError as exc:
-                problems.append(f"{exc} (the default)")
+            except ValueMismatch as exc:  # said here in the reader's language; calls store coerce's English
+                shown = {"name": exc.name, "type": exc.kind, "value": exc.shown}
+                problems.append(_("parameter %(name)s: expected %(type)s, got %(value)s (the default)") % shown)
     return problems
 
 
