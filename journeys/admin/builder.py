@@ -16,14 +16,13 @@ from django.utils.translation import gettext_lazy, ngettext
 from actions.models import Action
 from config.common.exceptions import Conflict
 from journeys import services
-from journeys.admin.canvas import CanvasViews, canvas_document, panel_done
+from journeys.admin.canvas import CanvasViews, canvas_document, organization_actions, panel_done, publish_problems
 from journeys.admin.diagram import journey_svg, links, step_summary, type_name
 from journeys.admin.forms import JourneyAddForm, JourneySettingsForm, JourneyTestForm, NewStepForm, StepForm
 from journeys.admin.reports import RUNS_LISTED, ReportRangeForm, listed_runs, run_rows, runs_chart_svg, status_counts
 from journeys.fields import field_warnings, seen_fields, step_fields
 from journeys.models import Journey, JourneyRun
 from journeys.reports import journey_report
-from journeys.validation import check_publishable
 from tenants.admin_scoping import OrgScopedAdminMixin, messages_by_field, problem_lines
 from tenants.middleware import active_organization
 from tenants.roles import Capability
@@ -250,12 +249,9 @@ class JourneyAdmin(CanvasViews, OrgScopedAdminMixin, admin.ModelAdmin):
                 return HttpResponseRedirect(self._url("change", journey))
             for field, found in problems.items():
                 form.add_error(field if field in form.fields else None, found)
-        names = self._names(journey)
-        publishing = {}
-        if journey.status == Journey.Status.DRAFT:
-            actions = {a.pk: a for a in Action.objects.filter(organization=journey.organization)}
-            publishing = check_publishable(steps=journey.steps, start=journey.start,
-                                           entry_event=journey.entry_event, actions=actions)  # fmt: skip
+        actions = organization_actions(journey)  # read once: names, the checklist and the canvas's palette
+        names = {a.pk: a.name for a in actions}
+        publishing = publish_problems(journey, actions)
         steps = [
             {"key": s["key"], "type": type_name(s["type"]), "summary": step_summary(s, names),
              "links": links(s), "url": self._url("step", journey, s["key"])}
@@ -265,7 +261,7 @@ class JourneyAdmin(CanvasViews, OrgScopedAdminMixin, admin.ModelAdmin):
         counts = None if journey.status == Journey.Status.DRAFT else journey_report(journey=journey)["steps"]
         return self._render(
             request, "page.html", journey, str(journey), form=form, editable=editable, steps=steps,
-            canvas=canvas_document(journey, editable=editable, counts=counts),
+            canvas=canvas_document(journey, editable=editable, counts=counts, actions=actions, problems=publishing),
             publishing=sorted(publishing.items()), buttons=buttons,
             warnings=sorted(field_warnings(journey, seen_fields(journey)).items()),
             diagram=mark_safe(journey_svg(journey.steps, journey.start, names)),  # noqa: S308  (escaped inside)

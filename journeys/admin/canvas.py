@@ -46,15 +46,32 @@ def problems_by_step(problems: dict[str, list[str]]) -> tuple[dict[str, list[str
     return by_step, general
 
 
-def canvas_document(journey: Journey, *, editable: bool, counts: list[dict] | None = None) -> dict[str, Any]:
-    """What the canvas draws: the document, the palette, each step's problems and, on a report, its counts."""
-    actions = list(Action.objects.filter(organization=journey.organization).order_by("name"))
-    problems: dict[str, list[str]] = {}
-    if journey.status == Journey.Status.DRAFT:
-        problems = check_publishable(
-            steps=journey.steps, start=journey.start, entry_event=journey.entry_event,
-            actions={a.pk: a for a in actions},
-        )  # fmt: skip
+def publish_problems(journey: Journey, actions: list[Action]) -> dict[str, list[str]]:
+    """What still stops a draft from going live (nothing for a journey already past its draft)."""
+    if journey.status != Journey.Status.DRAFT:
+        return {}
+    return check_publishable(
+        steps=journey.steps, start=journey.start, entry_event=journey.entry_event, actions={a.pk: a for a in actions}
+    )
+
+
+def organization_actions(journey: Journey) -> list[Action]:
+    return list(Action.objects.filter(organization=journey.organization).order_by("name"))
+
+
+def canvas_document(
+    journey: Journey,
+    *,
+    editable: bool,
+    counts: list[dict] | None = None,
+    actions: list[Action] | None = None,
+    problems: dict[str, list[str]] | None = None,
+) -> dict[str, Any]:
+    """What the canvas draws: the document, the palette, each step's problems and, on a report, its counts.
+
+    A page that has already read the organization's actions or checked the draft passes them in."""
+    actions = organization_actions(journey) if actions is None else actions
+    problems = publish_problems(journey, actions) if problems is None else problems
     by_step, general = problems_by_step(problems)
     panel = reverse("admin:journeys_journey_step", args=[journey.pk, "KEY"])
     return {
