@@ -138,6 +138,7 @@ def test_a_marketer_builds_and_publishes_and_an_event_reaches_the_provider(
     page.wait_for_selector("text=from now on each \u201ccart_abandoned\u201d event starts a run")
     page.click("input[value='Yes, publish']")
     page.wait_for_selector("text=published: it is live")
+    page.wait_for_selector("#journey-canvas .jc-node[data-key]")  # the script draws the canvas after the page loads
     assert page.locator("#journey-canvas .jc-node[data-key]").count() == 4
     shot(page, request, "published")
 
