@@ -225,8 +225,8 @@ class ActionFields(forms.Form):
         required=False,
         label=_("Generate a new signing secret"),
         help_text=_(
-            "Conduit makes a random one instead. It is never shown, so the service cannot "
-            "learn it from here: to share a secret with the service, paste it above instead."
+            "Conduit makes a random one instead and shows it once, after saving, with a Copy button: "
+            "give it to the receiving service then."
         ),
     )
     clear_signing_secret = forms.BooleanField(

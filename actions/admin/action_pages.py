@@ -18,6 +18,7 @@ from actions.selectors import action_destination
 from actions.services import actions as services
 from actions.services import samples
 from actions.services import templates as catalogue
+from config.common.shown_once import shown_once
 from tenants.admin_scoping import form_organization, messages_by_field, problem_lines
 
 
@@ -153,6 +154,12 @@ class ActionPagesMixin:
             request, "templates.html", _("New action from a template"), templates=list(catalogue.TEMPLATES.values())
         )
 
+    def show_generated_secret(self, request: HttpRequest, action: Action) -> None:
+        """A signing secret the save generated, shown this once: the receiving system needs it to verify."""
+        if generated := getattr(action, "generated_signing_secret", None):
+            sentence = _("Copy this signing secret into the receiving system now; it will not be shown again:")
+            self.message_user(request, shown_once(sentence, generated), messages.WARNING)
+
     def from_template_view(self, request: HttpRequest, key: str) -> HttpResponse:
         self._require_manage(request)
         template = catalogue.TEMPLATES.get(key)
@@ -180,6 +187,7 @@ class ActionPagesMixin:
                     % {"name": action.name, "provider": template.provider},
                     messages.SUCCESS,
                 )
+                self.show_generated_secret(request, action)
                 return HttpResponseRedirect(self._change_url(action))
         title = _("New action: %(name)s") % {"name": template.name}
         return self._page(request, "from_template.html", title, form=form, chosen=template)

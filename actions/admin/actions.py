@@ -155,6 +155,7 @@ class ActionAdmin(ActionDisplay, ActionPagesMixin, OrgScopedAdminMixin, admin.Mo
             form.attach_problems(problems or {NON_FIELD_ERRORS: [exc.message]})
             raise SaveRefused(form) from exc
         adopt_saved_row(obj, saved)
+        self.show_generated_secret(request, saved)
 
     def _refused_page(
         self, request: HttpRequest, form: ActionForm, object_id: str | None, form_url: str, extra_context: dict | None

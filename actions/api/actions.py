@@ -54,10 +54,16 @@ class ActionSerializer(StrictSerializer, serializers.ModelSerializer):
     )
     signing_secret = serializers.CharField(
         required=False, write_only=True, allow_blank=True,
-        help_text=gettext_lazy('A Standard Webhooks secret (whsec_...), or "generate" for a new one.'),
+        help_text=gettext_lazy(
+            'A Standard Webhooks secret (whsec_...), or "generate" for a new one. A generated secret is in '
+            "the answer to that request as `generated_signing_secret`, and never again."
+        ),
     )  # fmt: skip
     clear_signing_secret = serializers.BooleanField(required=False, write_only=True)
     signing_secret_set = serializers.SerializerMethodField()
+    generated_signing_secret = serializers.SerializerMethodField(
+        help_text=gettext_lazy('The secret "generate" made, in the answer to that request only; null otherwise.')
+    )
     client_key = serializers.CharField(required=False, write_only=True, allow_blank=True)
     clear_client_certificate = serializers.BooleanField(
         required=False, write_only=True, help_text=gettext_lazy("Remove the client certificate and its key.")
@@ -70,9 +76,9 @@ class ActionSerializer(StrictSerializer, serializers.ModelSerializer):
         fields = [
             "id", "name", "description", "status", "kind", "method", "url", "query", "headers", "body",
             "body_type", "email", "parameters", "auth", "signing_secret", "clear_signing_secret", "signing_secret_set",
-            "response_schema", "timeout_ms", "max_retries", "rate_limit_calls", "rate_limit_period_s",
-            "on_rate_limit", "client_certificate", "client_key", "clear_client_certificate", "client_key_set",
-            "used_in", "created_at", "updated_at",
+            "generated_signing_secret", "response_schema", "timeout_ms", "max_retries", "rate_limit_calls",
+            "rate_limit_period_s", "on_rate_limit", "client_certificate", "client_key", "clear_client_certificate",
+            "client_key_set", "used_in", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["id", "created_at", "updated_at"]
         # Uniqueness and ranges are checked by the service, with the other rules.
@@ -91,6 +97,9 @@ class ActionSerializer(StrictSerializer, serializers.ModelSerializer):
 
     def get_signing_secret_set(self, obj: Action) -> bool:
         return bool(obj.signing_secret)
+
+    def get_generated_signing_secret(self, obj: Action) -> str | None:
+        return getattr(obj, "generated_signing_secret", None)  # set only by the save that generated it
 
     def get_client_key_set(self, obj: Action) -> bool:
         return bool(obj.client_key)

@@ -106,6 +106,8 @@ def _apply(action: Action, data: dict[str, Any]) -> dict[str, list[str]]:
     secret = data.get("signing_secret")
     if secret == "generate":
         action.previous_signing_secret, action.signing_secret = "", generate_signing_secret()
+        # Not stored twice: the caller's answer shows it this once, so the receiving system can verify.
+        action.generated_signing_secret = action.signing_secret
     elif secret:
         problems = _validate_signing_secret(secret)
         if problems:

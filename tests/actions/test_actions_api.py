@@ -23,12 +23,29 @@ def test_technical_user_creates_an_action_and_reads_it_back_without_secrets(worl
     assert body["signing_secret_set"] is True
     assert body["url"] == SMS_ACTION["url"]
     detail = token_client(world.user("technical")).get(f"{ACTIONS}{body['id']}/")
-    for text in (response.content, detail.content, caplog.text.encode()):
+    assert b"tok-SECRET" not in response.content
+    for text in (detail.content, caplog.text.encode()):
         for secret in SECRETS:
             assert secret.encode() not in text
     stored = Action.objects.get(pk=body["id"])
     assert stored.auth_secrets == {"token": "tok-SECRET-123456"}
-    assert stored.signing_secret.startswith("whsec_")
+    # The generated signing secret is answered once, to the request that asked for it, so a receiver can verify.
+    assert body["generated_signing_secret"] == stored.signing_secret and stored.signing_secret.startswith("whsec_")
+    assert detail.json()["generated_signing_secret"] is None
+
+
+def test_a_signing_secret_generated_again_is_answered_once_and_a_given_one_never(world):
+    action = make_action(world.acme)
+    client = token_client(world.user("technical"))
+    again = client.patch(f"{ACTIONS}{action.pk}/", {"signing_secret": "generate"}, format="json").json()
+    action.refresh_from_db()
+    assert again["generated_signing_secret"] == action.signing_secret != ""
+    given = "whsec_" + "a2V5" * 11
+    answer = client.patch(f"{ACTIONS}{action.pk}/", {"signing_secret": given}, format="json")
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["generated_signing_secret"] is None and given.encode() not in answer.content
+    listed = client.get(ACTIONS).content
+    assert b"whsec_" not in listed
 
 
 def test_secrets_are_encrypted_at_rest(world):

@@ -90,6 +90,8 @@ def test_technical_user_creates_an_action_with_bearer_auth_and_never_sees_the_se
         "name": "text", "type": "string", "required": False, "default": "Hello", "description": "",
     }  # fmt: skip
 
+    first = client.get(_url("change", action)).content.decode()  # the page the save redirects to
+    assert TOKEN not in first and first.count(action.signing_secret) == 2  # the generated secret, once, and Copy
     page = client.get(_url("change", action))
     html = page.content.decode()
     assert page.status_code == 200
@@ -128,9 +130,13 @@ def test_signing_secret_can_be_generated_again_or_removed(world, client):
     client.force_login(world.user("technical"))
     data = _form_data(client.get(_url("change", action)))
 
-    client.post(_url("change", action), {**data, "generate_signing_secret": "on"})
+    saved = client.post(_url("change", action), {**data, "generate_signing_secret": "on"}, follow=True)
     action.refresh_from_db()
     assert action.signing_secret.startswith("whsec_") and action.signing_secret != old
+    # Shown once, with a Copy button, so the receiving system can verify; the next page no longer has it.
+    shown = saved.content.decode()
+    assert "it will not be shown again" in shown and f'data-copy="{action.signing_secret}"' in shown
+    assert action.signing_secret not in client.get(_url("change", action)).content.decode()
 
     client.post(_url("change", action), {**data, "clear_signing_secret": "on"})
     action.refresh_from_db()
