@@ -16,6 +16,7 @@ from actions.models import Action
 from actions.services.samples import sample_from_schema
 from config.common.db import update_rows
 from config.common.exceptions import Conflict
+from config.common.numbers import grouped
 from journeys import engine, steps
 from journeys.expressions import ExpressionError, charged_to, compile_expression
 from journeys.models import Event, Journey, Profile
@@ -136,7 +137,7 @@ def _layout_errors(journey: Journey) -> dict[str, list[str]]:
             value = place[axis]
             if isinstance(value, bool) or not isinstance(value, int | float) or not abs(value) <= MAX_COORDINATE:
                 errors[f"layout.{key}.{axis}"] = [
-                    _("a number from -%(max)s to %(max)s") % {"max": f"{MAX_COORDINATE:,}"}
+                    _("a number from -%(max)s to %(max)s") % {"max": grouped(MAX_COORDINATE)}
                 ]
     if not errors:
         journey.layout = {key: place for key, place in layout.items() if key in keys}

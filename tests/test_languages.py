@@ -87,3 +87,30 @@ def test_a_language_that_is_not_offered_changes_nothing(world):
     client.force_login(world.user("viewer"))
     response = client.post("/admin/language/", {"language": "de", "next": "https://evil.example/"})
     assert response["Location"] == "/admin/" and not UserSettings.objects.filter(user=world.user("viewer")).exists()
+
+
+def test_dates_on_the_admin_pages_follow_the_language(world):
+    from django.urls import reverse
+    from django.utils import formats, timezone
+
+    from tests.actions.helpers import make_action
+
+    client = Client()
+    client.force_login(world.user("technical"))
+    url = reverse("admin:actions_invocation_metrics", args=[make_action(world.acme).pk])
+    today = timezone.localtime()
+    # The date parts of each language's DATETIME_FORMAT: "3 décembre 2026" and "Dec. 3, 2026".
+    for language, date_part in (("fr", "j F Y"), ("en", "N j, Y")):
+        page = client.get(url, HTTP_ACCEPT_LANGUAGE=language).content.decode()
+        with translation.override(language):
+            assert formats.date_format(today, date_part) in page
+
+
+def test_numbers_in_messages_follow_the_language():
+    from config.common.numbers import decimal, grouped
+
+    with translation.override("fr"):
+        assert grouped(65536) == "65\u202f536" or grouped(65536) == "65\xa0536"
+        assert decimal(42.857) == "42,9"
+    with translation.override("en"):
+        assert (grouped(65536), decimal(42.857)) == ("65,536", "42.9")

@@ -19,6 +19,7 @@ from actions.admin.invocation_filters import ACTION_PARAMETER, actions_of
 from actions.models import Action
 from actions.services import replays
 from actions.services.metrics import action_metrics, parse_window
+from config.common.numbers import decimal
 
 METRICS_WINDOWS = ["1h", "24h", "7d"]
 DEFAULT_WINDOW = "1h"
@@ -143,7 +144,7 @@ def _numbers(metrics: dict) -> list[tuple[str, Any]]:
     return [
         (_("Calls"), metrics["calls"]),
         (pgettext("metrics", "Succeeded"), metrics["succeeded"]),
-        (_("Success rate"), "-" if rate is None else f"{rate * 100:.1f} %"),
+        (_("Success rate"), "-" if rate is None else f"{decimal(rate * 100)} %"),
         (_("HTTP 4xx"), metrics["http_4xx"]),
         (_("HTTP 5xx"), metrics["http_5xx"]),
         (_("Timeouts"), metrics["timeouts"]),

@@ -3,11 +3,10 @@
 import json
 from typing import Any
 
-from django.utils.formats import number_format
-from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from config.common.json_values import first_unstorable
+from config.common.numbers import grouped
 
 # Bounds on what an action's templates may hold: far beyond any provider's payload, and small
 # enough that rendering one call never costs more than a few milliseconds or runs out of stack.
@@ -37,10 +36,5 @@ def template_bounds(field_name: str, value: Any) -> list[str]:
     except (TypeError, ValueError):
         return [_("must be JSON")]
     if length > size:
-        return [_("is %(length)s bytes; at most %(size)s bytes") % {"length": _grouped(length), "size": _grouped(size)}]
+        return [_("is %(length)s bytes; at most %(size)s bytes") % {"length": grouped(length), "size": grouped(size)}]
     return []
-
-
-def _grouped(number: int) -> str:
-    """65,536 in English, 65 536 in French; as in English where no language is active (a command)."""
-    return number_format(number, force_grouping=True) if get_language() else f"{number:,}"

@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from actions.models import Action
 from config.common.exceptions import Conflict
 from config.common.json_values import unstorable
+from config.common.numbers import grouped
 from journeys import services
 from journeys.admin.forms import STEP_TYPES
 from journeys.models import Journey
@@ -119,7 +120,7 @@ class CanvasViews:
         if not self.has_change_permission(request):
             raise PermissionDenied
         if len(request.body) > MAX_CANVAS_BYTES:
-            too_big = _("The journey is over %(size)s bytes.") % {"size": f"{MAX_CANVAS_BYTES:,}"}
+            too_big = _("The journey is over %(size)s bytes.") % {"size": grouped(MAX_CANVAS_BYTES)}
             return _refused({NON_FIELD_ERRORS: [too_big]}, 413)
         try:
             data = json.loads(request.body)

@@ -7,7 +7,7 @@ from typing import Any
 
 from django import forms
 from django.db.models import Prefetch
-from django.utils import dateformat, timezone
+from django.utils import dateformat, formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -103,7 +103,7 @@ def runs_chart_svg(hours: list[dict[str, Any]]) -> str:
         x = index * BAR_W
         tall = round(CHART_H * hour["started"] / most)
         failed = round(CHART_H * hour["failed"] / most)
-        when = timezone.localtime(hour["hour"]).strftime("%Y-%m-%d %H:00")
+        when = formats.date_format(timezone.localtime(hour["hour"]), "SHORT_DATETIME_FORMAT")  # the reader's locale
         said = _("%(when)s: %(started)s started, %(failed)s failed")
         title = escape(said % {"when": when, "started": hour["started"], "failed": hour["failed"]})
         parts.append(

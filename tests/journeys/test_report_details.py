@@ -89,7 +89,7 @@ def test_the_report_page_shows_failed_steps_times_with_seconds_and_a_chart(world
     page = client.get(reverse("admin:journeys_journey_report", args=[journey.pk])).content.decode()
 
     assert "sms failed: http_404" in page and "1 with a failed step" in page
-    assert re.search(r">\d{4}-\d\d-\d\d \d\d:\d\d:\d\d</a>", page)  # when each run started, to the second
+    assert re.search(r">\d\d/\d\d/\d{4} \d\d:\d\d:\d\d</a>", page)  # when each run started, to the second
     assert "branch 1" in page and "branches[0]" not in page
     assert 'aria-label="Runs started per hour"' in page
     assert "127.0.0.1" not in page
