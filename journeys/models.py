@@ -62,6 +62,30 @@ class Event(models.Model):
         return f"{self.name} ({self.profile})"
 
 
+class Segment(models.Model):
+    """Profiles that match a CEL expression over `profile`: an audience, counted when asked."""
+
+    organization = models.ForeignKey(
+        "tenants.Organization", on_delete=models.CASCADE, related_name="segments", verbose_name=_("organization")
+    )
+    name = models.CharField(_("name"), max_length=200)
+    description = models.TextField(_("description"), blank=True, default="")
+    expression = models.TextField(
+        _("expression"), help_text=_('CEL over profile, e.g. profile.country == "FR" && profile.orders > 2')
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("segment")
+        verbose_name_plural = _("segments")
+        constraints = [models.UniqueConstraint(fields=["organization", "name"], name="unique_segment_name_per_org")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Journey(models.Model):
     """A journey version: steps as one JSON document (SPEC section 6), and its lifecycle."""
 
@@ -110,6 +134,10 @@ class Journey(models.Model):
     published_at = models.DateTimeField(_("published at"), null=True, blank=True)
     # Where each step sits on the canvas, {key: {"x": ..., "y": ...}}: for people only, the engine never reads it.
     layout = models.JSONField(_("layout"), default=dict, blank=True)
+    exit_events = models.JSONField(
+        _("exit events"), default=list, blank=True,
+        help_text=_("Event names that end a profile's open runs in this journey (its goal reached, say)."),
+    )  # fmt: skip
 
     class Meta:
         ordering = ["name", "-version"]
@@ -133,6 +161,7 @@ class JourneyRun(models.Model):
         COMPLETED = "completed", _("Completed")
         FAILED = "failed", _("Failed")
         STOPPED = "stopped", _("Stopped")
+        EXITED = "exited", _("Exited")  # an exit event arrived (exit_event)
 
     OPEN = (Status.ACTIVE, Status.WAITING)
 
@@ -164,6 +193,10 @@ class JourneyRun(models.Model):
         _("exclusive key"), max_length=64, null=True, blank=True, unique=True, editable=False
     )
     error = models.TextField(_("error"), blank=True, default="")
+    exit_event = models.ForeignKey(
+        Event, null=True, blank=True, on_delete=models.SET_NULL, related_name="exited_runs",
+        verbose_name=_("exit event"), help_text=_("The event that ended this run, for a run that exited."),
+    )  # fmt: skip
     started_at = models.DateTimeField(_("started at"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
