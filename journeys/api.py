@@ -149,10 +149,14 @@ class JourneySerializer(StrictSerializer, serializers.ModelSerializer):
         "The engine ignores it; positions of steps the journey no longer has are dropped."),
     )  # fmt: skip
 
+    exit_events = serializers.JSONField(
+        required=False, help_text=_("Event names that end a profile's open runs of this journey, e.g. order_placed."),
+    )  # fmt: skip
+
     class Meta:
         model = Journey
         fields = [
-            "id", "name", "description", "entry_event", "reentry", "status", "version", "previous",
+            "id", "name", "description", "entry_event", "reentry", "exit_events", "status", "version", "previous",
             "start", "steps", "layout", "created_at", "updated_at", "published_at",
         ]  # fmt: skip
         read_only_fields = ["id", "status", "version", "previous", "created_at", "updated_at", "published_at"]

@@ -25,6 +25,7 @@ from config.common.db import update_rows
 from journeys import steps
 from journeys.expressions import charged_to
 from journeys.models import Event, Journey, JourneyRun, Profile, StepRun
+from journeys.run_endings import runs_exit
 from journeys.steps import CompiledJourney, compiled, steps_of
 
 logger = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ def events_process(*, batch: int = EVENT_BATCH_SIZE) -> int:
         )
         if not events:
             return 0
+        runs_exit(events=events, now=now)  # before any start: an exit and an entry in one batch leave a new run
         live = Journey.objects.filter(
             status=Journey.Status.LIVE,
             organization_id__in={e.organization_id for e in events},
@@ -186,7 +188,7 @@ def _advance(work: _Pass, run: JourneyRun, plan: CompiledJourney, scope: dict[st
             return
         record = _step_run(run, step, StepStatus.SUCCEEDED, now)
         work.new_steps.append(record)
-        decision = steps.decide(step, scope, now=now, actions=plan.actions)
+        decision = steps.decide(step, scope, now=now, actions=plan.actions, seed=str(run.journey_id))
         if decision.kind == steps.END:
             record.finished_at = now
             _end(run, RunStatus.COMPLETED, now)
@@ -381,37 +383,6 @@ def on_invocations_finished(sender: Any, invocations: list[Invocation], **kwargs
 
 
 # --- pause, resume, stop ------------------------------------------------------------
-
-
-def runs_stop(*, journey: Journey, now: datetime) -> int:
-    """End the open runs of a journey (inside the caller's transaction); their unsent calls are cancelled."""
-    # Locked first: a worker's pass writing these runs either commits before (its steps are seen
-    # here) or finds them stopped and writes nothing.
-    locked = list(
-        JourneyRun.objects.select_for_update()
-        .filter(journey=journey, status__in=JourneyRun.OPEN)
-        .values_list("pk", flat=True)
-    )
-    open_runs = JourneyRun.objects.filter(pk__in=locked, status__in=JourneyRun.OPEN)
-    open_steps = list(
-        StepRun.objects.filter(run__in=open_runs, status__in=[StepStatus.RUNNING, StepStatus.WAITING]).values_list(
-            "pk", flat=True
-        )
-    )
-    unsent = Invocation.objects.filter(
-        origin=Invocation.Origin.JOURNEY,
-        status=Invocation.Status.PENDING,
-        origin_ref__in=[str(pk) for pk in open_steps],
-    )
-    unsent.update(
-        status=Invocation.Status.FAILED, outcome="error", finished_at=now,
-        error="The journey was stopped before this call was sent.",
-    )  # fmt: skip
-    StepRun.objects.filter(pk__in=open_steps).update(status=StepStatus.STOPPED, finished_at=now)
-    return open_runs.update(
-        status=RunStatus.STOPPED, ended_at=now, due_at=None, claimed_until=None, current_step_run=None,
-        exclusive_key=None, error="The journey was stopped.", updated_at=now,
-    )  # fmt: skip
 
 
 def runs_resume(*, journey: Journey) -> None:

@@ -16,11 +16,10 @@ from actions.models import Action
 from actions.services.samples import sample_from_schema
 from config.common.db import update_rows
 from config.common.exceptions import Conflict
-from config.common.numbers import grouped
-from journeys import engine, steps
+from journeys import engine, run_endings, steps
 from journeys.expressions import ExpressionError, charged_to, compile_expression
 from journeys.models import Event, Journey, Profile
-from journeys.validation import check_publishable, check_shape, is_id
+from journeys.validation import check_publishable, check_shape, exit_events_problem, is_id, layout_errors
 from tenants.models import Organization
 
 
@@ -95,8 +94,8 @@ def events_ingest(*, organization: Organization, events: list[dict[str, Any]]) -
 
 # --- journeys -----------------------------------------------------------------------
 
-JOURNEY_FIELDS = ["name", "description", "entry_event", "reentry", "steps", "start", "layout"]
-MAX_COORDINATE = 1_000_000
+JOURNEY_FIELDS = ["name", "description", "entry_event", "reentry", "exit_events", "steps", "start", "layout"]
+FIXED_WHEN_PUBLISHED = {"steps", "start", "entry_event", "reentry", "exit_events"}
 # Statuses in the words of the messages refusing a change ("closed" as the API says); each refusal.
 STATUS_WORDS = {
     "draft": gettext_lazy("draft"), "live": gettext_lazy("live"), "paused": gettext_lazy("paused"),
@@ -117,41 +116,16 @@ def copy_name(name: str) -> str:
     return said % {"name": name[:room]}
 
 
-def _layout_errors(journey: Journey) -> dict[str, list[str]]:
-    """Positions are numbers; those of steps the journey no longer has are dropped, not refused."""
-    layout = journey.layout
-    if not isinstance(layout, dict):
-        return {"layout": [_('give {"<step key>": {"x": 120, "y": 40}, ...}')]}
-    steps = journey.steps if isinstance(journey.steps, list) else []
-    keys = {
-        s["key"] for s in steps if isinstance(s, dict) and isinstance(s.get("key"), str)
-    }  # a bad key: check_shape's
-    errors: dict[str, list[str]] = {}
-    for key, place in layout.items():
-        if key not in keys:
-            continue
-        if not isinstance(place, dict) or set(place) != {"x", "y"}:
-            errors[f"layout.{key}"] = [_('give {"x": <number>, "y": <number>}, nothing else')]
-            continue
-        for axis in ("x", "y"):
-            value = place[axis]
-            if isinstance(value, bool) or not isinstance(value, int | float) or not abs(value) <= MAX_COORDINATE:
-                errors[f"layout.{key}.{axis}"] = [
-                    _("a number from -%(max)s to %(max)s") % {"max": grouped(MAX_COORDINATE)}
-                ]
-    if not errors:
-        journey.layout = {key: place for key, place in layout.items() if key in keys}
-    return errors
-
-
 def _journey_errors(journey: Journey) -> dict[str, list[str]]:
-    errors = check_shape(journey.steps, journey.start) | _layout_errors(journey)
+    errors = check_shape(journey.steps, journey.start) | layout_errors(journey)
     if not isinstance(journey.name, str) or not journey.name.strip():
         errors.setdefault("name", []).append(_("a journey needs a name"))
     if journey.reentry not in Journey.Reentry.values:
         errors.setdefault("reentry", []).append(
             _("must be one of %(values)s") % {"values": ", ".join(Journey.Reentry.values)}
         )
+    if problem := exit_events_problem(journey.exit_events):
+        errors.setdefault("exit_events", []).append(problem)
     if isinstance(journey.steps, list):
         action_steps = [
             (index, step)
@@ -189,7 +163,7 @@ def journey_create(*, organization: Organization, data: dict[str, Any]) -> Journ
 @transaction.atomic
 def journey_update(*, journey: Journey, data: dict[str, Any]) -> Journey:
     journey = Journey.objects.select_for_update().get(pk=journey.pk)
-    if journey.status != Journey.Status.DRAFT and set(data) & {"steps", "start", "entry_event", "reentry"}:
+    if journey.status != Journey.Status.DRAFT and set(data) & FIXED_WHEN_PUBLISHED:
         status = STATUS_WORDS[journey.status]
         raise Conflict(
             _("This journey is %(status)s: its steps cannot change. Make a new version to edit it.")
@@ -254,7 +228,7 @@ def journey_resume(*, journey: Journey) -> Journey:
 def journey_stop(*, journey: Journey) -> Journey:
     """No new run starts; open runs end as stopped and their unsent calls are cancelled."""
     journey = _transition(journey, "stop", Journey.Status.STOPPED)
-    engine.runs_stop(journey=journey, now=timezone.now())
+    run_endings.runs_stop(journey=journey, now=timezone.now())
     return journey
 
 
@@ -275,7 +249,7 @@ def journey_new_version(*, journey: Journey) -> Journey:
     draft = Journey(
         organization=current.organization, name=current.name, description=current.description,
         entry_event=current.entry_event, reentry=current.reentry, steps=current.steps, start=current.start,
-        layout=current.layout, version=current.version + 1, previous=current,
+        layout=current.layout, exit_events=current.exit_events, version=current.version + 1, previous=current,
     )  # fmt: skip
     return _save_journey(draft)
 
@@ -287,7 +261,7 @@ def journey_duplicate(*, journey: Journey) -> Journey:
     copy = Journey(
         organization=journey.organization, name=copy_name(journey.name), description=journey.description,
         entry_event=journey.entry_event, reentry=journey.reentry, steps=journey.steps, start=journey.start,
-        layout=journey.layout,
+        layout=journey.layout, exit_events=journey.exit_events,
     )  # fmt: skip
     return _save_journey(copy)
 
@@ -420,7 +394,7 @@ def journey_test(
         entry: dict[str, Any] = {"key": key, "type": step["type"]}
         path.append(entry)
         with charged_to(journey.organization_id):
-            decision = steps.decide(step, scope, now=now, actions=actions, skip_waits=True)
+            decision = steps.decide(step, scope, now=now, actions=actions, skip_waits=True, seed=str(journey.pk))
         if decision.kind == steps.END:
             break
         reads_answers = not sees_bodies and bool(_step_references(step) & answered)

@@ -6,6 +6,7 @@ where), wait until a time, call an action with these values, or end. `after_call
 writes: the engine turns decisions into rows, the test mode into the path it shows.
 """
 
+import hashlib
 import json
 import threading
 from dataclasses import dataclass, field
@@ -137,6 +138,20 @@ def _condition(step: dict, scope: dict[str, Any]) -> Decision:
     return Decision(NEXT, outcome="else", next=step.get("else") or "")
 
 
+def split_draw(seed: str, key: str) -> int:
+    """0 to 99, the same for a profile, journey and step every time: a replay takes the same branch."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{key}".encode()).digest()[:8], "big") % 100
+
+
+def _split(step: dict, scope: dict[str, Any], seed: str) -> Decision:
+    draw, ceiling = split_draw(f"{seed}:{scope['profile'].get('external_id', '')}", step["key"]), 0
+    for number, branch in enumerate(step["branches"]):
+        ceiling += branch["percent"]
+        if draw < ceiling:
+            return Decision(NEXT, outcome=f"branches[{number}]", next=branch.get("next") or "")
+    raise EvaluationError("the split's percentages do not add up to 100")  # publishing refuses it first
+
+
 def _wait(step: dict, scope: dict[str, Any], now: datetime, skip_waits: bool) -> Decision:
     if skip_waits:  # the test mode: a broken expression or date still shows now, not in a week
         if step.get("until") is not None:
@@ -165,11 +180,18 @@ def _action(step: dict, scope: dict[str, Any], actions: dict[int, Action]) -> De
 
 
 def decide(
-    step: dict, scope: dict[str, Any], *, now: datetime, actions: dict[int, Action], skip_waits: bool = False
+    step: dict,
+    scope: dict[str, Any],
+    *,
+    now: datetime,
+    actions: dict[int, Action],
+    skip_waits: bool = False,
+    seed: str = "",
 ) -> Decision:
     """What `step` does for this scope; a failed expression follows on_error (`after_error`).
 
-    `actions` maps ids to the organization's actions; `skip_waits` (the test mode) goes past every wait.
+    `actions` maps ids to the organization's actions; `skip_waits` (the test mode) goes past every wait;
+    `seed` (the journey) with the profile's id draws a split's branch.
     """
     try:
         if step["type"] == "end":
@@ -178,6 +200,8 @@ def decide(
             return _condition(step, scope)
         if step["type"] == "wait":
             return _wait(step, scope, now, skip_waits)
+        if step["type"] == "split":
+            return _split(step, scope, seed)
         return _action(step, scope, actions)
     except EvaluationError as exc:
         return after_error(step, scope["steps"], str(exc))

@@ -9,17 +9,23 @@ from typing import Any
 from django.utils.translation import gettext as _
 
 from config.common.identifiers import NAME
+from config.common.numbers import grouped
 from journeys.expressions import ExpressionError, compile_expression
+from journeys.models import Journey
 
 KEY = NAME  # a step key is a name like any other
 MAX_STEPS = 200  # as Braze's Canvas; a document past it is refused before any check walks it
+MAX_COORDINATE = 1_000_000  # on the canvas, far past any screen
+MAX_EXIT_EVENTS = 20
 MAX_ID = 2**63 - 1  # ids are 64-bit: a larger number is no object's id, and the database refuses it
 STEP_FIELDS = {
     "action": {"key", "type", "action", "parameters", "next", "on_error", "on_timeout"},
     "condition": {"key", "type", "branches", "else", "on_error"},  # on_error: an expression failed at run time
     "wait": {"key", "type", "duration_s", "until", "next", "on_error"},
+    "split": {"key", "type", "branches"},
     "end": {"key", "type"},
 }
+MAX_SPLIT_BRANCHES = 10
 
 
 def is_id(value: Any) -> bool:
@@ -74,7 +80,9 @@ def check_shape(steps: Any, start: Any) -> dict[str, list[str]]:
         else:
             seen.add(key)
         if not isinstance(kind, str) or kind not in STEP_FIELDS:
-            problems.setdefault(f"{where}.type", []).append(_("must be one of action, condition, wait, end"))
+            problems.setdefault(f"{where}.type", []).append(
+                _("must be one of %(types)s") % {"types": ", ".join(STEP_FIELDS)}
+            )
             continue
         for unknown in sorted(set(step) - STEP_FIELDS[kind]):
             problems.setdefault(f"{where}.{unknown}", []).append(
@@ -105,6 +113,8 @@ def check_shape(steps: Any, start: Any) -> dict[str, list[str]]:
                     problems.setdefault(f"{where}.branches[{number}].next", []).append(_("must be a step key"))
                 if branch.get("expression") not in ("", None):  # a branch just drawn: publishing asks for it
                     _expression(problems, f"{where}.branches[{number}].expression", branch["expression"], None)
+        elif kind == "split":
+            _split_shape(problems, where, step.get("branches", []))
         elif kind == "wait":
             duration, until = step.get("duration_s"), step.get("until")
             if (duration is None) == (until is None):
@@ -116,6 +126,23 @@ def check_shape(steps: Any, start: Any) -> dict[str, list[str]]:
     if start not in ("", None) and not isinstance(start, str):
         problems.setdefault("start", []).append(_("must be a step key"))
     return problems
+
+
+def _split_shape(problems: dict, where: str, branches: Any) -> None:
+    if not isinstance(branches, list) or len(branches) > MAX_SPLIT_BRANCHES:
+        problems.setdefault(f"{where}.branches", []).append(
+            _("must be a list of at most %(max)s {percent, next}") % {"max": MAX_SPLIT_BRANCHES}
+        )
+        return
+    for number, branch in enumerate(branches):
+        if not isinstance(branch, dict) or set(branch) - {"percent", "next"}:
+            problems.setdefault(f"{where}.branches[{number}]", []).append(_("must be {percent, next}"))
+            continue
+        percent = branch.get("percent")
+        if not isinstance(percent, int) or isinstance(percent, bool) or not 0 <= percent <= 100:
+            problems.setdefault(f"{where}.branches[{number}].percent", []).append(_("must be a whole number, 0 to 100"))
+        if branch.get("next") is not None and not isinstance(branch["next"], str):
+            problems.setdefault(f"{where}.branches[{number}].next", []).append(_("must be a step key"))
 
 
 def _links(step: dict) -> list[tuple[str, str]]:
@@ -158,6 +185,14 @@ def check_publishable(
             problems.setdefault(f"{where}.else", []).append(_("say where to go when no branch matches"))
         if kind == "condition" and not step.get("branches"):
             problems.setdefault(f"{where}.branches", []).append(_("a condition needs at least one branch"))
+        if kind == "split":
+            shares = [branch.get("percent", 0) for branch in step.get("branches") or []]
+            if len(shares) < 2:
+                problems.setdefault(f"{where}.branches", []).append(_("a split needs at least two branches"))
+            elif sum(shares) != 100:
+                problems.setdefault(f"{where}.branches", []).append(
+                    _("the percentages add up to %(sum)s, not 100") % {"sum": sum(shares)}
+                )
         for number, branch in enumerate(step.get("branches") or []):
             if not branch.get("next"):
                 problems.setdefault(f"{where}.branches[{number}].next", []).append(
@@ -166,7 +201,7 @@ def check_publishable(
         keys = set(by_key)
         for name, source in (step.get("parameters") or {}).items():
             _expression(problems, f"{where}.parameters.{name}", source, keys)
-        for number, branch in enumerate(step.get("branches") or []):
+        for number, branch in enumerate(step.get("branches") or [] if kind == "condition" else []):
             _expression(problems, f"{where}.branches[{number}].expression", branch.get("expression"), keys)
         if kind == "wait" and step.get("until") is not None:
             _expression(problems, f"{where}.until", step["until"], keys)
@@ -236,3 +271,40 @@ def _cycles_without_wait(by_key: dict[str, dict]) -> list[list[str]]:
                 path.append(target)
                 pending.append(iter(graph.get(target, [])))
     return cycles
+
+
+def layout_errors(journey: Journey) -> dict[str, list[str]]:
+    """Positions are numbers; those of steps the journey no longer has are dropped, not refused."""
+    layout = journey.layout
+    if not isinstance(layout, dict):
+        return {"layout": [_('give {"<step key>": {"x": 120, "y": 40}, ...}')]}
+    steps = journey.steps if isinstance(journey.steps, list) else []
+    keys = {
+        s["key"] for s in steps if isinstance(s, dict) and isinstance(s.get("key"), str)
+    }  # a bad key: check_shape's
+    errors: dict[str, list[str]] = {}
+    for key, place in layout.items():
+        if key not in keys:
+            continue
+        if not isinstance(place, dict) or set(place) != {"x", "y"}:
+            errors[f"layout.{key}"] = [_('give {"x": <number>, "y": <number>}, nothing else')]
+            continue
+        for axis in ("x", "y"):
+            value = place[axis]
+            if isinstance(value, bool) or not isinstance(value, int | float) or not abs(value) <= MAX_COORDINATE:
+                errors[f"layout.{key}.{axis}"] = [
+                    _("a number from -%(max)s to %(max)s") % {"max": grouped(MAX_COORDINATE)}
+                ]
+    if not errors:
+        journey.layout = {key: place for key, place in layout.items() if key in keys}
+    return errors
+
+
+def exit_events_problem(names: Any) -> str:
+    if not isinstance(names, list) or len(names) > MAX_EXIT_EVENTS:
+        return _("give a list of at most %(count)s event names") % {"count": MAX_EXIT_EVENTS}
+    if not all(isinstance(n, str) and n.strip() and len(n) <= 200 for n in names):
+        return _("each event name is text of 1 to 200 characters")
+    if len(set(names)) != len(names):
+        return _("each event name once")
+    return ""

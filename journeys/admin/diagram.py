@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy
 
 BOX_W, BOX_H, COL_W, ROW_H, MARGIN = 170, 58, 300, 96, 20
 EMPTY = '<svg xmlns="http://www.w3.org/2000/svg" width="300" height="40"><text x="10" y="25">{}</text></svg>'
-TYPE_COLOURS = {"action": "#e8f1fb", "condition": "#fdf3e1", "wait": "#eef7ec", "end": "#f1f1f1"}
+TYPE_COLOURS = {"action": "#e8f1fb", "condition": "#fdf3e1", "wait": "#eef7ec", "end": "#f1f1f1", "split": "#f4ecfb"}
 LINK_COLOURS = {"on_error": "#b23", "on_timeout": "#b60"}
 LINK_LABELS = {
     "next": gettext_lazy("next"), "else": gettext_lazy("else"),
@@ -20,7 +20,7 @@ LINK_LABELS = {
 }  # fmt: skip
 TYPE_NAMES = {
     "action": gettext_lazy("action"), "condition": gettext_lazy("condition"),
-    "wait": gettext_lazy("wait"), "end": gettext_lazy("end"),
+    "wait": gettext_lazy("wait"), "end": gettext_lazy("end"), "split": gettext_lazy("split"),
 }  # fmt: skip
 
 
@@ -36,6 +36,8 @@ def _arrows(step: dict) -> list[tuple[str, str, str]]:
         if isinstance(branch, dict) and branch.get("next"):
             values = {"expression": str(branch.get("expression") or "")}
             label = _("if %(expression)s") % values if number == 0 else _("else if %(expression)s") % values
+            if step.get("type") == "split":
+                label = _("%(percent)s %%") % {"percent": branch.get("percent", 0)}
             found.append((f"branches[{number}]", label, branch["next"]))
     for field, label in LINK_LABELS.items():
         if step.get(field):
@@ -58,6 +60,8 @@ def step_summary(step: dict, names: dict[int, str]) -> str:
         return _("%(seconds)s s") % {"seconds": step.get("duration_s", 0)}
     if step["type"] == "condition":
         return _("%(count)s branch(es) and else") % {"count": len(step.get("branches") or [])}
+    if step["type"] == "split":
+        return " / ".join(f"{branch.get('percent', 0)} %" for branch in step.get("branches") or [])
     return ""
 
 

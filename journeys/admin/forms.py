@@ -26,6 +26,7 @@ STEP_TYPES = [
     ("action", gettext_lazy("Action: call one of your actions")),
     ("condition", gettext_lazy("Condition: choose a path by an expression")),
     ("wait", gettext_lazy("Wait: pause for a time")),
+    ("split", gettext_lazy("Split: share customers between paths by percent")),
     ("end", gettext_lazy("End: the run is over")),
 ]
 EXPRESSION_HELP = gettext_lazy(
@@ -74,9 +75,17 @@ class JourneySettingsForm(forms.Form):
         label=gettext_lazy("Reentry"), choices=Journey.Reentry.choices, initial=Journey.Reentry.AFTER_EXIT,
         help_text=gettext_lazy("Whether a customer may go through the journey again."),
     )  # fmt: skip
+    exit_events = forms.CharField(
+        label=gettext_lazy("Exit events"), required=False, max_length=4000,
+        help_text=gettext_lazy("Event names, separated by commas, that end a customer's run here, e.g. order_placed."),
+        widget=forms.TextInput(attrs={"class": "vTextField", "autocomplete": "off"}),
+    )  # fmt: skip
     start = forms.ChoiceField(
         label=gettext_lazy("Start"), required=False, help_text=gettext_lazy("The first step of every run.")
     )
+
+    def clean_exit_events(self) -> list[str]:
+        return [name.strip() for name in self.cleaned_data["exit_events"].split(",") if name.strip()]
 
     def __init__(self, *args: Any, step_keys: list[str] = (), organization: Organization | None, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -143,6 +152,14 @@ class StepForm(forms.Form):
                 self.fields[f"branch{number}_next"] = _target(_("go to"), others, False, "")
             self.fields["else"] = _target(_("otherwise go to"), others, True, _("When no branch above is true."))
             self.fields["on_error"] = _target(_("on error go to"), others, False, _("When an expression fails."))
+        elif self.kind == "split":
+            for number in range(BRANCHES):
+                self.fields[f"branch{number}_percent"] = forms.IntegerField(
+                    required=False, min_value=0, max_value=100,
+                    label=_("Branch %(number)s (%%)") % {"number": number + 1},
+                    help_text=_("The percentages add up to 100, e.g. 50 and 50.") if number == 0 else "",
+                )  # fmt: skip
+                self.fields[f"branch{number}_next"] = _target(_("go to"), others, False, "")
         elif self.kind == "wait":
             self.fields["duration_s"] = forms.IntegerField(
                 required=False, min_value=0, label=_("wait (seconds)"), help_text=_("e.g. 3600 for an hour.")
@@ -164,6 +181,7 @@ class StepForm(forms.Form):
             initial[f"param__{name}"] = source
         for number, branch in enumerate(step.get("branches") or []):
             initial[f"branch{number}_expression"] = branch.get("expression", "")
+            initial[f"branch{number}_percent"] = branch.get("percent")
             initial[f"branch{number}_next"] = branch.get("next", "")
         return initial
 
@@ -189,6 +207,12 @@ class StepForm(forms.Form):
                 for n in range(BRANCHES)
                 if data.get(f"branch{n}_expression") or data.get(f"branch{n}_next")
             ]
+        elif self.kind == "split":
+            step["branches"] = [
+                {"percent": data[f"branch{n}_percent"] or 0, "next": data[f"branch{n}_next"]}
+                for n in range(BRANCHES)
+                if data.get(f"branch{n}_percent") is not None or data.get(f"branch{n}_next")
+            ]
         elif self.kind == "wait":
             if data.get("until"):
                 step["until"] = data["until"]
@@ -206,7 +230,7 @@ class StepForm(forms.Form):
             field = None
             if where.startswith(prefix):
                 rest = where[len(prefix) :].lstrip(".")
-                branch = re.match(r"branches\[(\d+)\]\.(expression|next)$", rest)
+                branch = re.match(r"branches\[(\d+)\]\.(expression|percent|next)$", rest)
                 if rest.startswith("parameters."):
                     field = f"param__{rest[len('parameters.') :]}"
                 elif branch:

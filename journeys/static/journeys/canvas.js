@@ -17,13 +17,16 @@
   const status = root.querySelector(".jc-status");
   const csrf = root.querySelector("input[name=csrfmiddlewaretoken]");
   const ENTRY = "__entry";
-  const SKELETONS = { condition: { branches: [] }, wait: { duration_s: 3600 }, end: {} };
+  const SKELETONS = {
+    condition: { branches: [] }, wait: { duration_s: 3600 }, end: {},
+    split: { branches: [{ percent: 50 }, { percent: 50 }] },
+  };
   // Django's JavaScript catalogue (loaded before this script) translates; without it, the English text.
   const gettext = window.gettext || ((message) => message);
   const ngettext = window.ngettext || ((singular, plural, count) => (count === 1 ? singular : plural));
   const interpolate = window.interpolate || ((format, values) => format.replace(/%\((\w+)\)s/g, (_, name) => values[name]));
   const counted = (format, count) => interpolate(format, { count }, true); // a ngettext text and its count
-  const KIND = { action: gettext("Action"), condition: gettext("Condition"), wait: gettext("Wait"), end: gettext("End") };
+  const KIND = { action: gettext("Action"), condition: gettext("Condition"), wait: gettext("Wait"), end: gettext("End"), split: gettext("Split") };
 
   let doc = JSON.parse(document.getElementById("journey-canvas-data").textContent);
   let byId = {}; // Drawflow node id -> step key (ENTRY for the entry)
@@ -69,6 +72,11 @@
       const more = doc.editable ? [["branches.new", gettext("+ if")]] : []; // a new branch is drawn from here
       return [...branches, ...more, ["else", gettext("otherwise")], onError];
     }
+    if (step.type === "split") {
+      const shares = (step.branches || []).map((b, i) =>
+        ["branches." + i, interpolate(gettext("%(percent)s %%"), { percent: b.percent || 0 }, true)]);
+      return [...shares, ...(doc.editable ? [["branches.new", gettext("+ branch")]] : [])];
+    }
     return [];
   }
 
@@ -80,7 +88,8 @@
 
   function setTarget(step, path, key) {
     if (path === "branches.new") {
-      if (key) (step.branches = step.branches || []).push({ expression: "", next: key });
+      const branch = step.type === "split" ? { percent: 0, next: key } : { expression: "", next: key };
+      if (key) (step.branches = step.branches || []).push(branch);
     } else if (path.startsWith("branches.")) {
       step.branches[Number(path.slice(9))].next = key;
     } else if (key) {
@@ -95,7 +104,7 @@
 
   /* The output a step dropped after this one links from: its free way on, or a condition's next branch. */
   function freeOutput(step) {
-    if (step.type === "condition") {
+    if (step.type === "condition" || step.type === "split") {
       const open = (step.branches || []).findIndex((b) => !b.next);
       return open >= 0 ? "branches." + open : "branches.new";
     }
@@ -149,6 +158,7 @@
       const n = (step.branches || []).length;
       return counted(ngettext("%(count)s branch(es) and otherwise", "%(count)s branch(es) and otherwise", n), n);
     }
+    if (step.type === "split") return (step.branches || []).map((b) => (b.percent || 0) + " %").join(" / ");
     return gettext("the run ends");
   }
 
