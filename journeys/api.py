@@ -222,6 +222,10 @@ class JourneyReportSerializer(serializers.Serializer):
             "percent": inline_serializer("StepPercent", _PERCENT, help_text=_(
                 "entered: of the runs started; the others: of the runs that entered the step (null: none did)."
             )),
+            "branches": serializers.ListField(required=False, help_text=_(
+                "Conditions and splits: for each way out (branches[0], ..., else), the runs that took it, "
+                "their percent of those that entered, and a split branch's share."
+            ), child=serializers.DictField()),
         })
     )  # fmt: skip
     runs_per_hour = serializers.ListField(

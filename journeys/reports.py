@@ -31,6 +31,12 @@ def journey_report(*, journey: Journey, since: datetime | None = None, until: da
     for key, status, n in step_runs.values_list("step_key", "status").annotate(n=Count("pk")).order_by():
         counts[key]["entered"] += n
         counts[key][status] += n
+    # Which way each condition and split sent its runs: "branches[0]", "else".
+    taken: dict[str, dict[str, int]] = defaultdict(dict)
+    branching = [s.get("key") for s in journey.steps if isinstance(s, dict) and s.get("type") in ("condition", "split")]
+    outcomes = step_runs.filter(step_key__in=branching).exclude(outcome="").values_list("step_key", "outcome")
+    for key, outcome, n in outcomes.annotate(n=Count("pk")).order_by():
+        taken[key][outcome] = n
     exited: dict[str, int] = defaultdict(int)
     runs: dict[str, int] = defaultdict(int)
     ended = JourneyRun.objects.filter(runs_in_range).values_list("status", "current_step").annotate(n=Count("pk"))
@@ -54,6 +60,8 @@ def journey_report(*, journey: Journey, since: datetime | None = None, until: da
         row["percent"] = {"entered": _percent(entered, started)} | {
             name: _percent(row[name], entered) for name in ("succeeded", "failed", "waiting", "exited")
         }
+        if step.get("type") in ("condition", "split"):
+            row["branches"] = _branches(step, taken[step.get("key")], entered)
         steps.append(row)
     # A run whose action failed and that went on through on_error ends completed: counted apart.
     failed_step = step_runs.filter(status=StepRun.Status.FAILED).exclude(run__status=JourneyRun.Status.FAILED)
@@ -65,6 +73,21 @@ def journey_report(*, journey: Journey, since: datetime | None = None, until: da
         "steps": steps,
         "runs_per_hour": runs_per_hour(journey, since, until),
     }  # fmt: skip
+
+
+def _branches(step: dict, taken: dict[str, int], entered: int) -> list[dict[str, Any]]:
+    """Each way out of a condition or a split: how many runs took it, as a part of those that entered."""
+    ways = [f"branches[{n}]" for n in range(len(step.get("branches") or []))]
+    ways += ["else"] if step.get("type") == "condition" else []
+    ways += [outcome for outcome in taken if outcome not in ways]  # "error", or a branch since removed
+    rows = []
+    for outcome in ways:
+        row = {"outcome": outcome, "runs": taken.get(outcome, 0), "percent": _percent(taken.get(outcome, 0), entered)}
+        if outcome.startswith("branches[") and step.get("type") == "split":
+            number = int(outcome[9:-1])
+            row["share"] = step["branches"][number].get("percent") if number < len(step["branches"]) else None
+        rows.append(row)
+    return rows
 
 
 def runs_per_hour(journey: Journey, since: datetime | None, until: datetime | None) -> list[dict[str, Any]]:

@@ -47,6 +47,8 @@ def outcome_label(outcome: str) -> str:
     """A step's outcome in words: branches[0] is the first branch."""
     if outcome.startswith("branches[") and outcome.endswith("]") and outcome[9:-1].isdigit():
         return _("branch %(number)s") % {"number": int(outcome[9:-1]) + 1}
+    if outcome == "else":
+        return _("otherwise")
     return outcome
 
 
