@@ -3,6 +3,6 @@
 Django's autodiscovery imports this package; importing the modules registers their ModelAdmins.
 """
 
-from journeys.admin import builder, runs
+from journeys.admin import builder, profile_import, runs, segments
 
-__all__ = ["builder", "runs"]
+__all__ = ["builder", "profile_import", "runs", "segments"]

@@ -86,7 +86,7 @@ def canvas_document(
         },
         "names": {str(a.pk): a.name for a in actions},
         "problems": by_step, "general": general,
-        "counts": {row["key"]: row for row in counts or []},
+        "counts": {row["key"]: {k: v for k, v in row.items() if k != "branches"} for row in counts or []},
         "urls": {
             "save": reverse("admin:journeys_journey_canvas", args=[journey.pk]),
             "panel": panel.replace("/KEY/", "/{key}/") + "?panel=1",

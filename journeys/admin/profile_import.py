@@ -135,25 +135,28 @@ def _value(text: str, kind: str) -> Any:
 
 def mapped(rows: list[tuple[int, list[str]]], mapping: dict[str, Any]) -> tuple[list[dict], list[str]]:
     """The rows as bulk profiles, and every problem as "Line N: ...": an empty cell sets nothing."""
-    items, problems = [], []
+    items, found = [], []
     for line, values in rows:
         cells = [value.strip() for value in values]
         external_id = cells[mapping["external_id"]] if mapping["external_id"] < len(cells) else ""
-        attributes, said = {}, []
+        attributes = {}
         for column, name, kind in mapping["attributes"]:
             if column < len(cells) and cells[column]:
                 try:
                     attributes[name] = _value(cells[column], kind)
                 except ValueError as exc:
-                    said.append(f"{name}: {exc}")
+                    found.append((line, f"{name}: {exc}"))
         item = {"external_id": external_id, "attributes": attributes}
         if problem := unstorable(item):
-            said.append(problem)
-        checked, errors = profiles_check([item])
-        said += [f"{_field(where)}: {m}" for where, messages_ in errors.items() for m in messages_]
-        problems += [_("Line %(line)s: %(problem)s") % {"line": line, "problem": p} for p in said]
+            found.append((line, problem))
         items.append(item)
-    return items, problems
+    # One check of the whole chunk, by the API's rules; its paths (profiles[3].external_id) name lines here.
+    for where, said in profiles_check(items)[1].items():
+        index = re.match(r"profiles\[(\d+)\]", where)
+        line = rows[int(index.group(1))][0] if index else rows[0][0]
+        found += [(line, f"{_field(where)}: {message}") for message in said]
+    found.sort(key=lambda pair: pair[0])
+    return items, [_("Line %(line)s: %(problem)s") % {"line": line, "problem": said} for line, said in found]
 
 
 def _field(where: str) -> str:
@@ -195,7 +198,7 @@ class ProfileImportMixin:
             raise Http404(_("This upload is not there any more: upload the file again."))
         return meta
 
-    def _rows(self, token: str, meta: dict[str, Any], chunk: int) -> list[tuple[int, list[str]]]:
+    def _rows(self, token: str, chunk: int) -> list[tuple[int, list[str]]]:
         rows = cache.get(_key(token, str(chunk)))
         if rows is None:
             raise Http404(_("This upload is not there any more: upload the file again."))
@@ -240,11 +243,11 @@ class ProfileImportMixin:
             for chunk in range(meta["chunks"]):
                 if problems and len(problems) > SHOWN_ERRORS:
                     break
-                problems += mapped(self._rows(token, meta, chunk), mapping)[1]
+                problems += mapped(self._rows(token, chunk), mapping)[1]
             if not problems:
                 meta["mapping"] = mapping
                 cache.set(_key(token), meta, KEPT_S)
-        preview = [values for _line, values in self._rows(token, meta, 0)[:PREVIEW_ROWS]]
+        preview = [values for _line, values in self._rows(token, 0)[:PREVIEW_ROWS]]
         return self._page(
             request, "import_map.html", _("Import profiles from CSV"), form=form, meta=meta, token=token,
             preview=preview, problems=problems[:SHOWN_ERRORS], more_problems=max(0, len(problems) - SHOWN_ERRORS),
@@ -268,7 +271,7 @@ class ProfileImportMixin:
             raise Http404
         counts, problems = {"created": 0, "updated": 0}, []
         for chunk in range(first, meta["chunks"] if everything else first + 1):
-            items, problems = mapped(self._rows(token, meta, chunk), meta["mapping"])
+            items, problems = mapped(self._rows(token, chunk), meta["mapping"])
             if problems:  # checked at mapping; only a change since then gets here
                 break
             done = profiles_bulk_upsert(organization=organization, profiles=profiles_check(items)[0])
@@ -283,5 +286,5 @@ class ProfileImportMixin:
         if problems:
             self.message_user(request, "; ".join(problems[:SHOWN_ERRORS]), messages.ERROR)
         else:
-            self.message_user(request, _("%(created)s profiles created, %(updated)s updated.") % counts)
+            self.message_user(request, _("Profiles created: %(created)s; updated: %(updated)s.") % counts)
         return HttpResponseRedirect(reverse("admin:journeys_profile_changelist"))

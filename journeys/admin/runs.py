@@ -8,6 +8,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from journeys.admin.profile_import import ProfileImportMixin
 from journeys.models import Event, JourneyRun, Profile, StepRun
 from journeys.selectors import step_error_shown
 from tenants.admin_scoping import OrgScopedAdminMixin, ReadOnlyAdminMixin
@@ -15,8 +16,9 @@ from tenants.roles import Capability
 
 
 @admin.register(Profile)
-class ProfileAdmin(ReadOnlyAdminMixin, OrgScopedAdminMixin, admin.ModelAdmin):
+class ProfileAdmin(ProfileImportMixin, ReadOnlyAdminMixin, OrgScopedAdminMixin, admin.ModelAdmin):
     view_capability = Capability.VIEW_JOURNEYS
+    change_list_template = "admin/journeys/profile/change_list.html"  # with the CSV import for who writes profiles
     list_display = ["external_id", "updated_at", "created_at"]
     search_fields = ["external_id"]
     fields = ["external_id", "attributes", "created_at", "updated_at"]

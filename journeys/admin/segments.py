@@ -108,4 +108,3 @@ class SegmentAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
         for segment in queryset:
             services.segment_delete(segment=segment)
-

@@ -10,7 +10,7 @@ from journeys.services import events_ingest, journey_create, journey_publish, jo
 from journeys.steps import split_draw
 from journeys.validation import check_publishable
 from tests.conftest import token_client
-from tests.journeys.helpers import PARAMETERS, action, drain, live_journey, path, receiver, send  # noqa: F401
+from tests.journeys.helpers import PARAMETERS, drain, live_journey, path, send
 from tests.workers import wait_for
 
 JOURNEYS = "/api/v1/orgs/acme/journeys/"
