@@ -156,8 +156,8 @@ class JourneySerializer(StrictSerializer, serializers.ModelSerializer):
     class Meta:
         model = Journey
         fields = [
-            "id", "name", "description", "entry_event", "reentry", "exit_events", "status", "version", "previous",
-            "start", "steps", "layout", "created_at", "updated_at", "published_at",
+            "id", "name", "description", "entry_event", "reentry", "exit_events", "max_run_days", "status", "version",
+            "previous", "start", "steps", "layout", "created_at", "updated_at", "published_at",
         ]  # fmt: skip
         read_only_fields = ["id", "status", "version", "previous", "created_at", "updated_at", "published_at"]
         extra_kwargs = {"start": {"required": False}, "entry_event": {"required": False, "allow_blank": True}}

@@ -23,9 +23,11 @@ from actions.models import Invocation
 from actions.runtime import invocations_enqueue
 from config.common.db import update_rows
 from journeys import steps
+from journeys.entries import enter_jumped, exclusive_key
+from journeys.event_waits import runs_resume_on_events
 from journeys.expressions import charged_to
 from journeys.models import Event, Journey, JourneyRun, Profile, StepRun
-from journeys.run_endings import runs_exit
+from journeys.run_endings import runs_exit, runs_time_out
 from journeys.steps import CompiledJourney, compiled, steps_of
 
 logger = logging.getLogger(__name__)
@@ -42,12 +44,6 @@ RUN_LEASE_S = 10  # a pass is computation and one write: seconds at most; a dead
 # --- events start runs --------------------------------------------------------------
 
 
-def _exclusive_key(journey: Journey, profile_id: int) -> str | None:
-    if journey.reentry == Journey.Reentry.ALWAYS:
-        return None
-    return f"{journey.pk}:{profile_id}"
-
-
 def events_process(*, batch: int = EVENT_BATCH_SIZE) -> int:
     """Start the runs of a batch of stored events, and mark them processed, in one transaction."""
     now = timezone.now()
@@ -61,6 +57,7 @@ def events_process(*, batch: int = EVENT_BATCH_SIZE) -> int:
         if not events:
             return 0
         runs_exit(events=events, now=now)  # before any start: an exit and an entry in one batch leave a new run
+        resumed = runs_resume_on_events(events=events, now=now)  # wait_event steps waiting for these
         live = Journey.objects.filter(
             status=Journey.Status.LIVE,
             organization_id__in={e.organization_id for e in events},
@@ -72,7 +69,7 @@ def events_process(*, batch: int = EVENT_BATCH_SIZE) -> int:
         runs, keys = [], set()
         for event in events:
             for journey in by_entry.get((event.organization_id, event.name), []):
-                key = _exclusive_key(journey, event.profile_id)
+                key = exclusive_key(journey, event.profile_id)
                 if key is not None:
                     if key in keys:
                         continue
@@ -87,7 +84,7 @@ def events_process(*, batch: int = EVENT_BATCH_SIZE) -> int:
         # A profile already in (or through, for `never`) the journey holds its key: the insert is skipped.
         JourneyRun.objects.bulk_create(runs, ignore_conflicts=True)
         Event.objects.filter(pk__in=[e.pk for e in events]).update(processed_at=now)
-        started = len(runs)
+        started = len(runs) + resumed
         if started:
             transaction.on_commit(lambda: wake_runs(started))
     return len(events)
@@ -140,10 +137,12 @@ class _Pass:
     calls: dict[int, list[tuple[StepRun, dict]]] = field(default_factory=lambda: defaultdict(list))
     wake_now: int = 0
     wake_later: list[datetime] = field(default_factory=list)
+    jumps: list[tuple[JourneyRun, int]] = field(default_factory=list)  # (run, the journey its profile enters)
 
 
 def _end(run: JourneyRun, status: str, now: datetime, error: str = "") -> None:
     run.status, run.ended_at, run.due_at, run.current_step_run = status, now, None, None
+    run.awaiting_event = ""
     run.error = error or run.error
     if run.journey.reentry == Journey.Reentry.AFTER_EXIT:
         run.exclusive_key = None  # the profile may enter again
@@ -153,6 +152,7 @@ def _follow(run: JourneyRun, target: str | None, now: datetime, *, failed_step: 
     """Go on to `target`, or end the run: failed after a failed step with nowhere to go."""
     if target:
         run.current_step, run.status, run.due_at, run.current_step_run = target, RunStatus.ACTIVE, now, None
+        run.awaiting_event = ""
     elif failed_step:
         _end(run, RunStatus.FAILED, now, f"Step {failed_step!r} failed and has no branch for its outcome.")
     else:
@@ -178,7 +178,14 @@ def _advance(work: _Pass, run: JourneyRun, plan: CompiledJourney, scope: dict[st
         if open_step is not None:
             open_step.status, open_step.finished_at = StepStatus.SUCCEEDED, now
             work.closed_steps.append(open_step)
-        _follow(run, steps.route(plan.steps[run.current_step], "succeeded"), now)
+        step = plan.steps[run.current_step]
+        if step["type"] == "wait_event":  # its event did not come in time (event_waits resumes those that did)
+            if open_step is not None:
+                open_step.outcome, open_step.next_step = "timedout", step.get("on_timeout") or ""
+            run.context[step["key"]] = {"status": "timedout", "event": None}
+            _follow(run, step.get("on_timeout"), now)
+        else:
+            _follow(run, steps.route(step, "succeeded"), now)
     for _ in range(MAX_STEPS_PER_PASS):
         if run.status != RunStatus.ACTIVE:
             return
@@ -189,8 +196,10 @@ def _advance(work: _Pass, run: JourneyRun, plan: CompiledJourney, scope: dict[st
         record = _step_run(run, step, StepStatus.SUCCEEDED, now)
         work.new_steps.append(record)
         decision = steps.decide(step, scope, now=now, actions=plan.actions, seed=str(run.journey_id))
-        if decision.kind == steps.END:
-            record.finished_at = now
+        if decision.kind in (steps.END, steps.JUMP):
+            record.finished_at, record.outcome = now, decision.outcome
+            if decision.kind == steps.JUMP:
+                work.jumps.append((run, decision.journey))
             _end(run, RunStatus.COMPLETED, now)
             return
         if decision.kind == steps.CALL:
@@ -202,6 +211,7 @@ def _advance(work: _Pass, run: JourneyRun, plan: CompiledJourney, scope: dict[st
         if decision.kind == steps.WAIT:
             record.status = StepStatus.WAITING
             run.status, run.due_at, run.current_step_run = RunStatus.WAITING, decision.wake_at, record
+            run.awaiting_event = step["event"] if step["type"] == "wait_event" else ""
             work.wake_later.append(decision.wake_at)
             return
         record.finished_at = now
@@ -215,7 +225,7 @@ def _advance(work: _Pass, run: JourneyRun, plan: CompiledJourney, scope: dict[st
 
 RUN_FIELDS = [
     "status", "current_step", "current_step_run", "due_at", "claimed_until", "steps_done", "context",
-    "exclusive_key", "error", "ended_at", "updated_at",
+    "exclusive_key", "error", "ended_at", "updated_at", "awaiting_event",
 ]  # fmt: skip
 STEP_FIELDS = ["status", "outcome", "next_step", "invocation", "error", "finished_at"]
 
@@ -322,6 +332,7 @@ def _save_pass(
                 work.wake_now += 1
     StepRun.objects.bulk_create(new_steps)
     update_rows([s for s in work.closed_steps if s.run_id in owned], STEP_FIELDS)
+    work.wake_now += enter_jumped([(run, target) for run, target in work.jumps if run.pk in owned], work.now)
     changed = [r for r in runs if r.pk in owned]
     for run in changed:
         run.claimed_until, run.updated_at = None, work.now
@@ -415,4 +426,4 @@ def journeys_sweep(*, now: datetime | None = None) -> dict[str, int]:
     )
     if runs:
         wake_runs(runs)
-    return {"events": events, "runs": runs}
+    return {"events": events, "runs": runs, "timed_out": runs_time_out(now=now)}

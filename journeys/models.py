@@ -134,6 +134,10 @@ class Journey(models.Model):
     published_at = models.DateTimeField(_("published at"), null=True, blank=True)
     # Where each step sits on the canvas, {key: {"x": ..., "y": ...}}: for people only, the engine never reads it.
     layout = models.JSONField(_("layout"), default=dict, blank=True)
+    max_run_days = models.PositiveIntegerField(
+        _("longest run (days)"), default=91,
+        help_text=_("A run still open this many days after it started ends as timed out (91, as Adobe's)."),
+    )  # fmt: skip
     exit_events = models.JSONField(
         _("exit events"), default=list, blank=True,
         help_text=_("Event names that end a profile's open runs in this journey (its goal reached, say)."),
@@ -162,6 +166,7 @@ class JourneyRun(models.Model):
         FAILED = "failed", _("Failed")
         STOPPED = "stopped", _("Stopped")
         EXITED = "exited", _("Exited")  # an exit event arrived (exit_event)
+        TIMED_OUT = "timed_out", _("Timed out")  # still open after the journey's max_run_days
 
     OPEN = (Status.ACTIVE, Status.WAITING)
 
@@ -181,8 +186,10 @@ class JourneyRun(models.Model):
         verbose_name=_("current step run"),
         help_text=_("The step run still open: a wait, or an action waiting for its call."),
     )  # fmt: skip
-    # when a worker should run the current step
+    # when a worker should run the current step (for a wait_event step: when it times out)
     due_at = models.DateTimeField(_("due at"), null=True, blank=True)
+    # In a wait_event step: the event name that resumes it; "" otherwise.
+    awaiting_event = models.CharField(_("awaiting event"), max_length=200, blank=True, default="")
     # a worker's lease while it runs steps
     claimed_until = models.DateTimeField(_("claimed until"), null=True, blank=True)
     steps_done = models.PositiveIntegerField(_("steps done"), default=0)  # the sequence number of its last step run
@@ -209,6 +216,9 @@ class JourneyRun(models.Model):
             models.Index(fields=["status", "due_at"], name="run_due"),
             models.Index(fields=["organization", "journey", "status"], name="run_by_journey"),
             models.Index(fields=["journey", "profile"], name="run_by_profile"),
+            models.Index(
+                fields=["profile", "awaiting_event"], name="run_awaiting_event", condition=~Q(awaiting_event="")
+            ),
         ]
 
     def __str__(self) -> str:

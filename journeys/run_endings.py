@@ -6,8 +6,9 @@ Both lock the runs first, so a worker's pass on them either commits before or wr
 """
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.db import transaction
 from django.db.models import Q
 
 from actions.models import Invocation
@@ -83,4 +84,22 @@ def runs_exit(*, events: list[Event], now: datetime) -> int:
             run_ids, now, cancelled_because="The profile left the journey (exit event) before this call was sent.",
             status=RunStatus.EXITED, exit_event_id=event_id, **fields,
         )  # fmt: skip
+    return ended
+
+
+def runs_time_out(*, now: datetime) -> int:
+    """End the runs still open past their journey's max_run_days as `timed_out` (the sweeper, each pass)."""
+    ended = 0
+    lifetimes = Journey.objects.filter(runs__status__in=JourneyRun.OPEN).values_list("max_run_days", flat=True)
+    for days in set(lifetimes):
+        too_old = JourneyRun.objects.filter(
+            journey__max_run_days=days, status__in=JourneyRun.OPEN, started_at__lt=now - timedelta(days=days)
+        )
+        with transaction.atomic():
+            locked = list(too_old.select_for_update(skip_locked=True, of=("self",)).values_list("pk", flat=True)[:1000])
+            ended += _end_open_runs(
+                locked, now, cancelled_because="The run reached its journey's longest run before this call was sent.",
+                status=RunStatus.TIMED_OUT, exclusive_key=None,
+                error=f"Still open after {days} days, the journey's longest run.",
+            )  # fmt: skip
     return ended

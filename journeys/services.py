@@ -19,7 +19,14 @@ from config.common.exceptions import Conflict
 from journeys import engine, run_endings, steps
 from journeys.expressions import ExpressionError, charged_to, compile_expression
 from journeys.models import Event, Journey, Profile
-from journeys.validation import check_publishable, check_shape, exit_events_problem, is_id, layout_errors
+from journeys.validation import (
+    check_publishable,
+    check_shape,
+    exit_events_problem,
+    is_id,
+    layout_errors,
+    live_journey_ids,
+)
 from tenants.models import Organization
 
 
@@ -94,8 +101,11 @@ def events_ingest(*, organization: Organization, events: list[dict[str, Any]]) -
 
 # --- journeys -----------------------------------------------------------------------
 
-JOURNEY_FIELDS = ["name", "description", "entry_event", "reentry", "exit_events", "steps", "start", "layout"]
-FIXED_WHEN_PUBLISHED = {"steps", "start", "entry_event", "reentry", "exit_events"}
+JOURNEY_FIELDS = [
+    "name", "description", "entry_event", "reentry", "exit_events", "max_run_days", "steps", "start", "layout",
+]  # fmt: skip
+FIXED_WHEN_PUBLISHED = {"steps", "start", "entry_event", "reentry", "exit_events", "max_run_days"}
+MAX_RUN_DAYS = 3650
 # Statuses in the words of the messages refusing a change ("closed" as the API says); each refusal.
 STATUS_WORDS = {
     "draft": gettext_lazy("draft"), "live": gettext_lazy("live"), "paused": gettext_lazy("paused"),
@@ -124,6 +134,9 @@ def _journey_errors(journey: Journey) -> dict[str, list[str]]:
         errors.setdefault("reentry", []).append(
             _("must be one of %(values)s") % {"values": ", ".join(Journey.Reentry.values)}
         )
+    days = journey.max_run_days
+    if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= MAX_RUN_DAYS:
+        errors.setdefault("max_run_days", []).append(_("a whole number of days, 1 to %(max)s") % {"max": MAX_RUN_DAYS})
     if problem := exit_events_problem(journey.exit_events):
         errors.setdefault("exit_events", []).append(problem)
     if isinstance(journey.steps, list):
@@ -199,8 +212,9 @@ def journey_publish(*, journey: Journey) -> Journey:
         raise Conflict(_("Only a draft can be published; this journey is %(status)s.") % {"status": status})
     actions = {a.pk: a for a in Action.objects.filter(organization=current.organization)}
     problems = check_publishable(
-        steps=current.steps, start=current.start, entry_event=current.entry_event, actions=actions
-    )
+        steps=current.steps, start=current.start, entry_event=current.entry_event, actions=actions,
+        live_journeys=live_journey_ids(current),
+    )  # fmt: skip
     if problems:
         raise ValidationError(problems)
     if current.previous_id:
@@ -249,7 +263,8 @@ def journey_new_version(*, journey: Journey) -> Journey:
     draft = Journey(
         organization=current.organization, name=current.name, description=current.description,
         entry_event=current.entry_event, reentry=current.reentry, steps=current.steps, start=current.start,
-        layout=current.layout, exit_events=current.exit_events, version=current.version + 1, previous=current,
+        layout=current.layout, exit_events=current.exit_events, max_run_days=current.max_run_days,
+        version=current.version + 1, previous=current,
     )  # fmt: skip
     return _save_journey(draft)
 
@@ -261,7 +276,7 @@ def journey_duplicate(*, journey: Journey) -> Journey:
     copy = Journey(
         organization=journey.organization, name=copy_name(journey.name), description=journey.description,
         entry_event=journey.entry_event, reentry=journey.reentry, steps=journey.steps, start=journey.start,
-        layout=journey.layout, exit_events=journey.exit_events,
+        layout=journey.layout, exit_events=journey.exit_events, max_run_days=journey.max_run_days,
     )  # fmt: skip
     return _save_journey(copy)
 
@@ -376,7 +391,7 @@ def journey_test(
     responses = _checked_responses(journey, responses or {}, dry_run)
     actions = {a.pk: a for a in Action.objects.filter(organization=journey.organization)}
     problems = check_publishable(steps=journey.steps, start=journey.start, entry_event=journey.entry_event or "-",
-                                 actions=actions)  # fmt: skip
+                                 actions=actions, live_journeys=live_journey_ids(journey))  # fmt: skip
     if problems:
         raise ValidationError(problems)
     by_key = {s["key"]: s for s in journey.steps}

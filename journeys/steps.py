@@ -21,7 +21,7 @@ from config.common.json_values import first_unstorable, has_unstorable_text, wit
 from journeys.expressions import EvaluationError, evaluate
 from journeys.models import Journey
 
-NEXT, WAIT, CALL, END = "next", "wait", "call", "end"
+NEXT, WAIT, CALL, END, JUMP = "next", "wait", "call", "end", "jump"
 
 
 @dataclass
@@ -37,6 +37,7 @@ class Decision:
     action: Action | None = None  # a call: the action and its parameter values
     values: dict[str, Any] = field(default_factory=dict)
     entry: dict[str, Any] | None = None  # what later expressions see as steps.<key>, once known
+    journey: int | None = None  # a jump: the journey the profile enters
 
 
 # --- what a journey version needs at run time, compiled once --------------------------
@@ -164,6 +165,13 @@ def _wait(step: dict, scope: dict[str, Any], now: datetime, skip_waits: bool) ->
     return Decision(NEXT if wake_at <= now else WAIT, next=step.get("next") or "", wake_at=wake_at)
 
 
+def _wait_event(step: dict, now: datetime, skip_waits: bool) -> Decision:
+    """Until the profile sends step["event"] (the engine's event_waits resumes it), or the timeout."""
+    if skip_waits:  # the test mode: as if the event came
+        return Decision(NEXT, outcome="skipped", next=step.get("next") or "")
+    return Decision(WAIT, next=step.get("next") or "", wake_at=now + timedelta(seconds=step["timeout_s"]))
+
+
 def _action(step: dict, scope: dict[str, Any], actions: dict[int, Action]) -> Decision:
     action = actions.get(step.get("action"))
     if action is None:
@@ -202,6 +210,10 @@ def decide(
             return _wait(step, scope, now, skip_waits)
         if step["type"] == "split":
             return _split(step, scope, seed)
+        if step["type"] == "wait_event":
+            return _wait_event(step, now, skip_waits)
+        if step["type"] == "jump":
+            return Decision(JUMP, outcome="jumped", journey=step["journey"])
         return _action(step, scope, actions)
     except EvaluationError as exc:
         return after_error(step, scope["steps"], str(exc))

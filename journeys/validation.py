@@ -23,8 +23,12 @@ STEP_FIELDS = {
     "condition": {"key", "type", "branches", "else", "on_error"},  # on_error: an expression failed at run time
     "wait": {"key", "type", "duration_s", "until", "next", "on_error"},
     "split": {"key", "type", "branches"},
+    "wait_event": {"key", "type", "event", "condition", "timeout_s", "next", "on_timeout"},
+    "jump": {"key", "type", "journey"},
     "end": {"key", "type"},
 }
+WAITS = ("wait", "wait_event")  # steps a loop may go through: each pass waits
+MAX_TIMEOUT_S = 366 * 86400  # a year: past any journey's lifetime
 MAX_SPLIT_BRANCHES = 10
 
 
@@ -115,6 +119,10 @@ def check_shape(steps: Any, start: Any) -> dict[str, list[str]]:
                     _expression(problems, f"{where}.branches[{number}].expression", branch["expression"], None)
         elif kind == "split":
             _split_shape(problems, where, step.get("branches", []))
+        elif kind == "wait_event":
+            _wait_event_shape(problems, where, step)
+        elif kind == "jump" and step.get("journey") is not None and not is_id(step["journey"]):
+            problems.setdefault(f"{where}.journey", []).append(_("must be a journey's id"))
         elif kind == "wait":
             duration, until = step.get("duration_s"), step.get("until")
             if (duration is None) == (until is None):
@@ -126,6 +134,20 @@ def check_shape(steps: Any, start: Any) -> dict[str, list[str]]:
     if start not in ("", None) and not isinstance(start, str):
         problems.setdefault("start", []).append(_("must be a step key"))
     return problems
+
+
+def _wait_event_shape(problems: dict, where: str, step: dict) -> None:
+    event, timeout = step.get("event"), step.get("timeout_s")
+    if event is not None and (not isinstance(event, str) or len(event) > 200):
+        problems.setdefault(f"{where}.event", []).append(_("must be an event name (at most 200 characters)"))
+    if timeout is not None and (
+        not isinstance(timeout, int) or isinstance(timeout, bool) or not 1 <= timeout <= MAX_TIMEOUT_S
+    ):
+        problems.setdefault(f"{where}.timeout_s", []).append(
+            _("must be a whole number of seconds, 1 to %(max)s") % {"max": grouped(MAX_TIMEOUT_S)}
+        )
+    if step.get("condition") not in ("", None):
+        _expression(problems, f"{where}.condition", step["condition"], None)
 
 
 def _split_shape(problems: dict, where: str, branches: Any) -> None:
@@ -155,11 +177,12 @@ def _links(step: dict) -> list[tuple[str, str]]:
 
 
 def check_publishable(
-    *, steps: list[dict], start: str, entry_event: str, actions: dict[int, Any]
+    *, steps: list[dict], start: str, entry_event: str, actions: dict[int, Any], live_journeys: set[int] = frozenset()
 ) -> dict[str, list[str]]:
     """Everything that stops a journey from going live, all at once.
 
-    `actions` maps the organization's action ids to actions; another organization's id is unknown here.
+    `actions` maps the organization's action ids to actions; another organization's id is unknown here;
+    `live_journeys` are the ids of its live journeys, which a jump may lead to.
     """
     problems = check_shape(steps, start)
     if problems:
@@ -167,6 +190,7 @@ def check_publishable(
     if not entry_event:
         problems.setdefault("entry_event", []).append(_("name the event that starts the journey"))
     by_key = {step["key"]: step for step in steps}
+    keys_of_steps = set(by_key)
     if not steps:
         return {**problems, "steps": [_("a journey needs at least one step")]}
     if start not in by_key:
@@ -179,12 +203,21 @@ def check_publishable(
                     _("leads to %(target)s, which does not exist") % {"target": repr(target)}
                 )
         kind = step["type"]
-        if kind in ("action", "wait") and not step.get("next"):
+        if kind in ("action", "wait", "wait_event") and not step.get("next"):
             problems.setdefault(f"{where}.next", []).append(_("say which step comes next"))
         if kind == "condition" and not step.get("else"):
             problems.setdefault(f"{where}.else", []).append(_("say where to go when no branch matches"))
         if kind == "condition" and not step.get("branches"):
             problems.setdefault(f"{where}.branches", []).append(_("a condition needs at least one branch"))
+        if kind == "wait_event":
+            if not step.get("event"):
+                problems.setdefault(f"{where}.event", []).append(_("name the event to wait for"))
+            if step.get("timeout_s") is None:
+                problems.setdefault(f"{where}.timeout_s", []).append(_("say how long to wait for it"))
+            if step.get("condition") not in ("", None):
+                _expression(problems, f"{where}.condition", step["condition"], keys_of_steps)
+        if kind == "jump" and step.get("journey") not in live_journeys:
+            problems.setdefault(f"{where}.journey", []).append(_("choose a live journey of this organization"))
         if kind == "split":
             shares = [branch.get("percent", 0) for branch in step.get("branches") or []]
             if len(shares) < 2:
@@ -246,9 +279,9 @@ def check_publishable(
 def _cycles_without_wait(by_key: dict[str, dict]) -> list[list[str]]:
     """Loops a run could go around without ever waiting (it would never stop)."""
     graph = {
-        key: list(dict.fromkeys(t for _, t in _links(step) if t in by_key and by_key[t]["type"] != "wait"))
+        key: list(dict.fromkeys(t for _, t in _links(step) if t in by_key and by_key[t]["type"] not in WAITS))
         for key, step in by_key.items()
-        if step["type"] != "wait"
+        if step["type"] not in WAITS
     }
     cycles: list[list[str]] = []
     state: dict[str, str] = {}
@@ -308,3 +341,9 @@ def exit_events_problem(names: Any) -> str:
     if len(set(names)) != len(names):
         return _("each event name once")
     return ""
+
+
+def live_journey_ids(journey: Journey) -> set[int]:
+    """The organization's other live journeys: where a jump step may lead."""
+    live = Journey.objects.filter(organization_id=journey.organization_id, status=Journey.Status.LIVE)
+    return set(live.exclude(pk=journey.pk).values_list("pk", flat=True))

@@ -22,7 +22,7 @@ from config.common.numbers import grouped
 from journeys import services
 from journeys.admin.forms import STEP_TYPES
 from journeys.models import Journey
-from journeys.validation import check_publishable
+from journeys.validation import check_publishable, live_journey_ids
 from tenants.admin_scoping import messages_by_field
 
 MAX_CANVAS_BYTES = 1_000_000  # a document of 200 steps is far smaller; more is not a canvas's
@@ -52,8 +52,9 @@ def publish_problems(journey: Journey, actions: list[Action]) -> dict[str, list[
     if journey.status != Journey.Status.DRAFT:
         return {}
     return check_publishable(
-        steps=journey.steps, start=journey.start, entry_event=journey.entry_event, actions={a.pk: a for a in actions}
-    )
+        steps=journey.steps, start=journey.start, entry_event=journey.entry_event,
+        actions={a.pk: a for a in actions}, live_journeys=live_journey_ids(journey),
+    )  # fmt: skip
 
 
 def organization_actions(journey: Journey) -> list[Action]:

@@ -5,9 +5,10 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 
 from journeys.audience import segments as services
@@ -76,8 +77,10 @@ class SegmentAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None
     ) -> HttpResponse:
-        segment = self.get_object(request, object_id)
-        if segment is not None and request.method == "GET":
+        segment = self.get_object(request, unquote(object_id))
+        if segment is None:  # missing or another organization's: not found, as the API answers
+            raise Http404(_("Segment not found."))
+        if request.method == "GET":
             extra_context = {**self._audience(request, segment), **(extra_context or {})}
         return super().change_view(request, object_id, form_url, extra_context)
 

@@ -111,5 +111,5 @@ def test_an_expression_that_is_not_text_is_named_at_save(source):
              {"key": "e", "type": {"not": "a type"}}]  # fmt: skip
     assert check_shape(steps, "c") == {
         "steps[c].branches[0].expression": ["must be an expression, written as text"],
-        "steps[e].type": ["must be one of action, condition, wait, split, end"],
+        "steps[e].type": ["must be one of action, condition, wait, split, wait_event, jump, end"],
     }

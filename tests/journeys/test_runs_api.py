@@ -36,7 +36,9 @@ def test_report_counts_each_step(world, action, receiver):
     steps = {s["key"]: s for s in report["steps"]}
     assert steps["check"] == {"key": "check", "type": "condition", "entered": 3, "succeeded": 3, "failed": 0,
                               "waiting": 0, "exited": 0, "percent": {"entered": 100.0, "succeeded": 100.0,
-                              "failed": 0.0, "waiting": 0.0, "exited": 0.0}}  # fmt: skip
+                              "failed": 0.0, "waiting": 0.0, "exited": 0.0},
+                              "branches": [{"outcome": "branches[0]", "runs": 2, "percent": 66.7},
+                                           {"outcome": "else", "runs": 1, "percent": 33.3}]}  # fmt: skip
     assert (steps["sms"]["entered"], steps["sms"]["succeeded"], steps["sms"]["failed"]) == (2, 1, 1)
     assert steps["sent"]["exited"] == 1 and steps["not_found"]["exited"] == 1 and steps["small"]["exited"] == 1
     assert report["runs"]["completed"] == 3
