@@ -18,11 +18,19 @@ from config.common.exceptions import Conflict
 from journeys import services
 from journeys.admin.canvas import CanvasViews, canvas_document, organization_actions, panel_done, publish_problems
 from journeys.admin.diagram import journey_svg, links, step_summary, type_name
-from journeys.admin.forms import JourneyAddForm, JourneySettingsForm, JourneyTestForm, NewStepForm, StepForm
+from journeys.admin.forms import (
+    JourneyAddForm,
+    JourneySettingsForm,
+    JourneyTestForm,
+    NewStepForm,
+    StepForm,
+    live_journey_choices,
+)
 from journeys.admin.reports import RUNS_LISTED, ReportRangeForm, listed_runs, run_rows, runs_chart_svg, status_counts
 from journeys.fields import field_warnings, seen_fields, step_fields
 from journeys.models import Journey, JourneyRun
 from journeys.reports import journey_report
+from journeys.selectors import recent_event_names
 from tenants.admin_scoping import OrgScopedAdminMixin, messages_by_field, problem_lines
 from tenants.middleware import active_organization
 from tenants.roles import Capability
@@ -31,6 +39,9 @@ SKELETONS = {
     "action": {"parameters": {}},
     "condition": {"branches": []},
     "wait": {"duration_s": 3600},
+    "split": {"branches": [{"percent": 50}, {"percent": 50}]},
+    "wait_event": {"timeout_s": 86400},
+    "jump": {},
     "end": {},
 }
 # Each button's service and what it says once done, or when refused; which states allow it is
@@ -309,7 +320,9 @@ class JourneyAdmin(CanvasViews, OrgScopedAdminMixin, admin.ModelAdmin):
                 return HttpResponseRedirect(self._url("change", journey))
             messages.error(request, "; ".join(problem_lines(problems)))
         bound = request.method == "POST" and "_delete" not in request.POST
-        form = StepForm(request.POST if bound else None, step=step, keys=keys, actions=actions)
+        names = recent_event_names(journey.organization) if step["type"] == "wait_event" else []
+        form = StepForm(request.POST if bound else None, step=step, keys=keys, actions=actions,
+                        journeys=live_journey_choices(journey), event_names=names)  # fmt: skip
         if not editable:
             for field in form.fields.values():
                 field.disabled = True

@@ -20,7 +20,7 @@ from config.common.exceptions import Conflict
 from config.common.json_values import unstorable
 from config.common.numbers import grouped
 from journeys import services
-from journeys.admin.forms import STEP_TYPES
+from journeys.admin.forms import STEP_TYPES, live_journey_choices
 from journeys.models import Journey
 from journeys.validation import check_publishable, live_journey_ids
 from tenants.admin_scoping import messages_by_field
@@ -86,6 +86,7 @@ def canvas_document(
                         for a in actions if a.status == Action.Status.ACTIVE],
         },
         "names": {str(a.pk): a.name for a in actions},
+        "journeys": {str(pk): name for pk, name in live_journey_choices(journey)},  # where a jump may lead
         "problems": by_step, "general": general,
         "counts": {row["key"]: {k: v for k, v in row.items() if k != "branches"} for row in counts or []},
         "urls": {

@@ -12,7 +12,10 @@ from django.utils.translation import gettext_lazy
 
 BOX_W, BOX_H, COL_W, ROW_H, MARGIN = 170, 58, 300, 96, 20
 EMPTY = '<svg xmlns="http://www.w3.org/2000/svg" width="300" height="40"><text x="10" y="25">{}</text></svg>'
-TYPE_COLOURS = {"action": "#e8f1fb", "condition": "#fdf3e1", "wait": "#eef7ec", "end": "#f1f1f1", "split": "#f4ecfb"}
+TYPE_COLOURS = {
+    "action": "#e8f1fb", "condition": "#fdf3e1", "wait": "#eef7ec", "end": "#f1f1f1", "split": "#f4ecfb",
+    "wait_event": "#e6f6f4", "jump": "#eef0f3",
+}  # fmt: skip
 LINK_COLOURS = {"on_error": "#b23", "on_timeout": "#b60"}
 LINK_LABELS = {
     "next": gettext_lazy("next"), "else": gettext_lazy("else"),
@@ -21,6 +24,7 @@ LINK_LABELS = {
 TYPE_NAMES = {
     "action": gettext_lazy("action"), "condition": gettext_lazy("condition"),
     "wait": gettext_lazy("wait"), "end": gettext_lazy("end"), "split": gettext_lazy("split"),
+    "wait_event": gettext_lazy("wait for event"), "jump": gettext_lazy("jump"),
 }  # fmt: skip
 
 
@@ -60,6 +64,10 @@ def step_summary(step: dict, names: dict[int, str]) -> str:
         return _("%(seconds)s s") % {"seconds": step.get("duration_s", 0)}
     if step["type"] == "condition":
         return _("%(count)s branch(es) and else") % {"count": len(step.get("branches") or [])}
+    if step["type"] == "wait_event":
+        return _("until %(event)s") % {"event": step.get("event") or "?"}
+    if step["type"] == "jump":
+        return _("to journey %(id)s") % {"id": step.get("journey") or "?"}
     if step["type"] == "split":
         return " / ".join(f"{branch.get('percent', 0)} %" for branch in step.get("branches") or [])
     return ""

@@ -27,6 +27,8 @@ STEP_TYPES = [
     ("condition", gettext_lazy("Condition: choose a path by an expression")),
     ("wait", gettext_lazy("Wait: pause for a time")),
     ("split", gettext_lazy("Split: share customers between paths by percent")),
+    ("wait_event", gettext_lazy("Wait for an event: until the customer does something, or a timeout")),
+    ("jump", gettext_lazy("Jump: the customer goes on in another live journey")),
     ("end", gettext_lazy("End: the run is over")),
 ]
 EXPRESSION_HELP = gettext_lazy(
@@ -116,10 +118,19 @@ def _target(label: str, keys: list[str], required: bool, help_text: str) -> form
     )
 
 
+def live_journey_choices(journey: Journey) -> list[tuple[int, str]]:
+    """The live journeys a jump step of `journey` may lead to: its organization's, itself excepted."""
+    live = Journey.objects.filter(organization_id=journey.organization_id, status=Journey.Status.LIVE)
+    return [(j.pk, str(j)) for j in live.exclude(pk=journey.pk).order_by("name")]
+
+
 class StepForm(forms.Form):
     """The fields of one step, by its type. `actions` are the organization's active actions."""
 
-    def __init__(self, *args: Any, step: dict, keys: list[str], actions: list[Action], **kwargs: Any):
+    def __init__(
+        self, *args: Any, step: dict, keys: list[str], actions: list[Action], journeys: list = (),
+        event_names: list[str] = (), **kwargs: Any,
+    ):  # fmt: skip
         self.step, self.kind = step, step["type"]
         super().__init__(*args, initial=self._initial(step), **kwargs)
         others = [k for k in keys if k != step["key"]]
@@ -160,6 +171,31 @@ class StepForm(forms.Form):
                     help_text=_("The percentages add up to 100, e.g. 50 and 50.") if number == 0 else "",
                 )  # fmt: skip
                 self.fields[f"branch{number}_next"] = _target(_("go to"), others, False, "")
+        elif self.kind == "wait_event":
+            self.fields["event"] = forms.CharField(
+                label=_("Wait for the event"), max_length=200, required=False,
+                help_text=_("Its name, e.g. order_placed; the event is then steps.%(key)s.event.")
+                % {"key": step["key"]},
+                widget=ListedTextInput(attrs={"class": "vTextField", "autocomplete": "off"}),
+            )  # fmt: skip
+            self.fields["event"].widget.names = event_names
+            self.fields["condition"] = expression_field(
+                _("only if"),
+                help_text=_("Optional: an expression over event and profile, e.g. event.data.total > 50.0"),
+            )
+            self.fields["timeout_s"] = forms.IntegerField(
+                required=False, min_value=1, label=_("at most (seconds)"), help_text=_("e.g. 86400 for a day.")
+            )
+            self.fields["next"] = _target(_("when it comes go to"), others, True, "")
+            self.fields["on_timeout"] = _target(
+                _("on timeout go to"), others, False, _("When the event does not come in time (else the run ends).")
+            )
+        elif self.kind == "jump":
+            self.fields["journey"] = forms.TypedChoiceField(
+                label=_("Journey"), coerce=int, required=False, empty_value=None,
+                choices=[("", "---------"), *journeys],
+                help_text=_("A live journey of your organization; its reentry rule applies. This run then ends."),
+            )  # fmt: skip
         elif self.kind == "wait":
             self.fields["duration_s"] = forms.IntegerField(
                 required=False, min_value=0, label=_("wait (seconds)"), help_text=_("e.g. 3600 for an hour.")
@@ -172,7 +208,8 @@ class StepForm(forms.Form):
 
     @staticmethod
     def _initial(step: dict) -> dict:
-        initial = {k: v for k, v in step.items() if k in ("next", "on_error", "on_timeout", "else", "duration_s")}
+        copied = ("next", "on_error", "on_timeout", "else", "duration_s", "event", "condition", "timeout_s", "journey")
+        initial = {k: v for k, v in step.items() if k in copied}
         if step.get("until") is not None:
             initial["until"] = step["until"]
         if step.get("action") is not None:
@@ -213,6 +250,10 @@ class StepForm(forms.Form):
                 for n in range(BRANCHES)
                 if data.get(f"branch{n}_percent") is not None or data.get(f"branch{n}_next")
             ]
+        elif self.kind == "wait_event":
+            step.update({name: data[name] for name in ("event", "condition", "timeout_s") if data.get(name)})
+        elif self.kind == "jump":
+            step["journey"] = data.get("journey")
         elif self.kind == "wait":
             if data.get("until"):
                 step["until"] = data["until"]

@@ -66,7 +66,7 @@ def test_the_document_read_back_has_the_palette_of_active_actions_and_no_configu
 
     assert [a["name"] for a in body["palette"]["actions"]] == ["Send SMS"]
     assert body["palette"]["actions"][0]["description"] == "Texts."
-    assert [s["type"] for s in body["palette"]["steps"]] == ["condition", "wait", "split", "end"]
+    assert [s["type"] for s in body["palette"]["steps"]] == ["condition", "wait", "split", "wait_event", "jump", "end"]
     assert "secret-path" not in json.dumps(body) and "Theirs" not in json.dumps(body)
 
 

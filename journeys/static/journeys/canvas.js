@@ -19,14 +19,15 @@
   const ENTRY = "__entry";
   const SKELETONS = {
     condition: { branches: [] }, wait: { duration_s: 3600 }, end: {},
-    split: { branches: [{ percent: 50 }, { percent: 50 }] },
+    split: { branches: [{ percent: 50 }, { percent: 50 }] }, wait_event: { timeout_s: 86400 }, jump: {},
   };
   // Django's JavaScript catalogue (loaded before this script) translates; without it, the English text.
   const gettext = window.gettext || ((message) => message);
   const ngettext = window.ngettext || ((singular, plural, count) => (count === 1 ? singular : plural));
   const interpolate = window.interpolate || ((format, values) => format.replace(/%\((\w+)\)s/g, (_, name) => values[name]));
   const counted = (format, count) => interpolate(format, { count }, true); // a ngettext text and its count
-  const KIND = { action: gettext("Action"), condition: gettext("Condition"), wait: gettext("Wait"), end: gettext("End"), split: gettext("Split") };
+  const KIND = { action: gettext("Action"), condition: gettext("Condition"), wait: gettext("Wait"), end: gettext("End"), split: gettext("Split"),
+    wait_event: gettext("Wait for event"), jump: gettext("Jump") };
 
   let doc = JSON.parse(document.getElementById("journey-canvas-data").textContent);
   let byId = {}; // Drawflow node id -> step key (ENTRY for the entry)
@@ -66,6 +67,7 @@
     const onError = ["on_error", gettext("on error")];
     if (step.type === "action") return [then, onError, ["on_timeout", gettext("on timeout")]];
     if (step.type === "wait") return [then, onError];
+    if (step.type === "wait_event") return [["next", gettext("when it comes")], ["on_timeout", gettext("on timeout")]];
     if (step.type === "condition") {
       const branches = (step.branches || []).map((b, i) =>
         ["branches." + i, interpolate(gettext("if %(expression)s"), { expression: text(b.expression || "\u2026", 18) }, true)]);
@@ -100,7 +102,7 @@
   }
 
   /* Where a new step's own way on goes, when it is put between two steps. */
-  const onwards = (step) => ({ action: "next", wait: "next", condition: "else" })[step.type];
+  const onwards = (step) => ({ action: "next", wait: "next", wait_event: "next", condition: "else" })[step.type];
 
   /* The output a step dropped after this one links from: its free way on, or a condition's next branch. */
   function freeOutput(step) {
@@ -159,6 +161,10 @@
       return counted(ngettext("%(count)s branch(es) and otherwise", "%(count)s branch(es) and otherwise", n), n);
     }
     if (step.type === "split") return (step.branches || []).map((b) => (b.percent || 0) + " %").join(" / ");
+    if (step.type === "wait_event") {
+      return step.event ? interpolate(gettext("until %(event)s"), { event: text(step.event, 30) }, true) : gettext("choose an event");
+    }
+    if (step.type === "jump") return doc.journeys[String(step.journey)] || gettext("choose a journey");
     return gettext("the run ends");
   }
 
