@@ -247,7 +247,8 @@ class JourneyAdmin(CanvasViews, OrgScopedAdminMixin, admin.ModelAdmin):
         journey = self._journey(request, object_id)
         keys = [s["key"] for s in journey.steps]
         editable = journey.status == Journey.Status.DRAFT and self.has_change_permission(request)
-        initial = {f: getattr(journey, f) for f in ("name", "description", "entry_event", "reentry", "start")}
+        initial = {f: getattr(journey, f) for f in ("name", "description", "entry_event", "reentry", "start",
+                                                     "max_run_days")}  # fmt: skip
         initial["exit_events"] = ", ".join(journey.exit_events)
         form = JourneySettingsForm(request.POST if editable and request.method == "POST" else None,
                                    initial=initial, step_keys=keys, organization=journey.organization)  # fmt: skip

@@ -82,9 +82,16 @@ class JourneySettingsForm(forms.Form):
         help_text=gettext_lazy("Event names, separated by commas, that end a customer's run here, e.g. order_placed."),
         widget=forms.TextInput(attrs={"class": "vTextField", "autocomplete": "off"}),
     )  # fmt: skip
+    max_run_days = forms.IntegerField(
+        label=gettext_lazy("Longest run (days)"), min_value=1, max_value=3650, initial=91, required=False,
+        help_text=gettext_lazy("A run still open this many days after it started ends as timed out."),
+    )  # fmt: skip
     start = forms.ChoiceField(
         label=gettext_lazy("Start"), required=False, help_text=gettext_lazy("The first step of every run.")
     )
+
+    def clean_max_run_days(self) -> int:
+        return self.cleaned_data["max_run_days"] or Journey._meta.get_field("max_run_days").default
 
     def clean_exit_events(self) -> list[str]:
         return [name.strip() for name in self.cleaned_data["exit_events"].split(",") if name.strip()]
