@@ -12,7 +12,10 @@ from actions.api.metrics import ActionMetricsViewSet
 from actions.api.secret_values import SecretValueViewSet
 from actions.api.templates import ActionTemplateViewSet
 from config.api_index import ApiIndexView
-from journeys.api import EventViewSet, JourneyViewSet, ProfileViewSet, RunViewSet
+from journeys.api.events import EventViewSet, ProfileViewSet
+from journeys.api.journeys import JourneyViewSet
+from journeys.api.runs import RunViewSet
+from journeys.audience.api import ProfileBulkViewSet, SegmentViewSet
 from tenants.api import (
     ApiKeyViewSet,
     InvitationAcceptView,
@@ -41,6 +44,7 @@ org_router.register("secret-values", SecretValueViewSet, basename="secret-value"
 org_router.register("action-templates", ActionTemplateViewSet, basename="action-template")
 org_router.register("journeys", JourneyViewSet, basename="journey")
 org_router.register("runs", RunViewSet, basename="run")
+org_router.register("segments", SegmentViewSet, basename="segment")
 
 api_v1 = [
     path("", ApiIndexView.as_view(), name="api-index"),
@@ -63,6 +67,7 @@ api_v1 = [
         name="email-settings",
     ),
     path("orgs/<slug:org_slug>/events/", EventViewSet.as_view({"post": "create"}), name="events"),
+    path("orgs/<slug:org_slug>/profiles/bulk/", ProfileBulkViewSet.as_view({"post": "create"}), name="profiles-bulk"),
     path(
         "orgs/<slug:org_slug>/profiles/<str:external_id>/",
         ProfileViewSet.as_view({"get": "retrieve", "put": "update"}),

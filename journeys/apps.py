@@ -16,3 +16,4 @@ class JourneysConfig(AppConfig):
         invocations_finished.connect(on_invocations_finished, dispatch_uid="journeys.runs_go_on")
         calls_open.connect(on_calls_open, dispatch_uid="journeys.meanwhile")
         register_periodic("sweep-journeys", settings.CONDUIT_SWEEP_INTERVAL_S, "journeys.sweep")
+        register_periodic("enter-audiences", 1.0, "journeys.enter_audiences")

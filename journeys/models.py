@@ -117,7 +117,11 @@ class Journey(models.Model):
     )
     name = models.CharField(_("name"), max_length=200)
     description = models.TextField(_("description"), blank=True, default="")
-    entry_event = models.CharField(_("entry event"), max_length=200, help_text=_("The event name that starts a run."))
+    entry_event = models.CharField(
+        _("entry event"), max_length=200, blank=True, help_text=_("The event name that starts a run.")
+    )
+    # Or an audience: {"segment": id, "rate_per_s": 100, "start_at": ISO datetime or null, "repeat": "none"}.
+    audience = models.JSONField(_("audience"), null=True, blank=True, default=None)
     reentry = models.CharField(_("reentry"), max_length=12, choices=Reentry.choices, default=Reentry.AFTER_EXIT)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.DRAFT)
     version = models.PositiveIntegerField(_("version"), default=1)
@@ -225,6 +229,36 @@ class JourneyRun(models.Model):
         return gettext("%(journey)s for %(profile)s (%(status)s)") % {
             "journey": self.journey, "profile": self.profile.external_id, "status": self.status,
         }  # fmt: skip
+
+
+class AudienceRound(models.Model):
+    """One entry of an audience journey's segment (once, or each day or week): every matching profile
+    gets a run, at the journey's rate; `scanned_to` (a profile id) is how far it got, so it resumes."""
+
+    organization = models.ForeignKey(
+        "tenants.Organization", on_delete=models.CASCADE, related_name="+", verbose_name=_("organization")
+    )
+    journey = models.ForeignKey(
+        Journey, on_delete=models.CASCADE, related_name="audience_rounds", verbose_name=_("journey")
+    )
+    scheduled_for = models.DateTimeField(_("scheduled for"))
+    started_at = models.DateTimeField(_("started at"), default=timezone.now)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    total = models.PositiveIntegerField(_("total"), default=0, help_text=_("Matching profiles when it started."))
+    entered = models.PositiveIntegerField(_("entered"), default=0)
+    skipped = models.PositiveIntegerField(
+        _("skipped"), default=0, help_text=_("Matching profiles its reentry rule kept out.")
+    )
+    scanned_to = models.BigIntegerField(_("scanned to"), default=0)
+
+    class Meta:
+        ordering = ["-scheduled_for"]
+        verbose_name = _("audience round")
+        verbose_name_plural = _("audience rounds")
+        constraints = [models.UniqueConstraint(fields=["journey", "scheduled_for"], name="one_audience_round_per_time")]
+
+    def __str__(self) -> str:
+        return f"{self.journey} {self.scheduled_for:%Y-%m-%d %H:%M}"
 
 
 class StepRun(models.Model):

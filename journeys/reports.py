@@ -9,6 +9,7 @@ from django.db.models import Count, Q
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
+from journeys.audience.rounds import audience_progress
 from journeys.models import Journey, JourneyRun, StepRun
 
 CHART_HOURS = 48  # the chart without a range: the last two days
@@ -72,6 +73,7 @@ def journey_report(*, journey: Journey, since: datetime | None = None, until: da
         "runs_with_a_failed_step": failed_step.values("run").distinct().count(),
         "steps": steps,
         "runs_per_hour": runs_per_hour(journey, since, until),
+        "audience": audience_progress(journey),
     }  # fmt: skip
 
 

@@ -18,8 +18,9 @@ from config.common.db import update_rows
 from config.common.exceptions import Conflict
 from journeys import engine, run_endings, steps
 from journeys.expressions import ExpressionError, charged_to, compile_expression
-from journeys.models import Event, Journey, Profile
+from journeys.models import Event, Journey, Profile, Segment
 from journeys.validation import (
+    audience_problems,
     check_publishable,
     check_shape,
     exit_events_problem,
@@ -102,9 +103,10 @@ def events_ingest(*, organization: Organization, events: list[dict[str, Any]]) -
 # --- journeys -----------------------------------------------------------------------
 
 JOURNEY_FIELDS = [
-    "name", "description", "entry_event", "reentry", "exit_events", "max_run_days", "steps", "start", "layout",
+    "name", "description", "entry_event", "audience", "reentry", "exit_events", "max_run_days", "steps", "start",
+    "layout",
 ]  # fmt: skip
-FIXED_WHEN_PUBLISHED = {"steps", "start", "entry_event", "reentry", "exit_events", "max_run_days"}
+FIXED_WHEN_PUBLISHED = {"steps", "start", "entry_event", "audience", "reentry", "exit_events", "max_run_days"}
 MAX_RUN_DAYS = 3650
 # Statuses in the words of the messages refusing a change ("closed" as the API says); each refusal.
 STATUS_WORDS = {
@@ -126,6 +128,17 @@ def copy_name(name: str) -> str:
     return said % {"name": name[:room]}
 
 
+def _audience_errors(journey: Journey) -> dict[str, list[str]]:
+    errors = audience_problems(journey.audience)
+    if errors or journey.audience is None:
+        return errors
+    if journey.entry_event:
+        return {"audience": [_("a journey starts with an entry event or an audience, not both")]}
+    if not Segment.objects.filter(organization=journey.organization, pk=journey.audience["segment"]).exists():
+        return {"audience.segment": [_("choose a segment of this organization")]}
+    return {}
+
+
 def _journey_errors(journey: Journey) -> dict[str, list[str]]:
     errors = check_shape(journey.steps, journey.start) | layout_errors(journey)
     if not isinstance(journey.name, str) or not journey.name.strip():
@@ -137,6 +150,7 @@ def _journey_errors(journey: Journey) -> dict[str, list[str]]:
     days = journey.max_run_days
     if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= MAX_RUN_DAYS:
         errors.setdefault("max_run_days", []).append(_("a whole number of days, 1 to %(max)s") % {"max": MAX_RUN_DAYS})
+    errors |= _audience_errors(journey)
     if problem := exit_events_problem(journey.exit_events):
         errors.setdefault("exit_events", []).append(problem)
     if isinstance(journey.steps, list):
@@ -213,7 +227,7 @@ def journey_publish(*, journey: Journey) -> Journey:
     actions = {a.pk: a for a in Action.objects.filter(organization=current.organization)}
     problems = check_publishable(
         steps=current.steps, start=current.start, entry_event=current.entry_event, actions=actions,
-        live_journeys=live_journey_ids(current),
+        live_journeys=live_journey_ids(current), audience=current.audience,
     )  # fmt: skip
     if problems:
         raise ValidationError(problems)
@@ -264,6 +278,7 @@ def journey_new_version(*, journey: Journey) -> Journey:
         organization=current.organization, name=current.name, description=current.description,
         entry_event=current.entry_event, reentry=current.reentry, steps=current.steps, start=current.start,
         layout=current.layout, exit_events=current.exit_events, max_run_days=current.max_run_days,
+        audience=current.audience,
         version=current.version + 1, previous=current,
     )  # fmt: skip
     return _save_journey(draft)
@@ -277,6 +292,7 @@ def journey_duplicate(*, journey: Journey) -> Journey:
         organization=journey.organization, name=copy_name(journey.name), description=journey.description,
         entry_event=journey.entry_event, reentry=journey.reentry, steps=journey.steps, start=journey.start,
         layout=journey.layout, exit_events=journey.exit_events, max_run_days=journey.max_run_days,
+        audience=journey.audience,
     )  # fmt: skip
     return _save_journey(copy)
 

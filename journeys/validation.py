@@ -6,6 +6,7 @@ each names its step and field (`steps[sms].parameters.phone`).
 
 from typing import Any
 
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from config.common.identifiers import NAME
@@ -177,7 +178,13 @@ def _links(step: dict) -> list[tuple[str, str]]:
 
 
 def check_publishable(
-    *, steps: list[dict], start: str, entry_event: str, actions: dict[int, Any], live_journeys: set[int] = frozenset()
+    *,
+    steps: list[dict],
+    start: str,
+    entry_event: str,
+    actions: dict[int, Any],
+    live_journeys: set[int] = frozenset(),
+    audience: dict | None = None,
 ) -> dict[str, list[str]]:
     """Everything that stops a journey from going live, all at once.
 
@@ -187,8 +194,8 @@ def check_publishable(
     problems = check_shape(steps, start)
     if problems:
         return problems
-    if not entry_event:
-        problems.setdefault("entry_event", []).append(_("name the event that starts the journey"))
+    if not entry_event and not audience:
+        problems.setdefault("entry_event", []).append(_("name the event that starts the journey, or give an audience"))
     by_key = {step["key"]: step for step in steps}
     keys_of_steps = set(by_key)
     if not steps:
@@ -347,3 +354,37 @@ def live_journey_ids(journey: Journey) -> set[int]:
     """The organization's other live journeys: where a jump step may lead."""
     live = Journey.objects.filter(organization_id=journey.organization_id, status=Journey.Status.LIVE)
     return set(live.exclude(pk=journey.pk).values_list("pk", flat=True))
+
+
+AUDIENCE_FIELDS = {"segment", "rate_per_s", "start_at", "repeat"}
+AUDIENCE_REPEATS = ("none", "daily", "weekly")
+MAX_AUDIENCE_RATE = 20_000  # profiles a second, as Adobe's Read audience at most
+
+
+def audience_problems(audience: Any) -> dict[str, list[str]]:
+    """An audience entry's shape: {"segment": id, "rate_per_s": n, "start_at": datetime or null, "repeat": ...}."""
+    if audience is None:
+        return {}
+    if not isinstance(audience, dict):
+        return {"audience": [_('give {"segment": <id>, "rate_per_s": 100, "start_at": null, "repeat": "none"}')]}
+    problems: dict[str, list[str]] = {}
+    for unknown in sorted(set(audience) - AUDIENCE_FIELDS, key=str):
+        problems[f"audience.{unknown}"] = [_("is not a field of an audience")]
+    if not is_id(audience.get("segment")):
+        problems["audience.segment"] = [_("must be a segment's id")]
+    rate = audience.get("rate_per_s")
+    if not isinstance(rate, int) or isinstance(rate, bool) or not 1 <= rate <= MAX_AUDIENCE_RATE:
+        problems["audience.rate_per_s"] = [
+            _("profiles a second: a whole number, 1 to %(max)s") % {"max": grouped(MAX_AUDIENCE_RATE)}
+        ]
+    start_at = audience.get("start_at")
+    if start_at is not None:
+        try:
+            parsed = parse_datetime(start_at) if isinstance(start_at, str) else None
+        except ValueError:
+            parsed = None
+        if parsed is None or parsed.tzinfo is None:
+            problems["audience.start_at"] = [_("a date and time with its offset, e.g. 2026-12-24T09:00:00+01:00")]
+    if audience.get("repeat", "none") not in AUDIENCE_REPEATS:
+        problems["audience.repeat"] = [_("must be one of %(values)s") % {"values": ", ".join(AUDIENCE_REPEATS)}]
+    return problems

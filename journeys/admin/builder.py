@@ -250,6 +250,8 @@ class JourneyAdmin(CanvasViews, OrgScopedAdminMixin, admin.ModelAdmin):
         initial = {f: getattr(journey, f) for f in ("name", "description", "entry_event", "reentry", "start",
                                                      "max_run_days")}  # fmt: skip
         initial["exit_events"] = ", ".join(journey.exit_events)
+        audience = journey.audience or {}
+        initial |= {f"audience_{name}": audience.get(name) for name in ("segment", "rate_per_s", "start_at", "repeat")}
         form = JourneySettingsForm(request.POST if editable and request.method == "POST" else None,
                                    initial=initial, step_keys=keys, organization=journey.organization)  # fmt: skip
         if not editable:

@@ -53,7 +53,7 @@ def publish_problems(journey: Journey, actions: list[Action]) -> dict[str, list[
         return {}
     return check_publishable(
         steps=journey.steps, start=journey.start, entry_event=journey.entry_event,
-        actions={a.pk: a for a in actions}, live_journeys=live_journey_ids(journey),
+        actions={a.pk: a for a in actions}, live_journeys=live_journey_ids(journey), audience=journey.audience,
     )  # fmt: skip
 
 

@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy
 from actions.models import Action
 from config.common.identifiers import NAME
 from config.common.json_values import unstorable
-from journeys.models import Journey
+from journeys.models import Journey, Segment
 from journeys.selectors import recent_event_names
 from tenants.models import Organization
 
@@ -82,6 +82,23 @@ class JourneySettingsForm(forms.Form):
         help_text=gettext_lazy("Event names, separated by commas, that end a customer's run here, e.g. order_placed."),
         widget=forms.TextInput(attrs={"class": "vTextField", "autocomplete": "off"}),
     )  # fmt: skip
+    audience_segment = forms.ModelChoiceField(
+        label=gettext_lazy("Or an audience: segment"),
+        queryset=Segment.objects.none(),
+        required=False,
+        help_text=gettext_lazy("Instead of an entry event: every profile of this segment gets a run."),
+    )
+    audience_rate_per_s = forms.IntegerField(
+        label=gettext_lazy("Profiles a second"), min_value=1, max_value=20000, initial=100, required=False
+    )
+    audience_start_at = forms.DateTimeField(
+        label=gettext_lazy("Start at"), required=False, help_text=gettext_lazy("Empty: when the journey is published.")
+    )
+    audience_repeat = forms.ChoiceField(
+        label=gettext_lazy("Repeat"), required=False, initial="none",
+        choices=[("none", gettext_lazy("once")), ("daily", gettext_lazy("every day")),
+                 ("weekly", gettext_lazy("every week"))],
+    )  # fmt: skip
     max_run_days = forms.IntegerField(
         label=gettext_lazy("Longest run (days)"), min_value=1, max_value=3650, initial=91, required=False,
         help_text=gettext_lazy("A run still open this many days after it started ends as timed out."),
@@ -89,6 +106,16 @@ class JourneySettingsForm(forms.Form):
     start = forms.ChoiceField(
         label=gettext_lazy("Start"), required=False, help_text=gettext_lazy("The first step of every run.")
     )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        segment = cleaned.get("audience_segment")
+        cleaned["audience"] = None if segment is None else {
+            "segment": segment.pk, "rate_per_s": cleaned.get("audience_rate_per_s") or 100,
+            "start_at": cleaned["audience_start_at"].isoformat() if cleaned.get("audience_start_at") else None,
+            "repeat": cleaned.get("audience_repeat") or "none",
+        }  # fmt: skip
+        return cleaned
 
     def clean_max_run_days(self) -> int:
         return self.cleaned_data["max_run_days"] or Journey._meta.get_field("max_run_days").default
@@ -99,6 +126,7 @@ class JourneySettingsForm(forms.Form):
     def __init__(self, *args: Any, step_keys: list[str] = (), organization: Organization | None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.fields["entry_event"].widget.names = recent_event_names(organization)
+        self.fields["audience_segment"].queryset = Segment.objects.filter(organization=organization)
         if "start" in self.fields:
             self.fields["start"].choices = [("", "---------"), *[(k, k) for k in step_keys]]
 

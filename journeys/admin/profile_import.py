@@ -20,11 +20,12 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from config.common.json_values import unstorable
 from journeys.audience.profiles_bulk import profiles_bulk_upsert, profiles_check
 from tenants.middleware import active_organization
+from tenants.models import Organization
 from tenants.roles import Capability
 
 CHUNK_ROWS = 1000
@@ -34,7 +35,11 @@ MAX_COLUMNS = 200
 PREVIEW_ROWS = 10
 SHOWN_ERRORS = 100
 KEPT_S = 3600
-TYPES = [("text", gettext_lazy("text")), ("number", gettext_lazy("number")), ("boolean", gettext_lazy("true/false"))]
+TYPES = [
+    ("text", pgettext_lazy("attribute type", "text")),
+    ("number", pgettext_lazy("attribute type", "number")),
+    ("boolean", pgettext_lazy("attribute type", "true/false")),
+]
 _INTEGER = re.compile(r"[+-]?\d{1,18}")
 _TRUE, _FALSE = {"true", "yes", "1", "y"}, {"false", "no", "0", "n"}
 
@@ -181,7 +186,7 @@ class ProfileImportMixin:
         extra_context = {"can_import": self._can(request, Capability.WRITE_PROFILES), **(extra_context or {})}
         return super().changelist_view(request, extra_context)
 
-    def _importing(self, request: HttpRequest) -> Any:
+    def _importing(self, request: HttpRequest) -> Organization:
         """The organization profiles are imported into: the active one, for a role that writes profiles."""
         if not self._can(request, Capability.WRITE_PROFILES):
             raise PermissionDenied

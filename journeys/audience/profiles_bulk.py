@@ -2,7 +2,7 @@
 
 The rules are those of events (journeys.services.events_ingest): attributes merge key by key over
 what the profile has, later items over earlier ones, rows locked in primary-key order so that
-concurrent batches cannot deadlock; one profile may be as large as one event (journeys.api).
+concurrent batches cannot deadlock; one profile may be as large as one event (journeys.api.events).
 """
 
 import json
@@ -20,7 +20,7 @@ from journeys.models import Profile
 from tenants.models import Organization
 
 MAX_PROFILES = 10_000
-# journeys.api.MAX_EVENT_BYTES: a service may not import a door (make lint), a test keeps the two equal.
+# journeys.api.events.MAX_EVENT_BYTES: a service may not import a door (make lint), a test keeps the two equal.
 MAX_PROFILE_BYTES = 64 * 1024
 BATCH_SIZE = 2000
 

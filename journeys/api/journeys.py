@@ -1,23 +1,17 @@
-import json
+"""Journeys through the API: drafts, publishing and the other transitions, the test mode and the report."""
 
-import django_filters
-from django.db.models import F, Prefetch
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import ISO_8601, exceptions, mixins, serializers, status
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import ISO_8601, mixins, serializers, status
 from rest_framework.decorators import action as api_action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.common.filters import IdFilter
 from config.common.serializers import StrictSerializer
 from journeys.fields import expression_fields, field_warnings, seen_fields
-from journeys.models import Journey, JourneyRun, Profile, StepRun
+from journeys.models import Journey
 from journeys.reports import journey_report
-from journeys.selectors import step_error_shown
 from journeys.services import (
-    events_ingest,
     journey_close,
     journey_create,
     journey_delete,
@@ -29,117 +23,9 @@ from journeys.services import (
     journey_stop,
     journey_test,
     journey_update,
-    profile_put,
 )
 from tenants.roles import Capability, role_can
 from tenants.scoping import OrgScopedViewSet
-
-MAX_EVENTS = 1000
-MAX_EVENT_BYTES = 64 * 1024
-MAX_REQUEST_BYTES = 1024 * 1024
-
-
-class PayloadTooLarge(exceptions.APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = _("The request is larger than 1 MiB; send at most 1,000 events of at most 64 KB each.")
-    default_code = "payload_too_large"
-
-
-class EventSerializer(StrictSerializer):
-    id = serializers.CharField(required=False, max_length=200, help_text=_("Your id: the same id is stored once."))
-    name = serializers.CharField(max_length=200)
-    profile_id = serializers.CharField(max_length=200)
-    profile = serializers.DictField(required=False, help_text=_("Attributes to merge into the profile."))
-    data = serializers.DictField(required=False)
-    occurred_at = serializers.DateTimeField(required=False)
-
-
-class ProfileSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Profile
-        fields = ["external_id", "attributes", "created_at", "updated_at"]
-        read_only_fields = ["external_id", "created_at", "updated_at"]
-
-
-class ProfilePutSerializer(StrictSerializer):
-    attributes = serializers.DictField()
-
-
-def _validate_events(items: list) -> list[dict]:
-    """All events valid, or a 400 naming each bad one by its index and field."""
-    errors = {
-        f"events[{index}]": {"event": [_("is larger than 64 KB.")]}
-        for index, item in enumerate(items)
-        if isinstance(item, dict) and len(json.dumps(item)) > MAX_EVENT_BYTES
-    }
-    # One list serializer, not one serializer per event: building serializers costs more than checking.
-    serializer = EventSerializer(data=items, many=True)
-    if not serializer.is_valid():
-        found = serializer.errors  # DRF gives {index: problems} or a list aligned with the events
-        for index, problems in found.items() if isinstance(found, dict) else enumerate(found):
-            if problems:
-                errors.setdefault(f"events[{index}]", problems)
-    if errors:
-        raise exceptions.ValidationError(errors)
-    return serializer.validated_data
-
-
-class EventViewSet(OrgScopedViewSet):
-    """Event ingestion: one event or a list of up to 1,000. API keys need the `events:write` scope."""
-
-    queryset = Profile.objects.none()
-    write_capability = Capability.WRITE_EVENTS
-
-    @extend_schema(
-        request=EventSerializer(many=True),
-        responses={202: inline_serializer("EventsAccepted", {"accepted": serializers.IntegerField(),
-                                                             "duplicates": serializers.IntegerField()})},
-        description=_("Answers 202 once every event is stored; nothing is stored if one is refused."),
-    )  # fmt: skip
-    def create(self, request: Request, org_slug: str) -> Response:
-        if int(request.headers.get("Content-Length") or 0) > MAX_REQUEST_BYTES:
-            raise PayloadTooLarge()
-        items = request.data if isinstance(request.data, list) else [request.data]
-        if not items:
-            raise exceptions.ValidationError({"events": [_("Send one event or a list of events.")]})
-        if len(items) > MAX_EVENTS:
-            raise exceptions.ValidationError(
-                {"events": [_("At most %(max)s events per request.") % {"max": MAX_EVENTS}]}
-            )
-        counts = events_ingest(organization=self.organization, events=_validate_events(items))
-        return Response(counts, status=status.HTTP_202_ACCEPTED)
-
-
-EXTERNAL_ID = OpenApiParameter("external_id", OpenApiTypes.STR, OpenApiParameter.PATH)
-
-
-class ProfileViewSet(OrgScopedViewSet):
-    """A profile by its external id: read (`read` scope), create or replace its attributes (`profiles:write`)."""
-
-    queryset = Profile.objects.all()
-    read_capability = Capability.VIEW_JOURNEYS
-    write_capability = Capability.WRITE_PROFILES
-    lookup_field = "external_id"
-    not_found_detail = _("Profile not found.")
-
-    @extend_schema(parameters=[EXTERNAL_ID], responses=ProfileSerializer)
-    def retrieve(self, request: Request, org_slug: str, external_id: str) -> Response:
-        return Response(ProfileSerializer(self.get_object()).data)
-
-    @extend_schema(
-        parameters=[EXTERNAL_ID],
-        request=ProfilePutSerializer,
-        responses={200: ProfileSerializer, 201: ProfileSerializer},
-    )
-    def update(self, request: Request, org_slug: str, external_id: str) -> Response:
-        data = ProfilePutSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        if len(external_id) > 200:
-            raise exceptions.ValidationError({"external_id": [_("At most 200 characters.")]})
-        profile, created = profile_put(
-            organization=self.organization, external_id=external_id, attributes=data.validated_data["attributes"]
-        )
-        return Response(ProfileSerializer(profile).data, status=status.HTTP_201_CREATED if created else 200)
 
 
 class JourneySerializer(StrictSerializer, serializers.ModelSerializer):
@@ -149,6 +35,11 @@ class JourneySerializer(StrictSerializer, serializers.ModelSerializer):
         "The engine ignores it; positions of steps the journey no longer has are dropped."),
     )  # fmt: skip
 
+    audience = serializers.JSONField(
+        required=False, allow_null=True,
+        help_text=_('Instead of an entry event: {"segment": <id>, "rate_per_s": 100, "start_at": null (at publish) '
+                    'or a datetime, "repeat": "none" | "daily" | "weekly"}. Every matching profile gets a run.'),
+    )  # fmt: skip
     exit_events = serializers.JSONField(
         required=False, help_text=_("Event names that end a profile's open runs of this journey, e.g. order_placed."),
     )  # fmt: skip
@@ -156,7 +47,8 @@ class JourneySerializer(StrictSerializer, serializers.ModelSerializer):
     class Meta:
         model = Journey
         fields = [
-            "id", "name", "description", "entry_event", "reentry", "exit_events", "max_run_days", "status", "version",
+            "id", "name", "description", "entry_event", "audience", "reentry", "exit_events", "max_run_days",
+            "status", "version",
             "previous", "start", "steps", "layout", "created_at", "updated_at", "published_at",
         ]  # fmt: skip
         read_only_fields = ["id", "status", "version", "previous", "created_at", "updated_at", "published_at"]
@@ -228,6 +120,15 @@ class JourneyReportSerializer(serializers.Serializer):
             ), child=serializers.DictField()),
         })
     )  # fmt: skip
+    audience = inline_serializer("AudienceProgress", {
+        "scheduled_for": serializers.DateTimeField(), "started_at": serializers.DateTimeField(),
+        "finished_at": serializers.DateTimeField(allow_null=True), "total": serializers.IntegerField(),
+        "entered": serializers.IntegerField(), "skipped": serializers.IntegerField(),
+        "eta_s": serializers.IntegerField(),
+    }, allow_null=True, help_text=_(
+        "An audience journey's latest round: matching profiles, entered, kept out by the reentry rule, "
+        "and the seconds left at its rate; null for a journey started by events."
+    ))  # fmt: skip
     runs_per_hour = serializers.ListField(
         child=inline_serializer("RunsInAnHour", {
             "hour": serializers.DateTimeField(), "started": serializers.IntegerField(),
@@ -362,84 +263,3 @@ class JourneyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.De
 
 
 # --- runs ---------------------------------------------------------------------------
-
-
-class StepRunSerializer(serializers.ModelSerializer):
-    key = serializers.CharField(source="step_key")
-    type = serializers.CharField(source="step_type")
-    next = serializers.CharField(source="next_step")
-    error = serializers.CharField(
-        read_only=True,
-        help_text=_(
-            "Why the step failed. A call's error reads, for roles other than admin and technical, as its "
-            "outcome in words, which never names the host, address or port the call went to."
-        ),
-    )
-
-    class Meta:
-        model = StepRun
-        fields = [
-            "sequence", "key", "type", "status", "outcome", "next", "invocation", "wake_at", "error",
-            "entered_at", "finished_at",
-        ]  # fmt: skip
-        read_only_fields = fields
-
-    def to_representation(self, obj: StepRun) -> dict:
-        data = super().to_representation(obj)
-        data["error"] = step_error_shown(obj, sees_destinations=self.context.get("sees_destinations", False))
-        return data
-
-
-class RunSerializer(serializers.ModelSerializer):
-    journey_name = serializers.CharField(source="journey.name")
-    journey_version = serializers.IntegerField(source="journey.version")
-    profile = serializers.CharField(source="profile.external_id", help_text=_("The profile's external id."))
-    event_id = serializers.CharField(source="event.client_id", default=None, help_text=_("The event's client id."))
-    steps = StepRunSerializer(source="step_runs", many=True, help_text=_("Its steps in the order they ran."))
-    failed_step = inline_serializer(
-        "FailedStep", {"key": serializers.CharField(), "outcome": serializers.CharField(),
-                       "error": serializers.CharField()},
-        read_only=True, allow_null=True,
-        help_text=_("Its first step that failed, also when the run went on through on_error and completed."),
-    )  # fmt: skip
-
-    class Meta:
-        model = JourneyRun
-        fields = [
-            "id", "journey", "journey_name", "journey_version", "profile", "event_id", "status", "current_step",
-            "failed_step", "due_at", "error", "started_at", "ended_at", "steps",
-        ]  # fmt: skip
-        read_only_fields = fields
-
-    def to_representation(self, obj: JourneyRun) -> dict:
-        data = super().to_representation(obj)
-        failed = next((s for s in data["steps"] if s["status"] == StepRun.Status.FAILED), None)
-        data["failed_step"] = (
-            {"key": failed["key"], "outcome": failed["outcome"], "error": failed["error"]} if failed else None
-        )
-        return data
-
-
-class RunFilter(django_filters.FilterSet):
-    journey = IdFilter(field_name="journey_id", help_text=_("The journey version's id."))
-    profile = django_filters.CharFilter(field_name="profile__external_id", help_text=_("The profile's external id."))
-    status = django_filters.ChoiceFilter(choices=JourneyRun.Status.choices)
-
-    class Meta:
-        model = JourneyRun
-        fields = ["journey", "profile", "status"]
-
-
-class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgScopedViewSet):
-    """Journey runs, newest first, each with its steps in order. Every role sees them."""
-
-    queryset = JourneyRun.objects.select_related("journey", "profile", "event").prefetch_related(
-        Prefetch("step_runs", queryset=StepRun.objects.annotate(call_attempts=F("invocation__attempts")))
-    )
-    serializer_class = RunSerializer
-    read_capability = Capability.VIEW_JOURNEYS
-    filterset_class = RunFilter
-
-    def get_serializer_context(self) -> dict:
-        sees_destinations = role_can(self.role, Capability.VIEW_DESTINATIONS)
-        return {**super().get_serializer_context(), "sees_destinations": sees_destinations}
