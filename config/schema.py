@@ -17,7 +17,7 @@ DESCRIPTIONS = {
     "403": "Your role or the API key's scopes do not allow this.",
     "404": "No such organization or object (or not yours).",
     "409": "Refused in the current state (`detail` says why).",
-    "413": "The request is larger than 1 MiB.",
+    "413": "The request is larger than 1 MiB (16 MiB for profiles in bulk).",
     "429": "Too many requests: wait and try again.",
 }
 WRITES = {"post", "put", "patch", "delete"}
@@ -30,8 +30,8 @@ def add_error_responses(result: dict[str, Any], generator: Any, request: Any, pu
         for method, operation in operations.items():
             codes = ["400", "401", "403", "404"]
             codes += ["409"] if method in WRITES else []
-            codes += ["413"] if path.endswith("/events/") else []
-            codes += ["429"] if path.endswith("/auth/token/") else []
+            codes += ["413"] if path.endswith(("/events/", "/profiles/bulk/")) else []
+            codes += ["429"] if path.endswith(("/auth/token/", "/segments/{id}/count/")) else []
             responses = operation.setdefault("responses", {})
             for code in codes:
                 responses.setdefault(code, {"description": DESCRIPTIONS[code], "content": reference})
@@ -44,13 +44,13 @@ TAGS = {
     "action-templates": "action templates", "invocations": "invocations", "endpoint-limits": "endpoint limits",
     "secret-values": "secret values", "email-settings": "email settings", "journeys": "journeys", "runs": "runs",
     "events": "events", "profiles": "profiles", "members": "members", "invitations": "invitations",
-    "api-keys": "API keys",
+    "api-keys": "API keys", "segments": "segments",
 }  # fmt: skip
 SINGULAR = {
     "actions": "an action", "action-templates": "an action template", "invocations": "an invocation",
     "endpoint-limits": "an endpoint limit", "secret-values": "a secret value", "email-settings": "the email settings",
     "journeys": "a journey", "runs": "a run", "events": "an event", "profiles": "a profile", "members": "a member",
-    "invitations": "an invitation", "api-keys": "an API key", "orgs": "the organization",
+    "invitations": "an invitation", "api-keys": "an API key", "orgs": "the organization", "segments": "a segment",
 }  # fmt: skip
 VERBS = {"put": "Replace", "patch": "Update", "delete": "Delete"}
 SAID = {  # where the rule's sentence would read oddly
@@ -64,6 +64,8 @@ SAID = {  # where the rule's sentence would read oddly
     ("post", "/api/v1/orgs/{org_slug}/journeys/{id}/close/"): "Archive a journey (the former name of archive)",
     ("post", "/api/v1/orgs/{org_slug}/journeys/{id}/test/"): "Test a journey for a profile and an event",
     ("get", "/api/v1/orgs/{org_slug}/journeys/{id}/fields/"): "The fields a journey's expressions can use",
+    ("post", "/api/v1/orgs/{org_slug}/profiles/bulk/"): "Create or merge up to 10,000 profiles",
+    ("get", "/api/v1/orgs/{org_slug}/segments/{id}/count/"): "Count the profiles of a segment",
 }
 
 

@@ -7,10 +7,13 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from config.common.exceptions import Conflict
 from journeys.audience import segments as services
 from journeys.models import Segment
 from tenants.admin_scoping import OrgScopedAdminMixin, adopt_saved_row, form_organization
@@ -105,9 +108,20 @@ class SegmentAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
             saved = services.segment_create(organization=form_organization(request, form), data=data)
         adopt_saved_row(obj, saved)
 
+    def delete_view(self, request: HttpRequest, object_id: str, extra_context: dict | None = None) -> HttpResponse:
+        try:
+            with transaction.atomic():
+                return super().delete_view(request, object_id, extra_context)
+        except Conflict as refused:  # a journey enters it: said on its page, nothing deleted
+            self.message_user(request, refused.message, messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:journeys_segment_change", args=[object_id]))
+
     def delete_model(self, request: HttpRequest, obj: Segment) -> None:
         services.segment_delete(segment=obj)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
         for segment in queryset:
-            services.segment_delete(segment=segment)
+            try:
+                services.segment_delete(segment=segment)
+            except Conflict as refused:
+                self.message_user(request, refused.message, messages.ERROR)

@@ -13,8 +13,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from config.common.exceptions import Conflict
 from journeys.expressions import EvaluationError, Expression, ExpressionError, charged_to, compile_expression
-from journeys.models import Profile, Segment
+from journeys.models import Journey, Profile, Segment
 from tenants.models import Organization
 
 SEGMENT_FIELDS = ("name", "description", "expression")
@@ -89,7 +90,16 @@ def segment_update(*, segment: Segment, data: dict[str, Any]) -> Segment:
 
 
 def segment_delete(*, segment: Segment) -> None:
-    """Delete the segment; its profiles stay."""
+    """Delete the segment; its profiles stay. A segment a journey enters (not archived) is kept: 409."""
+    users = Journey.objects.filter(organization_id=segment.organization_id, audience__segment=segment.pk).exclude(
+        status=Journey.Status.CLOSED
+    )
+    names = sorted({str(journey) for journey in users})
+    if names:
+        raise Conflict(
+            _("This segment is the audience of %(journeys)s: archive those journeys first.")
+            % {"journeys": ", ".join(names)}
+        )
     segment.delete()
 
 

@@ -157,3 +157,18 @@ def test_with_a_real_worker_and_its_beat_an_audience_journey_enters_its_segment(
              timeout=30, message="the 30 French profiles to enter")  # fmt: skip
     assert audience_progress(journey)["finished_at"] is not None
     assert JourneyRun.objects.filter(journey=journey).count() == 30
+
+
+def test_a_segment_a_journey_enters_cannot_be_deleted_until_that_journey_is_archived(world, french):
+    journey = journey_create(organization=world.acme, data={"name": "News", "audience": {"segment": french.pk,
+                                                                                          "rate_per_s": 10}})  # fmt: skip
+    client = token_client(world.user("marketer"))
+    refused = client.delete(f"/api/v1/orgs/acme/segments/{french.pk}/")
+    assert refused.status_code == 409 and "News v1" in refused.json()["detail"]
+    admin = Client()
+    admin.force_login(world.user("marketer"))
+    page = admin.post(f"/admin/journeys/segment/{french.pk}/delete/", {"post": "yes"}, follow=True)
+    assert "archive those journeys first" in page.content.decode()
+    journey.status = Journey.Status.CLOSED
+    journey.save()
+    assert client.delete(f"/api/v1/orgs/acme/segments/{french.pk}/").status_code == 204

@@ -76,7 +76,7 @@
     }
     if (step.type === "split") {
       const shares = (step.branches || []).map((b, i) =>
-        ["branches." + i, interpolate(gettext("%(percent)s %%"), { percent: b.percent || 0 }, true)]);
+        ["branches." + i, (b.percent || 0) + " %"]);
       return [...shares, ...(doc.editable ? [["branches.new", gettext("+ branch")]] : [])];
     }
     return [];
