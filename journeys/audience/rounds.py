@@ -1,10 +1,10 @@
 """Audience journeys: every profile of a segment enters, once or each day or week, at the journey's rate.
 
 A round is a row (AudienceRound). Each second the beat's task starts the rounds that are due and
-enters, in slices of a tenth of a second, the profiles each open round is due by then:
-rate_per_s times the seconds since it started. The round's row is locked while a worker enters its
-profiles, and its cursor (`scanned_to`, a profile id) and counts are written in the transaction that
-creates the runs: two workers never enter the same profile, and a crash resumes where it was.
+enters the profiles each open round is due by then: rate_per_s times the seconds since it started.
+The round's row is locked while a worker enters its profiles, and its cursor (`scanned_to`, a
+profile id) and counts are written in the transaction that creates the runs: two workers never
+enter the same profile, and a crash resumes where it was.
 """
 
 import logging
@@ -24,6 +24,9 @@ from journeys.models import AudienceRound, Journey, JourneyRun, Profile, Segment
 
 logger = logging.getLogger(__name__)
 SCAN_CHUNK = 2000
+# A tick that comes late (busy workers: it shares their queue) enters what was due meanwhile, so the
+# rate holds over a minute; further behind than this, the round goes on at its rate instead.
+CATCH_UP_S = 30
 PERIODS = {"daily": timedelta(days=1), "weekly": timedelta(days=7)}
 
 
@@ -82,7 +85,7 @@ def _enter_due(round_: AudienceRound, now: datetime) -> int:
     journey = round_.journey
     rate = journey.audience["rate_per_s"]
     due = math.floor(rate * (now - round_.started_at).total_seconds()) - round_.entered
-    if due > 2 * rate:  # more than two seconds behind (workers were down): go on at the rate, no burst
+    if due > CATCH_UP_S * rate:  # workers were down: go on at the rate, no burst of minutes of entries
         due = rate
         round_.started_at = now - timedelta(seconds=(round_.entered + due) / rate)
     segment = Segment.objects.filter(pk=journey.audience.get("segment"), organization=journey.organization).first()
