@@ -160,8 +160,8 @@ def test_with_a_real_worker_and_its_beat_an_audience_journey_enters_its_segment(
 
 
 def test_a_segment_a_journey_enters_cannot_be_deleted_until_that_journey_is_archived(world, french):
-    journey = journey_create(organization=world.acme, data={"name": "News", "audience": {"segment": french.pk,
-                                                                                          "rate_per_s": 10}})  # fmt: skip
+    audience = {"segment": french.pk, "rate_per_s": 10}
+    journey = journey_create(organization=world.acme, data={"name": "News", "audience": audience})
     client = token_client(world.user("marketer"))
     refused = client.delete(f"/api/v1/orgs/acme/segments/{french.pk}/")
     assert refused.status_code == 409 and "News v1" in refused.json()["detail"]
