@@ -26,8 +26,9 @@ from journeys import steps
 from journeys.entries import enter_jumped, exclusive_key
 from journeys.event_waits import runs_resume_on_events
 from journeys.expressions import charged_to
-from journeys.models import Event, Journey, JourneyRun, Profile, StepRun
+from journeys.models import Event, Journey, JourneyRun, StepRun
 from journeys.run_endings import runs_exit, runs_time_out
+from journeys.selectors import profiles_seen
 from journeys.steps import CompiledJourney, compiled, steps_of
 
 logger = logging.getLogger(__name__)
@@ -238,13 +239,7 @@ def runs_advance() -> int:
     claims = {r.pk: r.claimed_until for r in runs}
     now = timezone.now()
     plans = compiled(list({r.journey_id: r.journey for r in runs}.values()))
-    # profile.external_id is the customer's id as external systems name them, whatever the attributes say.
-    profiles = {
-        pk: {**attributes, "external_id": external_id}
-        for pk, external_id, attributes in Profile.objects.filter(pk__in={r.profile_id for r in runs}).values_list(
-            "pk", "external_id", "attributes"
-        )
-    }
+    profiles = profiles_seen({r.profile_id for r in runs})
     events = {
         pk: {"name": name, "data": data, "occurred_at": occurred_at}
         for pk, name, data, occurred_at in Event.objects.filter(

@@ -17,7 +17,8 @@ from django.db.models import Q
 from config.common.db import update_rows
 from journeys import steps
 from journeys.expressions import EvaluationError, charged_to, evaluate
-from journeys.models import Event, JourneyRun, Profile, StepRun
+from journeys.models import Event, JourneyRun, StepRun
+from journeys.selectors import profiles_seen
 
 logger = logging.getLogger(__name__)
 RunStatus, StepStatus = JourneyRun.Status, StepRun.Status
@@ -47,12 +48,7 @@ def runs_resume_on_events(*, events: list[Event], now: datetime) -> int:
     full = Event.objects.filter(pk__in=[e.pk for e in events]).order_by("pk")
     for event in full:
         by_profile[(event.profile_id, event.name)].append(event)
-    profiles = {
-        pk: {**attributes, "external_id": external_id}
-        for pk, external_id, attributes in Profile.objects.filter(pk__in={r.profile_id for r in waiting}).values_list(
-            "pk", "external_id", "attributes"
-        )
-    }
+    profiles = profiles_seen({r.profile_id for r in waiting})
     resumed_runs, closed_steps = [], []
     for run in waiting:
         step = steps.steps_of(run.journey).get(run.current_step)

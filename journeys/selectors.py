@@ -3,7 +3,7 @@
 from django.db.models import Max
 
 from actions.selectors import error_shown
-from journeys.models import Event, StepRun
+from journeys.models import Event, Profile, StepRun
 from tenants.models import Organization
 
 EVENT_NAMES_LISTED = 50
@@ -32,3 +32,10 @@ def recent_event_names(organization: Organization | None, limit: int = EVENT_NAM
         .values_list("name", flat=True)
     )
     return list(names[:limit])
+
+
+def profiles_seen(profile_ids: set[int]) -> dict[int, dict]:
+    """What expressions see as `profile`, by id: the attributes, and external_id as external systems
+    name the customer, whatever the attributes say."""
+    rows = Profile.objects.filter(pk__in=profile_ids).values_list("pk", "external_id", "attributes")
+    return {pk: {**attributes, "external_id": external_id} for pk, external_id, attributes in rows}
