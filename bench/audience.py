@@ -10,11 +10,12 @@ In the same run:
     ({"country": "FR" or "DE", "n": i}) in requests of 10,000 from C client processes, the same bytes
     first to the do-nothing endpoint, then to `POST /api/v1/orgs/{org}/profiles/bulk/`: profiles/s of
     both and the ratio.
-(2) P Celery workers (as bench/dispatch.py) and one beat (whose `journeys.enter_audiences` runs every
-    second), a receiver on loopback standing in for the provider, and a journey whose audience is the
-    segment `profile.country == "FR"` (half the profiles) at --rate profiles a second, with one action
-    step. From the runs' started_at: the entry rate against the target, over the whole round and over
-    each minute (10-second windows when the round is shorter), every matching profile entered exactly
+(2) P Celery workers (as bench/dispatch.py), the worker on the `audiences` queue alone and one beat
+    (as `make run`: the beat sends `journeys.enter_audiences` every second), a receiver on loopback
+    standing in for the provider, and a journey whose audience is the segment `profile.country == "FR"`
+    (half the profiles) at --rate profiles a second, with one action step. From the runs' started_at:
+    the entry rate against the target, over the whole round and over each minute (10-second windows
+    when the round is shorter), every matching profile entered exactly
     once; then every call made (Invocation rows succeeded, bodies received by the stand-in) and calls/s.
 
 The runs of one beat tick share one started_at: the first tick's runs were due over the second before
@@ -106,6 +107,15 @@ def start_beat(env: dict, work: Path) -> subprocess.Popen:
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
+def start_audience_worker(env: dict, work: Path) -> subprocess.Popen:
+    """The worker line that takes the audience ticks alone (Procfile.dev's `audiences`)."""
+    log = open(work / "audiences.log", "w")  # noqa: SIM115
+    command = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "audiences", "--concurrency=1",
+               "--loglevel=WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat",
+               "--hostname", "audiences@%h"]  # fmt: skip
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
 def windows(instants: list[float], cumulative: list[int], length: float) -> list[tuple[float, float, float]]:
     """(offset from the first tick, seconds, runs/s) of consecutive windows of about `length` seconds, each
     from one tick to the first tick at least `length` later (less half a tick, for the beat's jitter)."""
@@ -169,8 +179,8 @@ def main() -> None:
         servers.append(start_gunicorn(env, port))
         backend = connection.vendor + (" + Redis" if os.environ.get("REDIS_URL") else "")
         print(f"backend: {backend}, broker: {env['CELERY_BROKER_URL'].split(':')[0]}, gunicorn 2 workers, "
-              f"{args.clients} client processes, {args.processes} worker processes + beat, {args.n} profiles, "
-              f"audience at {args.rate}/s, provider answers after {args.latency_ms} ms")  # fmt: skip
+              f"{args.clients} client processes, {args.processes} worker processes + the audiences worker + beat, "
+              f"{args.n} profiles, audience at {args.rate}/s, provider answers after {args.latency_ms} ms")  # fmt: skip
 
         # (1) Profiles in bulk, against the do-nothing endpoint, the same bytes.
         base = f"http://127.0.0.1:{port}/api/v1/orgs/{ORG}"
@@ -192,7 +202,7 @@ def main() -> None:
 
         # (2) The audience journey.
         workers = start_workers(env, work, args.processes)
-        workers.append(start_beat(env, work))
+        workers += [start_audience_worker(env, work), start_beat(env, work)]
         segment = segment_create(
             organization=organization, data={"name": "France", "expression": 'profile.country == "FR"'}
         )

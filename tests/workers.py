@@ -54,8 +54,11 @@ class Workers:
             "AXES_ENABLED": "false",
         }
 
-    def start(self, *, beat: bool = True, concurrency: int = 1, env: dict[str, str] | None = None) -> subprocess.Popen:
-        """Start a worker (with the beat scheduler when asked, with these settings) and wait until it is ready."""
+    def start(
+        self, *, beat: bool = True, concurrency: int = 1, env: dict[str, str] | None = None, queues: str = ""
+    ) -> subprocess.Popen:
+        """Start a worker (with the beat scheduler when asked, with these settings, on these queues, else all)
+        and wait until it is ready."""
         name = f"w{len(self.processes) + 1}"
         log = self.log_dir / f"{name}.log"
         command = [
@@ -63,6 +66,8 @@ class Workers:
             f"--concurrency={concurrency}", "--hostname", f"{name}@%h",
             "--without-gossip", "--without-mingle", "--without-heartbeat",
         ]  # fmt: skip
+        if queues:
+            command += ["-Q", queues]
         if beat:
             command += ["--beat", "--schedule", str(self.log_dir / f"{name}-beat")]
         with open(log, "w") as out:

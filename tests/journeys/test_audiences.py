@@ -159,6 +159,16 @@ def test_with_a_real_worker_and_its_beat_an_audience_journey_enters_its_segment(
     assert JourneyRun.objects.filter(journey=journey).count() == 30
 
 
+@pytest.mark.worker
+def test_the_worker_line_on_the_audiences_queue_alone_enters_the_segment(workers, world, french):
+    """`make run`'s `audiences` line: the ticks reach it, whatever the main worker is busy with."""
+    journey = _audience_journey(world, french, rate=50)
+    workers.start(queues="audiences")
+    wait_for(lambda: JourneyRun.objects.filter(journey=journey).count() == 30 or None,
+             timeout=30, message="the 30 French profiles to enter")  # fmt: skip
+    assert audience_progress(journey)["entered"] == 30
+
+
 def test_a_segment_a_journey_enters_cannot_be_deleted_until_that_journey_is_archived(world, french):
     audience = {"segment": french.pk, "rate_per_s": 10}
     journey = journey_create(organization=world.acme, data={"name": "News", "audience": audience})
