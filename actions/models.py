@@ -105,6 +105,12 @@ class Action(models.Model):
         _("on rate limit"), max_length=10, choices=OnRateLimit.choices, default=OnRateLimit.DELAY
     )
 
+    # Send window (quiet hours): {"days": [0-6, Monday 0], "start": "09:00", "end": "20:00", "skip_dates":
+    # ["2026-12-25"]} in the profile's time zone; null: any time. A journey's action step can override it.
+    send_window = models.JSONField(_("send window"), null=True, blank=True)
+    # Frequency-cap categories, e.g. ["marketing-sms"]: the organization's caps count calls per category.
+    categories = models.JSONField(_("categories"), default=list, blank=True)
+
     client_certificate = models.TextField(
         _("client certificate"), blank=True, default="", help_text=_("PEM certificate for mutual TLS.")
     )
@@ -190,6 +196,11 @@ class Invocation(models.Model):
     next_attempt_at = models.DateTimeField(_("next attempt at"), default=timezone.now)
     claimed_until = models.DateTimeField(_("claimed until"), null=True, blank=True)  # a worker's lease while running
     held_since = models.DateTimeField(_("held since"), null=True, blank=True)  # first held by an open circuit
+    # The journey step's send window when it overrides the action's, and the profile's time zone, both set when
+    # the call is made; window_wait_until: held outside its send window until then (not sent, not dropped).
+    send_window = models.JSONField(_("send window"), null=True, blank=True)
+    time_zone = models.CharField(_("time zone"), max_length=64, blank=True, default="")
+    window_wait_until = models.DateTimeField(_("waiting for the send window until"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)

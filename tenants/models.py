@@ -21,6 +21,19 @@ class Organization(models.Model):
         default=False,
         help_text=_("Let actions of this organization call plain http:// URLs (for internal test environments only)."),
     )
+    default_time_zone = models.CharField(
+        _("default time zone"),
+        max_length=64,
+        default="UTC",
+        help_text=_("IANA name, e.g. Europe/Paris: send windows for profiles without a time zone of their own."),
+    )
+    time_zone_attribute = models.CharField(
+        _("time zone attribute"),
+        max_length=64,
+        default="timezone",
+        blank=True,
+        help_text=_("The profile attribute that holds a profile's time zone (an IANA name)."),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
