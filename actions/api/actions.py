@@ -177,7 +177,11 @@ class ActionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Des
         data = self.validated_input(partial=True)
         return Response(ActionSerializer(services.action_update(action=self.get_object(), data=data)).data)
 
-    @extend_schema(request=ActionSerializer(partial=True), responses=ChangePreviewSerializer)
+    @extend_schema(
+        summary="Preview a change to an action: its diff and the journeys that use it",
+        request=ActionSerializer(partial=True),
+        responses=ChangePreviewSerializer,
+    )
     @api_action(detail=True, methods=["post"], capability=Capability.MANAGE_ACTIONS)
     def preview(self, request: Request, org_slug: str, pk: str) -> Response:
         """What a PATCH with this body would change, and the journeys that use the action; saves nothing."""
