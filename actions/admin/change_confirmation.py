@@ -15,9 +15,10 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
-from actions.admin.action_fields import SECRET_FIELDS
+from actions.admin.action_fields import AUTH_FIELDS, SECRET_FIELDS
 from actions.models import Action
 from actions.services.action_changes import action_change_preview
 from config.common.exceptions import Conflict
@@ -92,6 +93,19 @@ def _shown(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False)
 
 
+def _label(form: Any, name: str) -> str:
+    """The form's label of a changed field ("auth.password" is "Password (basic)"), else its name."""
+    if name == "signing_secret":  # the form's box says "New signing secret"
+        return capfirst(Action._meta.get_field(name).verbose_name)
+    field = name
+    if name.startswith("auth."):
+        key = name.removeprefix("auth.")
+        inputs = {k: f for fields in AUTH_FIELDS.values() for k, f in fields.items()}
+        field = "auth_type" if key == "type" else inputs.get(key, "")
+    found = form.fields.get(field)
+    return str(found.label) if found is not None and found.label else name
+
+
 def _journey_link(journey_id: int) -> str | None:
     try:
         return reverse("admin:journeys_journey_change", args=[journey_id])
@@ -136,6 +150,7 @@ class ChangeConfirmationMixin:
         changes = [
             {
                 "field": name,
+                "label": _label(pending.form, name),
                 "secret": "changed" in change,
                 "old": _shown(change.get("old")),
                 "new": _shown(change.get("new")),

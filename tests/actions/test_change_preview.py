@@ -76,8 +76,15 @@ def test_saving_an_action_journeys_use_shows_the_diff_and_the_journeys_and_saves
     changes = {c["field"]: c for c in response.context["changes"]}
     assert set(changes) == {"description", "timeout_ms", "auth.token"}
     assert changes["description"]["old"] == "Sends a text message." and "Sends a shorter text." in html
-    assert changes["timeout_ms"] == {"field": "timeout_ms", "secret": False, "old": "10000", "new": "5000"}
-    assert changes["auth.token"]["secret"] and "its value is never shown" in html
+    assert changes["timeout_ms"] == {
+        "field": "timeout_ms",
+        "label": "Timeout (milliseconds)",
+        "secret": False,
+        "old": "10000",
+        "new": "5000",
+    }
+    assert changes["auth.token"]["secret"] and changes["auth.token"]["label"] == "Token (bearer)"
+    assert "its value is never shown" in html
     assert f'href="{reverse("admin:journeys_journey_change", args=[live.pk])}"' in html
     assert f'href="{reverse("admin:journeys_journey_change", args=[draft.pk])}"' in html
     assert "a draft: not live yet" in html and "runs call it now" in html
