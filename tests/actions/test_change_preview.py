@@ -262,3 +262,34 @@ def test_a_confirmed_change_is_what_the_live_journeys_next_call_sends(workers, w
     send(world)
     wait_for(lambda: headers, timeout=40, message="the journey's call")
     assert headers == ["acme-2"]
+
+
+TOKEN_ENDPOINT = {
+    "type": "token_endpoint",
+    "request": {"url": "https://sms.example.com/login", "headers": {"X-Key": "hdr-SECRET-1234"}, "body": {"k": "v"}},
+    "token_path": "data.access_token",
+    "cache_seconds": 600,
+    "inject": {"as": "header", "name": "X-Token"},
+}
+
+
+def test_a_token_requests_secret_parts_are_only_said_to_change_and_never_typed_back(world, client):
+    action = make_action(world.acme, auth=TOKEN_ENDPOINT)
+    live_journey(world, cart_steps(action.pk), "check")
+    new_request = {**TOKEN_ENDPOINT["request"], "headers": {"X-Key": "hdr-NEW-SECRET-999"}}
+    auth = {**TOKEN_ENDPOINT, "request": new_request, "inject": {"as": "header", "name": "X-Access"}}
+    answer = token_client(world.user("technical")).post(_preview_url(action), {"auth": auth}, format="json")
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["changes"] == {
+        "auth.inject.name": {"old": "X-Token", "new": "X-Access"},
+        "auth.request.headers": {"changed": True},
+    }
+    assert "SECRET" not in answer.content.decode()
+
+    client.force_login(world.user("technical"))
+    typed = {**_form_data(client, action), "token_request": json.dumps(new_request)}
+    page = client.post(_change_url(action), typed)
+    assert [c["field"] for c in page.context["changes"]] == ["auth.request.headers"]
+    back = client.post(_change_url(action), {SEALED: page.context["sealed"], BACK: "Back"})
+    assert "SECRET" not in page.content.decode() and "SECRET" not in back.content.decode()
+    assert json.loads(back.context["adminform"].form["token_request"].value()) == {"url": new_request["url"]}
