@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy
 from actions.admin.action_fields import AUTH_FORM_FIELDS, EMAIL_FIELDS
 from actions.admin.action_form import ActionForm
 from actions.admin.action_pages import ActionPagesMixin
+from actions.admin.change_confirmation import ChangeConfirmationMixin
 from actions.admin.palette import ActionDisplay
 from actions.models import Action
 from actions.selectors import action_host
@@ -42,7 +43,7 @@ class SaveRefused(Exception):
 
 
 @admin.register(Action)
-class ActionAdmin(ActionDisplay, ActionPagesMixin, OrgScopedAdminMixin, admin.ModelAdmin):
+class ActionAdmin(ActionDisplay, ActionPagesMixin, ChangeConfirmationMixin, OrgScopedAdminMixin, admin.ModelAdmin):
     """The whole configuration, for admins and technical users."""
 
     view_capability = Capability.MANAGE_ACTIONS
@@ -142,6 +143,8 @@ class ActionAdmin(ActionDisplay, ActionPagesMixin, OrgScopedAdminMixin, admin.Mo
             return self._refused_page(request, refused.form, object_id, form_url, extra_context)
 
     def save_model(self, request: HttpRequest, obj: Action, form: ActionForm, change: bool) -> None:
+        if change:
+            self.confirm_first(request, obj, form)  # journeys use it: the diff and those journeys first
         try:
             if change:
                 saved = services.action_update(action=obj, data=form.action_data)

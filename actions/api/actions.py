@@ -7,10 +7,12 @@ from rest_framework.decorators import action as api_action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from actions.api.action_changes import ChangePreviewSerializer
 from actions.models import Action
 from actions.selectors import action_auth_shown, action_usage
 from actions.services import actions as services
 from actions.services import samples
+from actions.services.action_changes import action_change_preview
 from config.common.serializers import StrictSerializer
 from tenants.roles import Capability, role_can
 from tenants.scoping import OrgScopedViewSet
@@ -174,6 +176,17 @@ class ActionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Des
     def partial_update(self, request: Request, org_slug: str, pk: str) -> Response:
         data = self.validated_input(partial=True)
         return Response(ActionSerializer(services.action_update(action=self.get_object(), data=data)).data)
+
+    @extend_schema(
+        summary="Preview a change to an action: its diff and the journeys that use it",
+        request=ActionSerializer(partial=True),
+        responses=ChangePreviewSerializer,
+    )
+    @api_action(detail=True, methods=["post"], capability=Capability.MANAGE_ACTIONS)
+    def preview(self, request: Request, org_slug: str, pk: str) -> Response:
+        """What a PATCH with this body would change, and the journeys that use the action; saves nothing."""
+        data = self.validated_input(partial=True)
+        return Response(ChangePreviewSerializer(action_change_preview(action=self.get_object(), data=data)).data)
 
     def perform_destroy(self, instance: Action) -> None:
         services.action_delete(action=instance)

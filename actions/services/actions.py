@@ -35,6 +35,7 @@ __all__ = [
     "action_import",
     "action_test",
     "action_update",
+    "action_update_trial",
     "free_action_name",
     "validate_action",
 ]
@@ -236,14 +237,28 @@ def action_create(*, organization: Organization, data: dict[str, Any], user: Any
     return _save(action, _apply(action, data))
 
 
-@transaction.atomic
-def action_update(*, action: Action, data: dict[str, Any]) -> Action:
-    action = Action.objects.select_for_update().get(pk=action.pk)
+def _updated(action: Action, data: dict[str, Any]) -> dict[str, list[str]]:
+    """Apply an update's `data` to `action` in memory: its problems, or the 409 of a live journey it would break."""
     before = list(action.parameters)
     errors = _apply(action, data)
     if "parameters" in data:
         _refuse_breaking_live_journeys(action, before)
-    return _save(action, errors)
+    return errors
+
+
+@transaction.atomic
+def action_update(*, action: Action, data: dict[str, Any]) -> Action:
+    action = Action.objects.select_for_update().get(pk=action.pk)
+    return _save(action, _updated(action, data))
+
+
+def action_update_trial(*, action: Action, data: dict[str, Any]) -> Action:
+    """The action as action_update would save it, unsaved; it raises what action_update would (400 and 409 alike)."""
+    trial = copy.deepcopy(action)
+    errors = merge_problems(_updated(trial, data), validate_action(trial))
+    if errors:
+        raise ValidationError(errors)
+    return trial
 
 
 def action_check(
