@@ -31,7 +31,7 @@ def sweep_journeys() -> dict[str, int]:
 @shared_task(name="journeys.enter_audiences", ignore_result=True)
 def enter_audiences() -> None:
     """Run each second by the beat: start the audience rounds that are due and enter the profiles due by now
-    (at 2,000 a second, 2,000 runs in one write). It never waits: a worker is held only while there is work."""
+    (at 2,000 a second, 2,000 runs a write). It never waits: a worker is held only while there is work."""
     now = timezone.now()
     audiences_start(now=now)
     audiences_enter(now=now)

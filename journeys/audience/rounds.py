@@ -24,8 +24,8 @@ from journeys.models import AudienceRound, Journey, JourneyRun, Profile, Segment
 
 logger = logging.getLogger(__name__)
 SCAN_CHUNK = 2000
-# A tick that comes late (busy workers: it shares their queue) enters what was due meanwhile, so the
-# rate holds over a minute; further behind than this, the round goes on at its rate instead.
+# A tick that comes late (a busy machine, or no worker on the `audiences` queue alone) enters what was due
+# meanwhile, so the rate holds over a minute; further behind than this, the round goes on at its rate instead.
 CATCH_UP_S = 30
 PERIODS = {"daily": timedelta(days=1), "weekly": timedelta(days=7)}
 
@@ -69,31 +69,38 @@ def audiences_enter(*, now: datetime) -> int:
     started = 0
     open_rounds = AudienceRound.objects.filter(finished_at=None, journey__status=Journey.Status.LIVE)
     for round_id in open_rounds.values_list("pk", flat=True):
-        with transaction.atomic():
-            found = (
-                AudienceRound.objects.select_for_update(skip_locked=True, of=("self",))
-                .select_related("journey")
-                .filter(pk=round_id, finished_at=None)
-                .first()
-            )
-            if found is not None:  # another worker holds it: it is entering those profiles now
-                started += _enter_due(found, now)
+        more = True
+        while more:  # one second's worth a transaction: a late tick's catch-up is not one long write
+            with transaction.atomic():
+                found = (
+                    AudienceRound.objects.select_for_update(skip_locked=True, of=("self",))
+                    .select_related("journey")
+                    .filter(pk=round_id, finished_at=None)
+                    .first()
+                )
+                if found is None:  # another worker holds it (it is entering those profiles now), or it ended
+                    break
+                entered, more = _enter_due(found, now)
+            started += entered
     return started
 
 
-def _enter_due(round_: AudienceRound, now: datetime) -> int:
+def _enter_due(round_: AudienceRound, now: datetime) -> tuple[int, bool]:
+    """Enter up to one second's worth of what is due by `now`: (runs started, whether more is due)."""
     journey = round_.journey
     rate = journey.audience["rate_per_s"]
     due = math.floor(rate * (now - round_.started_at).total_seconds()) - round_.entered
     if due > CATCH_UP_S * rate:  # workers were down: go on at the rate, no burst of minutes of entries
         due = rate
         round_.started_at = now - timedelta(seconds=(round_.entered + due) / rate)
+    more = due > rate
+    due = min(due, rate)
     segment = Segment.objects.filter(pk=journey.audience.get("segment"), organization=journey.organization).first()
     if segment is None:
         logger.warning("Journey %s: its segment was deleted; the round ends.", journey.pk)
         round_.finished_at = now
         round_.save()
-        return 0
+        return 0, False
     runs = _matching_runs(round_, segment, due, now) if due > 0 else []
     JourneyRun.objects.bulk_create(runs, ignore_conflicts=True)  # one a concurrent event started is skipped
     round_.entered += len(runs)
@@ -101,7 +108,7 @@ def _enter_due(round_: AudienceRound, now: datetime) -> int:
     if runs:
         count = len(runs)
         transaction.on_commit(lambda: wake_runs(count))
-    return len(runs)
+    return len(runs), more and round_.finished_at is None
 
 
 def _matching_runs(round_: AudienceRound, segment: Segment, wanted: int, now: datetime) -> list[JourneyRun]:
