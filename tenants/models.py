@@ -235,7 +235,8 @@ class AuditRecord(AbstractLogEntry):
     api_key = models.ForeignKey(
         ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("API key")
     )
-    # The user's name or the key's, kept when either is deleted.
+    # "user" or "api_key" ("" for a command) and the user's name or the key's, kept when either is deleted.
+    actor_type = models.CharField(_("actor type"), max_length=10, blank=True, default="")
     actor_name = models.CharField(_("actor name"), max_length=200, blank=True, default="")
 
     objects = AuditRecordManager()

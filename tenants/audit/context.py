@@ -40,6 +40,12 @@ class Actor:
     api_key: Any
 
     @property
+    def kind(self) -> str:
+        if self.user is not None:
+            return "user"
+        return "api_key" if self.api_key is not None else ""
+
+    @property
     def name(self) -> str:
         if self.user is not None:
             return self.user.get_username()

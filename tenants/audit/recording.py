@@ -22,6 +22,7 @@ class AuditRecordManager(LogEntryManager):
             door=actor.door,
             actor=actor.user,
             api_key=actor.api_key,
+            actor_type=actor.kind,
             actor_name=actor.name,
             changes=scrubbed_changes(kwargs.get("changes"), entry),
             serialized_data=scrubbed_snapshot(self._get_serialized_data_or_none(instance), entry),

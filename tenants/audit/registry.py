@@ -1,5 +1,6 @@
 """Which models the audit trail records, under which object type, and which of their fields are secret."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,8 @@ class Audited:
     model: type[models.Model]
     object_type: str
     secret_fields: frozenset[str]
-    restorable: bool
+    # (object, snapshot) -> the object restored: the model's own service, so that its rules apply.
+    restore: Callable[[models.Model, dict[str, Any]], models.Model] | None
 
     def organization_id(self, instance: models.Model) -> int | None:
         if self.model._meta.label == "tenants.Organization":
@@ -37,20 +39,24 @@ def hidden(value: Any) -> str:
 
 
 def audit_register(
-    model: type[models.Model], *, object_type: str, exclude: tuple[str, ...] = (), restorable: bool = False
+    model: type[models.Model],
+    *,
+    object_type: str,
+    exclude: tuple[str, ...] = (),
+    restore: Callable[[models.Model, dict[str, Any]], models.Model] | None = None,
 ) -> None:
     """Record every create, update and delete of `model`. Encrypted fields are secret by construction:
-    recorded as "changed", never snapshotted. A restorable model's records keep a snapshot of its other fields."""
+    recorded as "changed", never snapshotted. A model with a `restore` keeps a snapshot of its other fields."""
     secrets = frozenset(
         f.name for f in model._meta.concrete_fields if isinstance(f, EncryptedTextField | EncryptedJSONField)
     )
     # Its own columns only: reverse relations and many-to-many lists are other objects' changes.
     recorded = [f.name for f in model._meta.concrete_fields if f.name not in (*NEVER_RECORDED, *exclude)]
     options: dict[str, Any] = {}
-    if restorable:
+    if restore is not None:
         options = {"serialize_data": True, "serialize_kwargs": {"fields": [n for n in recorded if n not in secrets]}}
     auditlog.register(model, include_fields=recorded, mask_fields=sorted(secrets), **options)
-    _by_model[model] = Audited(model=model, object_type=object_type, secret_fields=secrets, restorable=restorable)
+    _by_model[model] = Audited(model=model, object_type=object_type, secret_fields=secrets, restore=restore)
 
 
 def audited(model: type[models.Model]) -> Audited | None:
