@@ -140,7 +140,6 @@ class AuditHistoryAdminMixin:
                                             args=[restored.pk]))  # fmt: skip
 
 
-@admin.register(AuditRecord)
 class AuditRecordAdmin(ReadOnlyAdminMixin, OrgScopedAdminMixin, admin.ModelAdmin):
     """The organization's whole trail: filter by object type, door and change; never added, edited or deleted."""
 
@@ -163,3 +162,9 @@ class AuditRecordAdmin(ReadOnlyAdminMixin, OrgScopedAdminMixin, admin.ModelAdmin
         model = obj.content_type.model_class()
         rows = change_rows(obj, model) if model is not None else []
         return "\n".join(f"{row['field']}: {row['old']} → {row['new']}" for row in rows) or "—"
+
+
+# django-auditlog registers a page of its own for the record model: unscoped, and it lets records be deleted.
+if admin.site.is_registered(AuditRecord):
+    admin.site.unregister(AuditRecord)
+admin.site.register(AuditRecord, AuditRecordAdmin)
