@@ -20,6 +20,7 @@ from config.common.exceptions import Conflict
 from tenants.admin_scoping import OrgScopedAdminMixin, ReadOnlyAdminMixin, messages_by_field, problem_lines
 from tenants.audit.registry import SECRET_CHANGED, audited
 from tenants.audit.selectors import audit_records_of
+from tenants.audit.services import audit_restore
 from tenants.middleware import active_organization, active_role
 from tenants.models import AuditRecord
 from tenants.roles import Capability, role_can
@@ -119,11 +120,11 @@ class AuditHistoryAdminMixin:
         if entry.restore is None or not self.has_change_permission(request, obj):
             raise PermissionDenied
         record = audit_records_of(organization_id=entry.organization_id(obj), obj=obj).filter(pk=record_id).first()
-        if record is None or not record.snapshot:
+        if record is None:
             raise Http404(_("No such version of this object."))
         history = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_history", args=[obj.pk])
         try:
-            restored = entry.restore(obj, record.snapshot)
+            restored = audit_restore(obj=obj, record=record)
         except Conflict as exc:
             self.message_user(request, exc.message, messages.ERROR)
             return HttpResponseRedirect(history)

@@ -4,13 +4,18 @@ from typing import Any
 
 import django_filters
 from django.db.models import QuerySet
+from django.http import Http404
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 from config.common.filters import IdFilter, UtcDateTimeFilter
-from tenants.audit.registry import object_types
+from tenants.audit.registry import audited, object_types
 from tenants.audit.selectors import actor_is
+from tenants.audit.services import audit_record_object, audit_restore
 from tenants.models import AuditRecord
 from tenants.roles import Capability
 from tenants.scoping import OrgScopedViewSet
@@ -73,6 +78,12 @@ class AuditRecordSerializer(serializers.ModelSerializer):
         return record.changes or {}
 
 
+class RestoredSerializer(serializers.Serializer):
+    object_type = serializers.CharField()
+    object_id = serializers.IntegerField(help_text=_("What was written to: for a journey, its draft."))
+    object_repr = serializers.CharField()
+
+
 class AuditRecordViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgScopedViewSet):
     """Every change to the organization's configuration: who (a user or an API key), when, from which door
     (admin, api, command) and what changed, field by field. Read only: records are never edited or deleted."""
@@ -81,5 +92,18 @@ class AuditRecordViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgSc
     serializer_class = AuditRecordSerializer
     filterset_class = AuditRecordFilter
     read_capability = Capability.VIEW_AUDIT_LOG
-    write_capability = Capability.VIEW_AUDIT_LOG
+    write_capability = Capability.VIEW_AUDIT_LOG  # both roles that read the trail may edit actions and journeys
     not_found_detail = _("Audit record not found.")
+
+    @extend_schema(request=None, responses=RestoredSerializer)
+    @action(detail=True, methods=["post"])
+    def restore(self, request: Request, org_slug: str, pk: str) -> Response:
+        """Put the action or journey back as this record kept it, checked as any edit is; a journey's version
+        goes into its draft (a live version never changes). The restore is recorded too. 409: nothing to restore."""
+        record = self.get_object()
+        obj = audit_record_object(record=record)
+        if obj is None:
+            raise Http404(_("The object of this record no longer exists."))
+        restored = audit_restore(obj=obj, record=record)
+        entry = audited(type(restored))
+        return Response({"object_type": entry.object_type, "object_id": restored.pk, "object_repr": str(restored)})

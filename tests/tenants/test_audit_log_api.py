@@ -8,11 +8,12 @@ from django.http import HttpResponse
 from django.test import RequestFactory
 from django.utils import timezone
 
+from actions.models import Action
 from actions.services.endpoint_limits import endpoint_limit_create, endpoint_limit_update
 from tenants.audit.context import AuditDoorMiddleware, audited_as
 from tenants.models import AuditRecord
 from tenants.services import api_key_create
-from tests.actions.helpers import make_action
+from tests.actions.helpers import SMS_ACTION, make_action
 from tests.conftest import key_client, token_client
 
 LOG = "/api/v1/orgs/acme/audit-log/"
@@ -131,3 +132,29 @@ def test_a_record_is_never_changed_once_written(world, limit):
     record.object_repr = "forged"
     with pytest.raises(ValueError, match="written once"):
         record.save()
+
+
+def test_an_action_is_restored_through_the_api_and_only_by_those_who_read_the_log(world):
+    technical = token_client(world.user("technical"))
+    action = technical.post("/api/v1/orgs/acme/actions/", SMS_ACTION, format="json").json()
+    technical.patch(f"/api/v1/orgs/acme/actions/{action['id']}/", {"description": "Newer."}, format="json")
+    first = AuditRecord.objects.filter(object_type="action", object_id=action["id"]).order_by("pk").first()
+
+    assert token_client(world.user("marketer")).post(f"{LOG}{first.pk}/restore/").status_code == 403
+    assert token_client(world.globex_admin.user).post(f"{LOG}{first.pk}/restore/").status_code == 404
+    response = technical.post(f"{LOG}{first.pk}/restore/")
+    assert response.status_code == 200
+    assert response.json() == {"object_type": "action", "object_id": action["id"], "object_repr": "Send SMS"}
+    assert Action.objects.get(pk=action["id"]).description == SMS_ACTION["description"]
+    last = AuditRecord.objects.filter(object_type="action").order_by("pk").last()
+    assert (last.door, last.actor_name, last.changes) == (
+        "api",
+        "acme_technical",
+        {"description": ["Newer.", SMS_ACTION["description"]]},
+    )
+
+
+def test_a_record_of_an_object_that_cannot_be_restored_is_a_409(world, limit):
+    record = AuditRecord.objects.filter(object_type="endpoint_limit").first()
+    response = token_client(world.user("admin")).post(f"{LOG}{record.pk}/restore/")
+    assert response.status_code == 409 and "Only an action or a journey" in response.json()["detail"]
