@@ -12,6 +12,8 @@ from django.db import models
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -159,10 +161,11 @@ class AuditRecordAdmin(ReadOnlyAdminMixin, OrgScopedAdminMixin, admin.ModelAdmin
         return CHANGE_WORDS.get(obj.action, "")
 
     @admin.display(description=gettext_lazy("what changed"))
-    def diff(self, obj: AuditRecord) -> str:
+    def diff(self, obj: AuditRecord) -> str:  # escaped by format_html_join
         model = obj.content_type.model_class()
         rows = change_rows(obj, model) if model is not None else []
-        return "\n".join(f"{row['field']}: {row['old']} → {row['new']}" for row in rows) or "—"
+        lines = ((row["field"], row["old"], row["new"]) for row in rows)
+        return format_html_join(mark_safe("<br>"), "{}: {} → {}", lines) or "—"
 
 
 # django-auditlog registers a page of its own for the record model: unscoped, and it lets records be deleted.
