@@ -1,9 +1,11 @@
 """GET /api/v1/orgs/{org}/audit-log/: admin and technical roles, scoped to the organization, filtered, read only."""
 
 from datetime import timedelta
+from io import StringIO
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
+from django.core.management import call_command
 from django.http import HttpResponse
 from django.test import RequestFactory
 from django.utils import timezone
@@ -158,3 +160,12 @@ def test_a_record_of_an_object_that_cannot_be_restored_is_a_409(world, limit):
     record = AuditRecord.objects.filter(object_type="endpoint_limit").first()
     response = token_client(world.user("admin")).post(f"{LOG}{record.pk}/restore/")
     assert response.status_code == 409 and "Only an action or a journey" in response.json()["detail"]
+
+
+def test_only_operators_prune_old_records_from_the_command_line(world, limit):
+    kept = AuditRecord.objects.count()
+    call_command("auditlogflush", "--before-date", "2000-01-01", "--yes", stdout=StringIO())
+    assert AuditRecord.objects.count() == kept
+    tomorrow = (timezone.now() + timedelta(days=1)).date().isoformat()
+    call_command("auditlogflush", "--before-date", tomorrow, "--yes", stdout=StringIO())
+    assert not AuditRecord.objects.exists()
