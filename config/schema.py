@@ -44,13 +44,14 @@ TAGS = {
     "action-templates": "action templates", "invocations": "invocations", "endpoint-limits": "endpoint limits",
     "secret-values": "secret values", "email-settings": "email settings", "journeys": "journeys", "runs": "runs",
     "events": "events", "profiles": "profiles", "members": "members", "invitations": "invitations",
-    "api-keys": "API keys", "segments": "segments",
+    "api-keys": "API keys", "segments": "segments", "audit-log": "audit log",
 }  # fmt: skip
 SINGULAR = {
     "actions": "an action", "action-templates": "an action template", "invocations": "an invocation",
     "endpoint-limits": "an endpoint limit", "secret-values": "a secret value", "email-settings": "the email settings",
     "journeys": "a journey", "runs": "a run", "events": "an event", "profiles": "a profile", "members": "a member",
     "invitations": "an invitation", "api-keys": "an API key", "orgs": "the organization", "segments": "a segment",
+    "audit-log": "an audit record",
 }  # fmt: skip
 VERBS = {"put": "Replace", "patch": "Update", "delete": "Delete"}
 SAID = {  # where the rule's sentence would read oddly
@@ -66,6 +67,8 @@ SAID = {  # where the rule's sentence would read oddly
     ("get", "/api/v1/orgs/{org_slug}/journeys/{id}/fields/"): "The fields a journey's expressions can use",
     ("post", "/api/v1/orgs/{org_slug}/profiles/bulk/"): "Create or merge up to 10,000 profiles",
     ("get", "/api/v1/orgs/{org_slug}/segments/{id}/count/"): "Count the profiles of a segment",
+    ("get", "/api/v1/orgs/{org_slug}/audit-log/"): "List the configuration changes (audit log)",
+    ("post", "/api/v1/orgs/{org_slug}/audit-log/{id}/restore/"): "Restore an action or a journey to a recorded version",
 }
 
 

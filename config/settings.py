@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    "auditlog",
     "tenants",
     "actions",
     "journeys",
@@ -52,6 +53,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Which door a change came through (admin or API) and who made it, for the audit trail.
+    "tenants.audit.context.AuditDoorMiddleware",
     "tenants.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -239,6 +242,14 @@ LOGGING = {
     # urllib3 logs each request line at DEBUG, and a URL may hold a secret value or an API key.
     "loggers": {"axes": {"level": "WARNING"}, "urllib3": {"level": "INFO"}},
 }
+
+# The audit trail (tenants/audit): django-auditlog writes into our organization-scoped record, values as JSON,
+# foreign keys by name; a secret field is recorded only as "changed" (the mask below, then tenants.audit).
+AUDITLOG_LOGENTRY_MODEL = "tenants.AuditRecord"
+AUDITLOG_STORE_JSON_CHANGES = True
+AUDITLOG_USE_FK_STRING_REPRESENTATION = True
+AUDITLOG_DISABLE_REMOTE_ADDR = True
+AUDITLOG_MASK_CALLABLE = "tenants.audit.registry.hidden"
 
 # Keys for encrypted fields (comma-separated Fernet keys, the first one encrypts).
 # `make run` writes a development key into .env; production sets its own.

@@ -25,6 +25,7 @@ from tenants.api import (
     OrganizationViewSet,
     TokenView,
 )
+from tenants.audit.api import AuditRecordViewSet
 from tenants.views import choose_language, switch_organization
 
 handler400 = "config.common.errors.handler400"
@@ -45,6 +46,7 @@ org_router.register("action-templates", ActionTemplateViewSet, basename="action-
 org_router.register("journeys", JourneyViewSet, basename="journey")
 org_router.register("runs", RunViewSet, basename="run")
 org_router.register("segments", SegmentViewSet, basename="segment")
+org_router.register("audit-log", AuditRecordViewSet, basename="audit-record")
 
 api_v1 = [
     path("", ApiIndexView.as_view(), name="api-index"),

@@ -12,6 +12,13 @@ class JourneysConfig(AppConfig):
         from actions.runtime.signals import calls_open, invocations_finished
         from config.common.periodic import register_periodic
         from journeys.engine import on_calls_open, on_invocations_finished
+        from journeys.journey_history import journey_restore
+        from journeys.models import Journey, Segment
+        from tenants.audit.registry import audit_register
+
+        restore = lambda obj, snapshot: journey_restore(journey=obj, snapshot=snapshot)  # noqa: E731
+        audit_register(Journey, object_type="journey", restore=restore)
+        audit_register(Segment, object_type="segment")
 
         invocations_finished.connect(on_invocations_finished, dispatch_uid="journeys.runs_go_on")
         calls_open.connect(on_calls_open, dispatch_uid="journeys.meanwhile")

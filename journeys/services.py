@@ -231,10 +231,9 @@ def journey_publish(*, journey: Journey) -> Journey:
     )  # fmt: skip
     if problems:
         raise ValidationError(problems)
-    if current.previous_id:
-        Journey.objects.filter(pk=current.previous_id).exclude(status=Journey.Status.CLOSED).update(
-            status=Journey.Status.CLOSED
-        )
+    for previous in Journey.objects.filter(pk=current.previous_id or 0).exclude(status=Journey.Status.CLOSED):
+        previous.status = Journey.Status.CLOSED  # saved, not updated in bulk: the audit trail records it
+        previous.save(update_fields=["status", "updated_at"])
     current.status, current.published_at = Journey.Status.LIVE, timezone.now()
     current.save(update_fields=["status", "published_at", "updated_at"])
     return current

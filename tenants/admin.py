@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy, ngettext
 from config.common.exceptions import Conflict
 from config.common.shown_once import shown_once
 from tenants.admin_scoping import OrgScopedAdminMixin, adopt_saved_row
+from tenants.audit.admin import AuditHistoryAdminMixin  # also registers the audit trail's own page
 from tenants.middleware import active_organization
 from tenants.models import ApiKey, Invitation, Membership, Organization
 from tenants.roles import Capability, Scope
@@ -27,7 +28,7 @@ from tenants.services import (
 
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(AuditHistoryAdminMixin, admin.ModelAdmin):
     list_display = ["name", "slug", "is_active", "allow_http"]
     search_fields = ["name", "slug"]
     list_filter = ["is_active", "allow_http"]
@@ -86,7 +87,7 @@ class MembershipChangeForm(forms.ModelForm):
 
 
 @admin.register(Membership)
-class MembershipAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
+class MembershipAdmin(AuditHistoryAdminMixin, OrgScopedAdminMixin, admin.ModelAdmin):
     view_capability = Capability.MANAGE_MEMBERS
     change_capability = Capability.MANAGE_MEMBERS
     list_display = ["user", "role", "created_at"]
@@ -256,7 +257,7 @@ class ApiKeyForm(forms.ModelForm):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
+class ApiKeyAdmin(AuditHistoryAdminMixin, OrgScopedAdminMixin, admin.ModelAdmin):
     view_capability = Capability.MANAGE_MEMBERS
     change_capability = Capability.MANAGE_MEMBERS
     form = ApiKeyForm

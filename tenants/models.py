@@ -1,6 +1,7 @@
 import hashlib
 import secrets
 
+from auditlog.models import AbstractLogEntry
 from django.conf import settings
 from django.core.validators import validate_slug
 from django.db import models
@@ -9,6 +10,8 @@ from django.utils.functional import lazy
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from tenants.audit.context import Door
+from tenants.audit.recording import AuditRecordManager
 from tenants.roles import Role, Scope
 
 
@@ -216,3 +219,42 @@ class UserSettings(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user}: {self.language or 'browser language'}"
+
+
+class AuditRecord(AbstractLogEntry):
+    """One change to an organization's configuration (django-auditlog's entry): what changed, field by field
+    (`changes`: field -> [old, new]), who made it (a user or an API key), when, and through which door."""
+
+    # No database constraint: the trail outlives what it records, an organization's deletion included.
+    organization = models.ForeignKey(
+        Organization, null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+",
+        verbose_name=_("organization"),
+    )  # fmt: skip
+    object_type = models.CharField(_("object type"), max_length=40)
+    door = models.CharField(_("door"), max_length=10, choices=Door.choices, default=Door.COMMAND)
+    api_key = models.ForeignKey(
+        ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("API key")
+    )
+    # "user" or "api_key" ("" for a command) and the user's name or the key's, kept when either is deleted.
+    actor_type = models.CharField(_("actor type"), max_length=10, blank=True, default="")
+    actor_name = models.CharField(_("actor name"), max_length=200, blank=True, default="")
+
+    objects = AuditRecordManager()
+
+    class Meta(AbstractLogEntry.Meta):
+        verbose_name = _("audit record")
+        verbose_name_plural = _("audit trail")
+        indexes = [
+            models.Index(fields=["organization", "timestamp"], name="audit_by_organization"),
+            models.Index(fields=["organization", "object_type", "object_id"], name="audit_by_object"),
+        ]
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise ValueError("An audit record is written once and never changed.")
+        super().save(*args, **kwargs)
+
+    @property
+    def snapshot(self) -> dict:
+        """The object's fields after this change (secrets left out), for a restore; empty where none is kept."""
+        return dict((self.serialized_data or {}).get("fields", {}))

@@ -23,6 +23,7 @@ class Capability(StrEnum):
     # Where calls go (host, IP, port) in errors and on the circuit breakers: action configuration.
     VIEW_DESTINATIONS = "view_destinations"
     WRITE_EVENTS = "write_events"
+    VIEW_AUDIT_LOG = "view_audit_log"  # who changed what in the configuration, and when
     WRITE_PROFILES = "write_profiles"
 
 
@@ -39,6 +40,7 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
             Capability.VIEW_DESTINATIONS,
             Capability.WRITE_EVENTS,
             Capability.WRITE_PROFILES,
+            Capability.VIEW_AUDIT_LOG,
         }
     ),
     Role.MARKETER: frozenset(_EVERYONE | {Capability.EDIT_JOURNEYS}),

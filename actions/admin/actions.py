@@ -23,6 +23,7 @@ from actions.selectors import action_host
 from actions.services import actions as services
 from config.common.exceptions import Conflict
 from tenants.admin_scoping import OrgScopedAdminMixin, adopt_saved_row, messages_by_field
+from tenants.audit.admin import AuditHistoryAdminMixin
 from tenants.roles import Capability
 
 SIGNING_FIELDS = [
@@ -43,7 +44,14 @@ class SaveRefused(Exception):
 
 
 @admin.register(Action)
-class ActionAdmin(ActionDisplay, ActionPagesMixin, ChangeConfirmationMixin, OrgScopedAdminMixin, admin.ModelAdmin):
+class ActionAdmin(
+    AuditHistoryAdminMixin,
+    ActionDisplay,
+    ActionPagesMixin,
+    ChangeConfirmationMixin,
+    OrgScopedAdminMixin,
+    admin.ModelAdmin,
+):
     """The whole configuration, for admins and technical users."""
 
     view_capability = Capability.MANAGE_ACTIONS

@@ -12,6 +12,7 @@ from actions.admin.forms import SECRET_KEPT, ServiceForm, write_only_field
 from actions.models import EmailSettings
 from actions.services import email_settings
 from tenants.admin_scoping import OrgScopedAdminMixin, adopt_saved_row
+from tenants.audit.admin import AuditHistoryAdminMixin
 from tenants.roles import Capability
 
 
@@ -48,7 +49,7 @@ class EmailSettingsForm(ServiceForm):
 
 
 @admin.register(EmailSettings)
-class EmailSettingsAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
+class EmailSettingsAdmin(AuditHistoryAdminMixin, OrgScopedAdminMixin, admin.ModelAdmin):
     """The organization's SMTP server, used by every email action."""
 
     view_capability = Capability.MANAGE_ACTIONS

@@ -13,6 +13,7 @@ from actions.models import EndpointLimit
 from actions.selectors import calls_in_flight
 from actions.services import endpoint_limits
 from tenants.admin_scoping import OrgScopedAdminMixin, adopt_saved_row
+from tenants.audit.admin import AuditHistoryAdminMixin
 from tenants.middleware import active_organization
 from tenants.models import Organization
 from tenants.roles import Capability
@@ -68,7 +69,7 @@ class EndpointLimitForm(forms.ModelForm):
 
 
 @admin.register(EndpointLimit)
-class EndpointLimitAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
+class EndpointLimitAdmin(AuditHistoryAdminMixin, OrgScopedAdminMixin, admin.ModelAdmin):
     """Host limits: all calls of the organization to one host share them (300,000 per 60 s and 400 open at
     once by default); the list shows the calls open now."""
 

@@ -18,6 +18,7 @@ from actions.models import SecretValue
 from actions.services import secret_values
 from config.common.exceptions import Conflict
 from tenants.admin_scoping import OrgScopedAdminMixin, adopt_saved_row
+from tenants.audit.admin import AuditHistoryAdminMixin
 from tenants.roles import Capability
 
 
@@ -54,7 +55,7 @@ class SecretValueForm(ServiceForm):
 
 
 @admin.register(SecretValue)
-class SecretValueAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
+class SecretValueAdmin(AuditHistoryAdminMixin, OrgScopedAdminMixin, admin.ModelAdmin):
     """Named secrets for templates ({{secrets.NAME}}): technical users and admins."""
 
     view_capability = Capability.MANAGE_ACTIONS

@@ -32,6 +32,7 @@ from journeys.models import Journey, JourneyRun
 from journeys.reports import journey_report
 from journeys.selectors import recent_event_names
 from tenants.admin_scoping import OrgScopedAdminMixin, messages_by_field, problem_lines
+from tenants.audit.admin import AuditHistoryAdminMixin
 from tenants.middleware import active_organization
 from tenants.roles import Capability
 
@@ -156,7 +157,7 @@ def transition_buttons(journey: Journey, has_problems: bool) -> list[dict[str, s
 
 
 @admin.register(Journey)
-class JourneyAdmin(CanvasViews, OrgScopedAdminMixin, admin.ModelAdmin):
+class JourneyAdmin(AuditHistoryAdminMixin, CanvasViews, OrgScopedAdminMixin, admin.ModelAdmin):
     """Journeys: the list, and for each one a page with its settings, steps, diagram and buttons."""
 
     view_capability = Capability.VIEW_JOURNEYS

@@ -17,6 +17,7 @@ from config.common.exceptions import Conflict
 from journeys.audience import segments as services
 from journeys.models import Segment
 from tenants.admin_scoping import OrgScopedAdminMixin, adopt_saved_row, form_organization
+from tenants.audit.admin import AuditHistoryAdminMixin
 from tenants.roles import Capability
 
 SHOWN_ATTRIBUTES = 4  # a few attributes of each sampled profile: enough to see why it matched
@@ -62,7 +63,7 @@ def shown_attributes(attributes: Any) -> str:
 
 
 @admin.register(Segment)
-class SegmentAdmin(OrgScopedAdminMixin, admin.ModelAdmin):
+class SegmentAdmin(AuditHistoryAdminMixin, OrgScopedAdminMixin, admin.ModelAdmin):
     """Everyone sees segments; admins, technical users and marketers edit them."""
 
     view_capability = Capability.VIEW_JOURNEYS
