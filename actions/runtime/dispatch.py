@@ -107,7 +107,7 @@ class Batch:
 
     FIELDS = [
         "status", "outcome", "attempts", "response_status", "response_headers", "response_body", "error",
-        "latency_ms", "next_attempt_at", "claimed_until", "held_since", "finished_at",
+        "latency_ms", "next_attempt_at", "claimed_until", "held_since", "finished_at", "window_wait_until",
     ]  # fmt: skip
 
     def __init__(self) -> None:
