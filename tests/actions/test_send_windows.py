@@ -130,7 +130,7 @@ def test_the_wait_is_said_in_the_profiles_time_zone():
 class Clock:
     def __init__(self, monkeypatch, at: datetime):
         self.at = at
-        monkeypatch.setattr(timezone, "now", lambda: self.at)
+        monkeypatch.setattr(timezone, "now", lambda: self.at.astimezone(UTC))  # in UTC, as Django's clock answers
 
 
 @pytest.fixture
