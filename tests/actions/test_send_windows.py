@@ -257,3 +257,14 @@ def test_a_held_calls_wait_shows_in_the_invocation_api(monkeypatch, world, windo
 def test_the_organization_api_shows_its_time_zone_settings(world):
     shown = token_client(world.user("viewer")).get("/api/v1/orgs/acme/").json()
     assert shown["default_time_zone"] == "UTC" and shown["time_zone_attribute"] == "timezone"
+
+
+def test_a_replay_keeps_the_calls_window_and_time_zone(world, windowed):
+    from actions.services.replays import invocation_replay
+
+    failed = Invocation.objects.create(
+        organization=world.acme, action=windowed, request={"url": "x"}, status="failed",
+        send_window={"start": "10:00", "end": "11:00"}, time_zone="Asia/Tokyo",
+    )  # fmt: skip
+    replay = invocation_replay(invocation=failed)
+    assert (replay.send_window, replay.time_zone) == (failed.send_window, "Asia/Tokyo")
