@@ -37,8 +37,7 @@ class OrganizationSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Organization
-        fields = ["slug", "name", "allow_http", "default_time_zone", "time_zone_attribute", "role"]
-        read_only_fields = fields
+        fields = ["slug", "name", "allow_http", "role"]
 
     def get_role(self, obj: Organization) -> str | None:
         return self.context.get("role")

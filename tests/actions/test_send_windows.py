@@ -254,11 +254,6 @@ def test_a_held_calls_wait_shows_in_the_invocation_api(monkeypatch, world, windo
     assert other.status_code == 404
 
 
-def test_the_organization_api_shows_its_time_zone_settings(world):
-    shown = token_client(world.user("viewer")).get("/api/v1/orgs/acme/").json()
-    assert shown["default_time_zone"] == "UTC" and shown["time_zone_attribute"] == "timezone"
-
-
 def test_a_replay_keeps_the_calls_window_and_time_zone(world, windowed):
     from actions.services.replays import invocation_replay
 
