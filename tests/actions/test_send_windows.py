@@ -263,3 +263,14 @@ def test_a_replay_keeps_the_calls_window_and_time_zone(world, windowed):
     )  # fmt: skip
     replay = invocation_replay(invocation=failed)
     assert (replay.send_window, replay.time_zone) == (failed.send_window, "Asia/Tokyo")
+
+
+def test_calls_held_for_a_window_do_not_count_as_a_rate_limits_backlog(monkeypatch, windowed):
+    from actions.runtime import dispatch, ratelimit
+
+    Clock(monkeypatch, paris(2026, 6, 1, 22, 0))
+    held = [invocation_enqueue(action=windowed, values=VALUES) for _ in range(3)]
+    invocation_send(invocation_id=held[0].pk)
+    waiting = invocation_enqueue(action=windowed, values=VALUES)
+    monkeypatch.setattr(dispatch, "_backlog", {})
+    assert dispatch.backlog_s(waiting, [ratelimit.Limit("action:x", 1, 1)]) == 1.0  # itself, not the three held
