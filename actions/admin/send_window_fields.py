@@ -17,6 +17,7 @@ SEND_WINDOW_PROBLEM_FIELDS = {
     "send_window.skip_dates": "send_window_skip_dates",
 }
 TIME_ATTRS = {"type": "time", "class": "vTimeField"}
+TIME_FORMATS = ["%H:%M", "%H:%M:%S"]  # a browser's time input may add seconds; the window keeps minutes
 
 
 def send_window_fields(*, override: bool = False) -> dict[str, forms.Field]:
@@ -32,12 +33,12 @@ def send_window_fields(*, override: bool = False) -> dict[str, forms.Field]:
             widget=forms.CheckboxSelectMultiple, help_text=_("None ticked: every day."),
         ),
         "send_window_start": forms.TimeField(
-            label=_("Send window: from"), required=False, input_formats=["%H:%M"],
+            label=_("Send window: from"), required=False, input_formats=TIME_FORMATS,
             widget=forms.TimeInput(format="%H:%M", attrs=TIME_ATTRS),
             help_text=start_help,
         ),
         "send_window_end": forms.TimeField(
-            label=_("Send window: until"), required=False, input_formats=["%H:%M"],
+            label=_("Send window: until"), required=False, input_formats=TIME_FORMATS,
             widget=forms.TimeInput(format="%H:%M", attrs=TIME_ATTRS),
             help_text=_("e.g. 20:00; at or before the start, the window ends the next day (22:00 to 06:00)."),
         ),
