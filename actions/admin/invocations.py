@@ -146,7 +146,8 @@ class InvocationAdmin(MetricsPagesMixin, ReadOnlyAdminMixin, OrgScopedAdminMixin
 
     @admin.display(description=gettext_lazy("send window"))
     def send_window_display(self, obj: Invocation) -> str:
-        return window_wait_shown(obj.window_wait_until, obj.time_zone) or "-"
+        zone = obj.time_zone or obj.organization.default_time_zone  # a call not made for a profile: the default
+        return window_wait_shown(obj.window_wait_until, zone) or "-"
 
     @admin.display(description=gettext_lazy("replay of"))
     def replay_of_display(self, obj: Invocation) -> str:
