@@ -135,7 +135,7 @@ class _Pass:
     now: datetime
     new_steps: list[StepRun] = field(default_factory=list)
     closed_steps: list[StepRun] = field(default_factory=list)
-    calls: dict[int, list[tuple[StepRun, dict]]] = field(default_factory=lambda: defaultdict(list))
+    calls: dict[int, list[tuple[StepRun, dict, tuple]]] = field(default_factory=lambda: defaultdict(list))
     wake_now: int = 0
     wake_later: list[datetime] = field(default_factory=list)
     jumps: list[tuple[JourneyRun, int]] = field(default_factory=list)  # (run, the journey its profile enters)
@@ -206,7 +206,7 @@ def _advance(work: _Pass, run: JourneyRun, plan: CompiledJourney, scope: dict[st
         if decision.kind == steps.CALL:
             record.status = StepStatus.RUNNING
             run.due_at, run.current_step_run = None, record
-            work.calls[decision.action.pk].append((record, decision.values))
+            work.calls[decision.action.pk].append((record, decision.values, decision.window))
             return
         record.outcome, record.next_step, record.wake_at = decision.outcome, decision.next, decision.wake_at
         if decision.kind == steps.WAIT:
@@ -280,7 +280,7 @@ def _only(work: _Pass, run: JourneyRun) -> _Pass:
     part.new_steps = [s for s in work.new_steps if s.run_id == run.pk]
     part.closed_steps = [s for s in work.closed_steps if s.run_id == run.pk]
     for action_id, calls in work.calls.items():
-        mine = [(record, values) for record, values in calls if record.run_id == run.pk]
+        mine = [call for call in calls if call[0].run_id == run.pk]
         if mine:
             part.calls[action_id] = mine
     part.wake_now = int(run.status == RunStatus.ACTIVE and run.due_at is not None)
@@ -313,14 +313,14 @@ def _save_pass(
     by_step = {s.pk: s for s in new_steps}
     actions = {pk: a for plan in plans.values() for pk, a in plan.actions.items()}
     for action_id, calls in work.calls.items():
-        calls = [(s, values) for s, values in calls if s.pk in by_step]
+        calls = [call for call in calls if call[0].pk in by_step]
         if not calls:
             continue
         invocations = invocations_enqueue(
-            action=actions[action_id], values_list=[v for _, v in calls], origin=Invocation.Origin.JOURNEY,
-            origin_refs=[str(s.pk) for s, _ in calls],
+            action=actions[action_id], values_list=[v for _, v, _ in calls], origin=Invocation.Origin.JOURNEY,
+            origin_refs=[str(s.pk) for s, _, _ in calls], windows=[w for _, _, w in calls],
         )  # fmt: skip
-        for (record, _), invocation in zip(calls, invocations, strict=True):
+        for (record, _, _), invocation in zip(calls, invocations, strict=True):
             record.invocation = invocation
             if invocation.status in Invocation.FINAL:  # the values did not fit the action: failed at once
                 _apply_outcome(record.run, record, invocation, work.now)

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from actions.models import Action, Invocation
+from actions.send_windows import profile_time_zone
 from config.common.json_values import first_unstorable, has_unstorable_text, without_unstorable_text
 from journeys.expressions import EvaluationError, evaluate
 from journeys.models import Journey
@@ -38,6 +39,7 @@ class Decision:
     values: dict[str, Any] = field(default_factory=dict)
     entry: dict[str, Any] | None = None  # what later expressions see as steps.<key>, once known
     journey: int | None = None  # a jump: the journey the profile enters
+    window: tuple[dict | None, str] = (None, "")  # a call: the step's send window override, the profile's time zone
 
 
 # --- what a journey version needs at run time, compiled once --------------------------
@@ -181,7 +183,11 @@ def _action(step: dict, scope: dict[str, Any], actions: dict[int, Action]) -> De
     values = {name: evaluate(source, scope) for name, source in (step.get("parameters") or {}).items()}
     if has_unstorable_text(values):
         raise EvaluationError("a parameter value contains NUL or a lone surrogate, which no request can carry")
-    return Decision(CALL, action=action, values=values)
+    organization = action.organization
+    zone = profile_time_zone(
+        scope["profile"], attribute=organization.time_zone_attribute, default=organization.default_time_zone
+    )
+    return Decision(CALL, action=action, values=values, window=(step.get("send_window") or None, zone))
 
 
 # --- the interpreter ------------------------------------------------------------------

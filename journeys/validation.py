@@ -9,8 +9,10 @@ from typing import Any
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
+from actions.send_windows import send_window_problems
 from config.common.identifiers import NAME
 from config.common.numbers import grouped
+from config.common.problems import merge_problems
 from journeys.expressions import ExpressionError, compile_expression
 from journeys.models import Journey
 
@@ -20,7 +22,7 @@ MAX_COORDINATE = 1_000_000  # on the canvas, far past any screen
 MAX_EXIT_EVENTS = 20
 MAX_ID = 2**63 - 1  # ids are 64-bit: a larger number is no object's id, and the database refuses it
 STEP_FIELDS = {
-    "action": {"key", "type", "action", "parameters", "next", "on_error", "on_timeout"},
+    "action": {"key", "type", "action", "parameters", "next", "on_error", "on_timeout", "send_window"},
     "condition": {"key", "type", "branches", "else", "on_error"},  # on_error: an expression failed at run time
     "wait": {"key", "type", "duration_s", "until", "next", "on_error"},
     "split": {"key", "type", "branches"},
@@ -105,6 +107,7 @@ def check_shape(steps: Any, start: Any) -> dict[str, list[str]]:
             else:
                 for name, source in step.get("parameters", {}).items():
                     _expression(problems, f"{where}.parameters.{name}", source, None)
+            merge_problems(problems, send_window_problems(step.get("send_window"), f"{where}.send_window"))
         elif kind == "condition":
             branches = step.get("branches", [])
             if not isinstance(branches, list):

@@ -12,6 +12,7 @@ from tenants.admin_scoping import OrgScopedAdminMixin, adopt_saved_row
 from tenants.audit.admin import AuditHistoryAdminMixin  # also registers the audit trail's own page
 from tenants.middleware import active_organization
 from tenants.models import ApiKey, Invitation, Membership, Organization
+from tenants.organization_form import OrganizationForm
 from tenants.roles import Capability, Scope
 from tenants.selectors import organizations_for_user
 from tenants.services import (
@@ -29,6 +30,7 @@ from tenants.services import (
 
 @admin.register(Organization)
 class OrganizationAdmin(AuditHistoryAdminMixin, admin.ModelAdmin):
+    form = OrganizationForm  # checks the default time zone
     list_display = ["name", "slug", "is_active", "allow_http"]
     search_fields = ["name", "slug"]
     list_filter = ["is_active", "allow_http"]

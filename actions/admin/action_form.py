@@ -9,6 +9,12 @@ from django.utils.translation import gettext_lazy
 
 from actions.admin.action_fields import AUTH_FIELDS, EMAIL_FIELDS, SECRET_FIELDS, ActionFields
 from actions.admin.forms import CODE_ATTRS, SECRET_KEPT, SECRET_MISSING
+from actions.admin.send_window_fields import (
+    SEND_WINDOW_PROBLEM_FIELDS,
+    SendWindowFields,
+    send_window_from,
+    send_window_initial,
+)
 from actions.models import Action
 from actions.selectors import action_auth_secret_is_set, action_auth_setting
 from actions.services import actions as services
@@ -28,6 +34,7 @@ FORM_FIELD_OF = {
     "auth_config": "auth_type",
     "auth_secrets": "auth_type",
     "organization": "organization",
+    **SEND_WINDOW_PROBLEM_FIELDS,
 }
 
 
@@ -40,7 +47,7 @@ def _kept_request_note(kept: list[str]) -> str:
     return _("Its body is set; leave it out to keep it.")
 
 
-class ActionForm(ActionFields, forms.ModelForm):
+class ActionForm(ActionFields, SendWindowFields, forms.ModelForm):
     """Builds the same `data` the API would and lets the service judge it, field by field."""
 
     request: HttpRequest | None = None  # set by OrgScopedAdminMixin.get_form
@@ -126,6 +133,9 @@ class ActionForm(ActionFields, forms.ModelForm):
             kept = [p for p in ("headers", "body") if action_auth_secret_is_set(action=action, path=f"request.{p}")]
             if kept:
                 self.fields["token_request"].help_text += " " + _kept_request_note(kept)
+        if action.pk:
+            for name, value in send_window_initial(action.send_window).items():
+                self.initial.setdefault(name, value)
         for key, name in EMAIL_FIELDS.items():
             if action.pk and action.email and isinstance(action.email.get(key), str):
                 self.initial.setdefault(name, action.email[key])
@@ -157,6 +167,8 @@ class ActionForm(ActionFields, forms.ModelForm):
                 data[name] = self.instance.pk and getattr(self.instance, name) or default
         if "auth_type" in cleaned:
             data["auth"] = self._auth_data()
+        if "send_window_start" in self.fields:
+            data["send_window"] = send_window_from(cleaned)
         if cleaned.get("kind") == Action.Kind.EMAIL:
             data["email"] = {key: cleaned[name] for key, name in EMAIL_FIELDS.items() if cleaned.get(name)}
             # The Request fieldset is hidden for an email: what it still posts is left behind.

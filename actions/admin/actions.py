@@ -18,6 +18,7 @@ from actions.admin.action_form import ActionForm
 from actions.admin.action_pages import ActionPagesMixin
 from actions.admin.change_confirmation import ChangeConfirmationMixin
 from actions.admin.palette import ActionDisplay
+from actions.admin.send_window_fields import SEND_WINDOW_FIELDS
 from actions.models import Action
 from actions.selectors import action_host
 from actions.services import actions as services
@@ -130,6 +131,17 @@ class ActionAdmin(
             ),
             (_("Response"), {"fields": ["response_schema"]}),
             (_("Delivery"), {"fields": DELIVERY_FIELDS}),
+            (
+                _("Send window"),
+                {
+                    "fields": SEND_WINDOW_FIELDS,
+                    "description": _(
+                        "Quiet hours: calls are made only on these days and hours, in the profile's time zone "
+                        "(else the organization's). A call due outside waits for the next opening; a journey "
+                        "step may set its own."
+                    ),
+                },
+            ),
             (
                 _("Mutual TLS"),
                 {

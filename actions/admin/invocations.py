@@ -20,6 +20,7 @@ from actions.admin.invocation_filters import ACTION_PARAMETER, ActionListFilter,
 from actions.admin.metrics import MetricsPagesMixin, metrics_url
 from actions.models import Invocation
 from actions.selectors import invocation_error_shown, invocation_request_shown
+from actions.send_windows import window_wait_shown
 from actions.services import replays
 from config.common.exceptions import Conflict
 from tenants.admin_scoping import OrgScopedAdminMixin, ReadOnlyAdminMixin
@@ -51,7 +52,7 @@ def _headers_block(headers: Any) -> str:
 STATUS_FIELDS = [
     "id", "action_display", "origin", "origin_ref", "replay_of_display", "replays_display", "status",
     "outcome", "attempts", "latency_display", "response_status", "error", "created_at", "next_attempt_at",
-    "finished_at",
+    "send_window_display", "finished_at",
 ]  # fmt: skip
 BODY_FIELDS = ["request_display", "response_headers_display", "response_body_display", "attempt_log_display"]
 
@@ -142,6 +143,11 @@ class InvocationAdmin(MetricsPagesMixin, ReadOnlyAdminMixin, OrgScopedAdminMixin
     @admin.display(description=gettext_lazy("latency"))
     def latency_display(self, obj: Invocation) -> str:
         return self.latency(obj) or "-"
+
+    @admin.display(description=gettext_lazy("send window"))
+    def send_window_display(self, obj: Invocation) -> str:
+        zone = obj.time_zone or obj.organization.default_time_zone  # a call not made for a profile: the default
+        return window_wait_shown(obj.window_wait_until, zone) or "-"
 
     @admin.display(description=gettext_lazy("replay of"))
     def replay_of_display(self, obj: Invocation) -> str:

@@ -66,6 +66,14 @@ class ActionSerializer(StrictSerializer, serializers.ModelSerializer):
     generated_signing_secret = serializers.SerializerMethodField(
         help_text=gettext_lazy('The secret "generate" made, in the answer to that request only; null otherwise.')
     )
+    send_window = serializers.JSONField(
+        required=False, allow_null=True,
+        help_text=gettext_lazy(
+            'Quiet hours, in the profile\'s time zone: {"days": [0, 1, 2, 3, 4] (Monday 0), "start": "09:00", '
+            '"end": "20:00", "skip_dates": ["2026-12-25"]}; an end at or before the start ends the next day; '
+            "null: any time. A call due outside waits for the next opening."
+        ),
+    )  # fmt: skip
     client_key = serializers.CharField(required=False, write_only=True, allow_blank=True)
     clear_client_certificate = serializers.BooleanField(
         required=False, write_only=True, help_text=gettext_lazy("Remove the client certificate and its key.")
@@ -80,7 +88,7 @@ class ActionSerializer(StrictSerializer, serializers.ModelSerializer):
             "body_type", "email", "parameters", "auth", "signing_secret", "clear_signing_secret", "signing_secret_set",
             "generated_signing_secret", "response_schema", "timeout_ms", "max_retries", "rate_limit_calls",
             "rate_limit_period_s", "on_rate_limit", "client_certificate", "client_key", "clear_client_certificate",
-            "client_key_set", "used_in", "created_at", "updated_at",
+            "client_key_set", "send_window", "used_in", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["id", "created_at", "updated_at"]
         # Uniqueness and ranges are checked by the service, with the other rules.

@@ -56,9 +56,13 @@ class InvocationStatusSerializer(serializers.ModelSerializer):
         fields = [
             "id", "action", "action_name", "origin", "origin_ref", "replay_of", "status", "outcome",
             "attempts", "latency_ms", "response_status", "error", "created_at", "finished_at",
-            "next_attempt_at",
+            "next_attempt_at", "window_wait_until", "time_zone",
         ]  # fmt: skip
         read_only_fields = fields
+        extra_kwargs = {
+            "window_wait_until": {"help_text": gettext_lazy("Held outside its send window until then; null if not.")},
+            "time_zone": {"help_text": gettext_lazy("The time zone its send window is read in (the profile's).")},
+        }
 
     def to_representation(self, obj: Invocation) -> dict:
         data = super().to_representation(obj)

@@ -107,7 +107,7 @@ class Batch:
 
     FIELDS = [
         "status", "outcome", "attempts", "response_status", "response_headers", "response_body", "error",
-        "latency_ms", "next_attempt_at", "claimed_until", "held_since", "finished_at",
+        "latency_ms", "next_attempt_at", "claimed_until", "held_since", "finished_at", "window_wait_until",
     ]  # fmt: skip
 
     def __init__(self) -> None:
@@ -341,8 +341,9 @@ def backlog_s(invocation: Invocation, limits: list[ratelimit.Limit]) -> float:
     """
     counted_at, waiting = _backlog.get(invocation.action_id, (0.0, 0))
     if time.monotonic() - counted_at > BACKLOG_FOR_S:
-        waiting = Invocation.objects.filter(
+        pending = Invocation.objects.filter(
             organization_id=invocation.organization_id, action_id=invocation.action_id, status=Status.PENDING
-        )[:100_000].count()
+        ).exclude(window_wait_until__gt=timezone.now())  # calls held for a send window not open yet wait apart
+        waiting = pending[:100_000].count()
         _backlog[invocation.action_id] = (time.monotonic(), waiting)
     return max(waiting / (limit.calls / limit.period_s) for limit in limits)

@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from actions.delivery import emails, secret_references
 from actions.models import Action, Invocation
-from actions.runtime import concurrency, loop_calls, ratelimit, thread_calls
+from actions.runtime import concurrency, loop_calls, ratelimit, thread_calls, windows
 from actions.runtime.circuit import circuit_release_trial
 from actions.runtime.dispatch import (
     CALLS_PER_ATTEMPT,
@@ -196,6 +196,7 @@ class CallLoop:
                 self.batch.finish(invocation, Status.FAILED, "error", now, reason)
             else:
                 sendable.append(invocation)
+        sendable = windows.hold_outside_window(self.batch, sendable, now)
         admitted = admit(self.batch, sendable, now)
         configured = endpoint_limits({(i.organization_id, host_of(i)) for i, _ in admitted})
         allowed = within_limits(self.batch, admitted, now, configured)

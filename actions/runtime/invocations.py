@@ -43,20 +43,23 @@ def invocations_enqueue(
     origin: str = Invocation.Origin.API,
     origin_ref: str = "",
     origin_refs: list[str] | None = None,
+    windows: list[tuple[dict | None, str]] | None = None,
 ) -> list[Invocation]:
     """Write invocations in the caller's transaction (one INSERT); workers are woken once it commits.
 
-    `origin_refs` gives each invocation its own reference (a journey's step runs). Values that do
-    not fit the action end their invocation at once as failed (outcome `error`), without a signal:
-    the caller sees it in the returned status.
+    `origin_refs` gives each invocation its own reference (a journey's step runs), `windows` its send
+    window override and time zone (a journey step's, the profile's). Values that do not fit the action
+    end their invocation at once as failed (outcome `error`), without a signal: the caller sees it in
+    the returned status.
     """
     now = timezone.now()
     invocations = []
     refs = origin_refs if origin_refs is not None else [origin_ref] * len(values_list)
-    for values, ref in zip(values_list, refs, strict=True):
+    timing = windows if windows is not None else [(None, "")] * len(values_list)
+    for values, ref, (window, zone) in zip(values_list, refs, timing, strict=True):
         invocation = Invocation(
             organization_id=action.organization_id, action=action, origin=origin, origin_ref=ref,
-            next_attempt_at=now, created_at=now,
+            next_attempt_at=now, created_at=now, send_window=window, time_zone=zone,
         )  # fmt: skip
         invocation.idempotency_key = invocation.id
         try:

@@ -18,7 +18,9 @@ from actions.delivery import emails, rendering
 from actions.delivery.calls import CallResult, call_action, render
 from actions.delivery.template_bounds import TEMPLATE_BOUNDS, template_bounds
 from actions.models import Action, EmailSettings, SecretValue, generate_signing_secret
+from actions.runtime import held_calls_release
 from actions.selectors import IN_USE, action_usage, parameter_changes_that_break
+from actions.send_windows import send_window_problems
 from actions.services import credential_hosts
 from config.common.exceptions import Conflict
 from config.common.problems import add_problems as add
@@ -45,9 +47,12 @@ EDITABLE_FIELDS = [
     "parameters",
     "response_schema", "timeout_ms", "max_retries", "rate_limit_calls", "rate_limit_period_s",
     "on_rate_limit", "client_certificate",
+    "send_window",
 ]  # fmt: skip
 # Checked above with messages of their own; full_clean would repeat them in its words.
-JSON_CHECKED_FIELDS = ["query", "headers", "body", "parameters", "url", "name", "kind", "body_type", "email"]
+JSON_CHECKED_FIELDS = [
+    "query", "headers", "body", "parameters", "url", "name", "kind", "body_type", "email", "send_window",
+]  # fmt: skip
 SIGNING_SECRET = re.compile(r"^whsec_[A-Za-z0-9+/=]+$")
 
 
@@ -191,6 +196,7 @@ def validate_action(action: Action) -> dict[str, list[str]]:
         _validate_http_action(action, declared, errors)
     else:
         add(errors, "kind", _("must be one of %(choices)s") % {"choices": ", ".join(Action.Kind.values)})
+    merge_problems(errors, send_window_problems(action.send_window))
     if action.response_schema is not None and not isinstance(action.response_schema, dict):
         add(errors, "response_schema", _("must be a JSON Schema object"))
     if (action.rate_limit_calls is None) != (action.rate_limit_period_s is None):
@@ -249,7 +255,11 @@ def _updated(action: Action, data: dict[str, Any]) -> dict[str, list[str]]:
 @transaction.atomic
 def action_update(*, action: Action, data: dict[str, Any]) -> Action:
     action = Action.objects.select_for_update().get(pk=action.pk)
-    return _save(action, _updated(action, data))
+    window_before = action.send_window
+    saved = _save(action, _updated(action, data))
+    if saved.send_window != window_before:  # calls held under the old window are weighed again under the new
+        held_calls_release(action=saved)
+    return saved
 
 
 def action_update_trial(*, action: Action, data: dict[str, Any]) -> Action:

@@ -65,6 +65,7 @@ def _replay(original: Invocation) -> Invocation:
         organization_id=original.organization_id, action_id=original.action_id, origin=Invocation.Origin.REPLAY,
         origin_ref=str(original.pk), replay_of=original, request=original.request, next_attempt_at=now,
         created_at=now, idempotency_key=original.idempotency_key,
+        send_window=original.send_window, time_zone=original.time_zone,  # sent within the customer's window too
     )  # fmt: skip
     transaction.on_commit(lambda: wake(replay.pk, now))
     return replay

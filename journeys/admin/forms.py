@@ -15,6 +15,12 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from actions.admin.send_window_fields import (
+    SEND_WINDOW_PROBLEM_FIELDS,
+    send_window_fields,
+    send_window_from,
+    send_window_initial,
+)
 from actions.models import Action
 from config.common.identifiers import NAME
 from config.common.json_values import unstorable
@@ -188,6 +194,7 @@ class StepForm(forms.Form):
             self.fields["on_timeout"] = _target(
                 _("on timeout go to"), others, False, _("When the call times out (else the error path).")
             )
+            self.fields.update(send_window_fields(override=True))
         elif self.kind == "condition":
             for number in range(BRANCHES):
                 word = _("If") if number == 0 else _("Else if")
@@ -251,6 +258,7 @@ class StepForm(forms.Form):
             initial["action"] = step["action"]
         for name, source in (step.get("parameters") or {}).items():
             initial[f"param__{name}"] = source
+        initial.update(send_window_initial(step.get("send_window")))
         for number, branch in enumerate(step.get("branches") or []):
             initial[f"branch{number}_expression"] = branch.get("expression", "")
             initial[f"branch{number}_percent"] = branch.get("percent")
@@ -273,6 +281,8 @@ class StepForm(forms.Form):
             step["parameters"] = {
                 name[len("param__") :]: value for name, value in data.items() if name.startswith("param__") and value
             }
+            if window := send_window_from(data):
+                step["send_window"] = window
         elif self.kind == "condition":
             step["branches"] = [
                 {"expression": data[f"branch{n}_expression"], "next": data[f"branch{n}_next"]}
@@ -311,6 +321,8 @@ class StepForm(forms.Form):
                     field = f"param__{rest[len('parameters.') :]}"
                 elif branch:
                     field = f"branch{branch.group(1)}_{branch.group(2)}"
+                elif rest.startswith("send_window"):
+                    field = SEND_WINDOW_PROBLEM_FIELDS.get(rest)
                 elif rest in self.fields:
                     field = rest
             for message in messages if isinstance(messages, list) else [messages]:

@@ -1,7 +1,7 @@
 """Read-only admins of what journeys act on and leave behind: profiles, events, and runs with their steps."""
 
 from django.contrib import admin
-from django.db.models import F, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy
 
 from journeys.admin.profile_import import ProfileImportMixin
 from journeys.models import Event, JourneyRun, Profile, StepRun
-from journeys.selectors import step_error_shown
+from journeys.selectors import STEP_CALL_FIELDS, step_error_shown, step_window_wait
 from tenants.admin_scoping import OrgScopedAdminMixin, ReadOnlyAdminMixin
 from tenants.roles import Capability
 
@@ -52,7 +52,7 @@ class StepRunInline(ReadOnlyAdminMixin, OrgScopedAdminMixin, admin.TabularInline
         return self.get_fields(request, obj)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return super().get_queryset(request).annotate(call_attempts=F("invocation__attempts"))
+        return super().get_queryset(request).annotate(**STEP_CALL_FIELDS)
 
     @admin.display(description=gettext_lazy("error"))
     def error_outcome(self, obj: StepRun) -> str:
@@ -63,6 +63,9 @@ class StepRunInline(ReadOnlyAdminMixin, OrgScopedAdminMixin, admin.TabularInline
         if obj.invocation_id is None:
             return "-"
         url = reverse("admin:actions_invocation_change", args=[obj.invocation_id])
+        waiting = step_window_wait(obj)["waiting"]
+        if waiting:  # held outside its send window: the run says until when
+            return format_html('<a href="{}">{}</a>: {}', url, _("invocation"), waiting)
         return format_html('<a href="{}">{}</a>', url, _("invocation"))
 
 

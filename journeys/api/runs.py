@@ -1,14 +1,14 @@
 """Runs through the API: a journey's runs with their steps, filtered by journey, profile and status."""
 
 import django_filters
-from django.db.models import F, Prefetch
+from django.db.models import Prefetch
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import inline_serializer
 from rest_framework import mixins, serializers
 
 from config.common.filters import IdFilter
 from journeys.models import JourneyRun, StepRun
-from journeys.selectors import step_error_shown
+from journeys.selectors import STEP_CALL_FIELDS, step_error_shown, step_window_wait
 from tenants.roles import Capability, role_can
 from tenants.scoping import OrgScopedViewSet
 
@@ -17,6 +17,12 @@ class StepRunSerializer(serializers.ModelSerializer):
     key = serializers.CharField(source="step_key")
     type = serializers.CharField(source="step_type")
     next = serializers.CharField(source="next_step")
+    window_wait_until = serializers.DateTimeField(
+        read_only=True, allow_null=True, help_text=_("Its call is held outside its send window until then.")
+    )
+    waiting = serializers.CharField(
+        read_only=True, help_text=_('e.g. "waiting for the send window until 2026-06-02 09:00 (Europe/Paris)"; or "".')
+    )
     error = serializers.CharField(
         read_only=True,
         help_text=_(
@@ -29,12 +35,13 @@ class StepRunSerializer(serializers.ModelSerializer):
         model = StepRun
         fields = [
             "sequence", "key", "type", "status", "outcome", "next", "invocation", "wake_at", "error",
-            "entered_at", "finished_at",
+            "entered_at", "finished_at", "window_wait_until", "waiting",
         ]  # fmt: skip
         read_only_fields = fields
 
     def to_representation(self, obj: StepRun) -> dict:
         data = super().to_representation(obj)
+        data.update(step_window_wait(obj))
         data["error"] = step_error_shown(obj, sees_destinations=self.context.get("sees_destinations", False))
         return data
 
@@ -83,7 +90,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgScopedView
     """Journey runs, newest first, each with its steps in order. Every role sees them."""
 
     queryset = JourneyRun.objects.select_related("journey", "profile", "event").prefetch_related(
-        Prefetch("step_runs", queryset=StepRun.objects.annotate(call_attempts=F("invocation__attempts")))
+        Prefetch("step_runs", queryset=StepRun.objects.annotate(**STEP_CALL_FIELDS))
     )
     serializer_class = RunSerializer
     read_capability = Capability.VIEW_JOURNEYS
