@@ -679,12 +679,15 @@
     panel.querySelectorAll("h3").forEach((h) => h.setAttribute("tabindex", "-1"));
   }
 
-  /* A publishing problem "parameters.phone: ..." also shows on the field it names. */
+  /* A publishing problem "parameters.phone: ..." also shows on the field it names; one about all the
+   * branches ("branches: the percentages add up to 90, not 100") on the first branch. */
   function markField(problem) {
     const field = problem.split(":")[0]
       .replace(/^parameters\./, "param__")
-      .replace(/^branches\[(\d+)\]\.(expression|next)$/, "branch$1_$2");
-    const row = panel.querySelector(`.form-row.field-${CSS.escape(field)}`);
+      .replace(/^branches\[(\d+)\]\.(expression|percent|next)$/, "branch$1_$2");
+    const row = field === "branches"
+      ? panel.querySelector(".form-row.field-branch0_percent, .form-row.field-branch0_expression")
+      : panel.querySelector(`.form-row.field-${CSS.escape(field)}`);
     if (!row || row.classList.contains("errors")) return;
     row.classList.add("errors");
     const list = Object.assign(document.createElement("ul"), { className: "errorlist" });
