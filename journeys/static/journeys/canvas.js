@@ -101,8 +101,9 @@
     }
   }
 
-  /* Where a new step's own way on goes, when it is put between two steps. */
-  const onwards = (step) => ({ action: "next", wait: "next", wait_event: "next", condition: "else" })[step.type];
+  /* Where a new step's own way on goes, when it is put between two steps (a split's: its first branch). */
+  const onwards = (step) =>
+    ({ action: "next", wait: "next", wait_event: "next", condition: "else", split: "branches.0" })[step.type];
 
   /* The output a step dropped after this one links from: its free way on, or a condition's next branch. */
   function freeOutput(step) {
@@ -403,7 +404,7 @@
       if (arrow) { // put between the two ends of the arrow
         if (arrow.from === ENTRY) d.start = step.key;
         else setTarget(stepOf(arrow.from), arrow.path, step.key);
-        if (onwards(step)) step[onwards(step)] = arrow.to;
+        if (onwards(step)) setTarget(step, onwards(step), arrow.to);
       } else if (!d.start) {
         d.start = step.key;
         d.layout[step.key].x = Math.max(d.layout[step.key].x, 240); // room for the entry on its left
