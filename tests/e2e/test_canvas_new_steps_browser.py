@@ -1,16 +1,18 @@
 """The canvas's newer steps in a real browser: a marketer builds a split, a wait for an event with its
 timeout and a jump to another live journey, edits them in the side panel (also from the keyboard),
-is told when a split's percentages do not add up, saves, reloads, publishes and reads the report."""
+is told when a split's percentages do not add up, saves, reloads, publishes, and reads on the report
+how the split shared the customers who came."""
 
 import pytest
 
 from journeys.admin.diagram import journey_svg
-from journeys.models import Journey
+from journeys.models import Journey, JourneyRun, StepRun
 from journeys.services import journey_create
 from tests.e2e.conftest import login, shot
 from tests.e2e.test_canvas_browser import Gestures, arrow_middle, node, panel_saved, saved
 from tests.factories import PASSWORD
-from tests.journeys.helpers import live_journey
+from tests.journeys.helpers import live_journey, send
+from tests.workers import wait_for
 
 pytestmark = [pytest.mark.e2e]
 
@@ -42,7 +44,9 @@ def save_panel(page, you, key: str) -> None:
     saved(page)
 
 
-def test_a_marketer_builds_a_split_a_wait_for_an_event_and_a_jump_on_the_canvas(page, live_server, world, request):
+def test_a_marketer_builds_a_split_a_wait_for_an_event_and_a_jump_on_the_canvas(
+    page, live_server, world, workers, request
+):
     loyalty = live_journey(world, [{"key": "done", "type": "end"}], "done", entry="loyalty_joined")
     Journey.objects.filter(pk=loyalty.pk).update(name="Loyalty")
     page.set_viewport_size({"width": 1600, "height": 1000})
@@ -163,10 +167,30 @@ def test_a_marketer_builds_a_split_a_wait_for_an_event_and_a_jump_on_the_canvas(
     page.click("input[value='Yes, publish']")
     page.wait_for_selector("text=published: it is live")
     assert Journey.objects.get(pk=journey.pk).status == Journey.Status.LIVE
+
+    # Twenty customers sign up and the split shares them; one waiting for an order places it and jumps.
+    workers.start()
+    for number in range(20):
+        send(world, profile=f"cust-{number}", name="signup")
+    shared = StepRun.objects.filter(journey=journey, step_key="split", outcome__startswith="branches[")
+    wait_for(lambda: shared.count() == 20, timeout=40, message="the 20 runs through the split")
+    waiting = StepRun.objects.filter(journey=journey, step_key="wait_event", status=StepRun.Status.WAITING)
+    wait_for(lambda: waiting.count() == shared.filter(outcome="branches[1]").count(), message="the waits for an event")
+    customer = waiting.select_related("run__profile").first().run.profile.external_id
+    send(world, profile=customer, name="order_placed", total=80.0)
+    jumped = JourneyRun.objects.filter(journey=loyalty, profile__external_id=customer)
+    wait_for(jumped.exists, timeout=40, message="the jump into Loyalty")
+    assert StepRun.objects.get(journey=journey, step_key="jump", run__profile__external_id=customer).outcome == "jumped"
+
     page.click("text=Report and runs")
     page.wait_for_selector(node("split"))
     branches = page.locator("table.journey-steps .journey-branches li").all_inner_texts()
-    assert branches == ["branch 1 (30 % planned): 0", "branch 2 (70 % planned): 0"], branches
+    taken = [shared.filter(outcome=f"branches[{n}]").count() for n in (0, 1)]
+    assert branches == [
+        f"branch 1 (30 % planned): {taken[0]} ({taken[0] * 5:.1f} %)",
+        f"branch 2 (70 % planned): {taken[1]} ({taken[1] * 5:.1f} %)",
+    ], branches
+    assert sum(taken) == 20 and all(taken), taken
     assert {a for a in arrows(page) if a[0] == "split"} == {("split", "30 %", "wait"), ("split", "70 %", "wait_event")}
     shot(page, request, "report")
     assert not you.errors
