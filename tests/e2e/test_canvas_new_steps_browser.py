@@ -252,3 +252,30 @@ def test_a_split_chosen_with_the_keyboard_on_an_arrow_goes_between_and_its_next_
     page.wait_for_selector(node("jump"))
     saved(page)
     assert {s["key"]: s for s in Journey.objects.get(pk=journey.pk).steps}["split"]["branches"][1]["next"] == "jump"
+
+
+def test_an_arrow_drawn_while_the_steps_panel_is_open_is_kept_when_the_panel_is_saved(page, live_server, world):
+    steps = [
+        {"key": "order", "type": "wait_event", "event": "order_placed", "timeout_s": 60, "next": "thanks"},
+        {"key": "thanks", "type": "end"},
+        {"key": "late", "type": "end"},
+    ]
+    journey = journey_create(organization=world.acme, data={"name": "Orders", "steps": steps,
+                                                            "start": "order", "entry_event": "signup"})  # fmt: skip
+    page.set_viewport_size({"width": 1600, "height": 1000})
+    login(page, live_server, world.user("marketer").username, PASSWORD)
+    page.goto(f"{live_server.url}/admin/journeys/journey/{journey.pk}/change/")
+    page.wait_for_selector(node("late"))
+    you = Gestures(page)
+    you.click(node("order"))
+    panel(page, "order")
+    you.type("#id_timeout_s", "120")
+    # The timeout's arrow drawn on the canvas before the panel is saved: the panel's form follows it.
+    you.link("order", "on_timeout", "late")
+    saved(page)
+    assert page.input_value("#id_on_timeout") == "late" and page.input_value("#id_timeout_s") == "120"
+    save_panel(page, you, "order")
+    stored = Journey.objects.get(pk=journey.pk).steps[0]
+    assert stored == {**steps[0], "timeout_s": 120, "on_timeout": "late"}
+    assert ("order", "on timeout", "late") in arrows(page)
+    assert not you.errors

@@ -84,7 +84,7 @@
 
   function target(step, path) {
     if (path === "branches.new") return "";
-    if (path.startsWith("branches.")) return (step.branches[Number(path.slice(9))] || {}).next || "";
+    if (path.startsWith("branches.")) return ((step.branches || [])[Number(path.slice(9))] || {}).next || "";
     return step[path] || "";
   }
 
@@ -349,6 +349,7 @@
         const answer = await response.json().catch(() => ({ general: [gettext("The server did not answer in JSON.")] }));
         if (response.ok) {
           doc = answer;
+          followLinks(before);
           say(note || gettext("Saved."), "ok");
           redraw();
           return true;
@@ -369,6 +370,24 @@
       })
     );
     return saving;
+  }
+
+  /* An arrow drawn, removed or undone on the canvas while its step's panel is open changes the panel's
+   * form too, so that saving the panel keeps it; fields the canvas did not change keep what was typed. */
+  function followLinks(before) {
+    const key = panel.dataset.key;
+    const was = (before.steps || []).find((s) => s.key === key);
+    const step = stepOf(key);
+    if (!was || !step || !panel.querySelector("form")) return;
+    for (const [path] of outputsOf(step)) {
+      if (path === "branches.new" || target(step, path) === target(was, path)) continue;
+      const name = path.startsWith("branches.") ? `branch${path.slice(9)}_next` : path;
+      const field = panel.querySelector(`select[name="${name}"]`);
+      if (!field) continue;
+      const to = target(step, path);
+      if (to && ![...field.options].some((o) => o.value === to)) field.append(new Option(to, to));
+      field.value = to;
+    }
   }
 
   function undoLast() {
