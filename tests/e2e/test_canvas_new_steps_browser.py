@@ -44,6 +44,7 @@ def save_panel(page, you, key: str) -> None:
     saved(page)
 
 
+@pytest.mark.worker  # the customers who come after publishing go through a real Celery worker
 def test_a_marketer_builds_a_split_a_wait_for_an_event_and_a_jump_on_the_canvas(
     page, live_server, world, workers, request
 ):
