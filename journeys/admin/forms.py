@@ -175,6 +175,9 @@ class StepForm(forms.Form):
         self.step, self.kind = step, step["type"]
         super().__init__(*args, initial=self._initial(step), **kwargs)
         others = [k for k in keys if k != step["key"]]
+        # Branches drawn on the canvas past the form's usual four keep a row each, so a save keeps them.
+        drawn = step.get("branches") if isinstance(step.get("branches"), list) else []
+        self.branch_count = max(BRANCHES, len(drawn))
         if self.kind == "action":
             self.fields["action"] = forms.ModelChoiceField(
                 queryset=Action.objects.filter(pk__in=[a.pk for a in actions]), required=False, label=_("Action"),
@@ -196,7 +199,7 @@ class StepForm(forms.Form):
             )
             self.fields.update(send_window_fields(override=True))
         elif self.kind == "condition":
-            for number in range(BRANCHES):
+            for number in range(self.branch_count):
                 word = _("If") if number == 0 else _("Else if")
                 self.fields[f"branch{number}_expression"] = expression_field(
                     word, help_text=_("An expression that is true or false, e.g. event.data.total > 100.0")
@@ -206,7 +209,7 @@ class StepForm(forms.Form):
             self.fields["else"] = _target(_("otherwise go to"), others, True, _("When no branch above is true."))
             self.fields["on_error"] = _target(_("on error go to"), others, False, _("When an expression fails."))
         elif self.kind == "split":
-            for number in range(BRANCHES):
+            for number in range(self.branch_count):
                 self.fields[f"branch{number}_percent"] = forms.IntegerField(
                     required=False, min_value=0, max_value=100,
                     label=_("Branch %(number)s (%%)") % {"number": number + 1},
@@ -286,13 +289,13 @@ class StepForm(forms.Form):
         elif self.kind == "condition":
             step["branches"] = [
                 {"expression": data[f"branch{n}_expression"], "next": data[f"branch{n}_next"]}
-                for n in range(BRANCHES)
+                for n in range(self.branch_count)
                 if data.get(f"branch{n}_expression") or data.get(f"branch{n}_next")
             ]
         elif self.kind == "split":
             step["branches"] = [
                 {"percent": data[f"branch{n}_percent"] or 0, "next": data[f"branch{n}_next"]}
-                for n in range(BRANCHES)
+                for n in range(self.branch_count)
                 if data.get(f"branch{n}_percent") is not None or data.get(f"branch{n}_next")
             ]
         elif self.kind == "wait_event":

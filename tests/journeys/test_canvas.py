@@ -147,6 +147,20 @@ def test_the_side_panel_is_the_step_form_alone_and_saves_in_place(world, draft):
     assert [s["key"] for s in Journey.objects.get(pk=draft.pk).steps] == ["pause"]
 
 
+def test_a_split_drawn_with_more_branches_than_the_form_usually_shows_keeps_them_all_when_its_panel_is_saved(world):
+    shares = [{"percent": 20, "next": "done"} for _ in range(5)]
+    steps = [{"key": "share", "type": "split", "branches": shares}, {"key": "done", "type": "end"}]
+    draft = journey_create(organization=world.acme, data={"name": "Five ways", "entry_event": "signup",
+                                                         "steps": steps, "start": "share"})  # fmt: skip
+    marketer = logged_in(world.user("marketer"))
+    assert 'name="branch4_percent"' in marketer.get(url("step", draft.pk, "share") + "?panel=1").text
+
+    fields = {f"branch{n}_percent": "20" for n in range(5)} | {f"branch{n}_next": "done" for n in range(5)}
+    saved = marketer.post(url("step", draft.pk, "share") + "?panel=1", {**fields, "branch4_percent": "10"})
+    assert saved["X-Journey-Saved"] == "1"
+    assert Journey.objects.get(pk=draft.pk).steps[0]["branches"] == [*shares[:4], {"percent": 10, "next": "done"}]
+
+
 def test_a_viewer_panel_has_no_form(world, draft):
     text = logged_in(world.user("viewer")).get(url("step", draft.pk, "pause") + "?panel=1").content.decode()
     assert "<form" not in text and 'type="submit"' not in text and "Read-only" in text

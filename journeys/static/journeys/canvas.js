@@ -84,7 +84,7 @@
 
   function target(step, path) {
     if (path === "branches.new") return "";
-    if (path.startsWith("branches.")) return (step.branches[Number(path.slice(9))] || {}).next || "";
+    if (path.startsWith("branches.")) return ((step.branches || [])[Number(path.slice(9))] || {}).next || "";
     return step[path] || "";
   }
 
@@ -101,8 +101,9 @@
     }
   }
 
-  /* Where a new step's own way on goes, when it is put between two steps. */
-  const onwards = (step) => ({ action: "next", wait: "next", wait_event: "next", condition: "else" })[step.type];
+  /* Where a new step's own way on goes, when it is put between two steps (a split's: its first branch). */
+  const onwards = (step) =>
+    ({ action: "next", wait: "next", wait_event: "next", condition: "else", split: "branches.0" })[step.type];
 
   /* The output a step dropped after this one links from: its free way on, or a condition's next branch. */
   function freeOutput(step) {
@@ -348,6 +349,7 @@
         const answer = await response.json().catch(() => ({ general: [gettext("The server did not answer in JSON.")] }));
         if (response.ok) {
           doc = answer;
+          followLinks(before);
           say(note || gettext("Saved."), "ok");
           redraw();
           return true;
@@ -368,6 +370,24 @@
       })
     );
     return saving;
+  }
+
+  /* An arrow drawn, removed or undone on the canvas while its step's panel is open changes the panel's
+   * form too, so that saving the panel keeps it; fields the canvas did not change keep what was typed. */
+  function followLinks(before) {
+    const key = panel.dataset.key;
+    const was = (before.steps || []).find((s) => s.key === key);
+    const step = stepOf(key);
+    if (!was || !step || !panel.querySelector("form")) return;
+    for (const [path] of outputsOf(step)) {
+      if (path === "branches.new" || target(step, path) === target(was, path)) continue;
+      const name = path.startsWith("branches.") ? `branch${path.slice(9)}_next` : path;
+      const field = panel.querySelector(`select[name="${name}"]`);
+      if (!field) continue;
+      const to = target(step, path);
+      if (to && ![...field.options].some((o) => o.value === to)) field.append(new Option(to, to));
+      field.value = to;
+    }
   }
 
   function undoLast() {
@@ -403,7 +423,7 @@
       if (arrow) { // put between the two ends of the arrow
         if (arrow.from === ENTRY) d.start = step.key;
         else setTarget(stepOf(arrow.from), arrow.path, step.key);
-        if (onwards(step)) step[onwards(step)] = arrow.to;
+        if (onwards(step)) setTarget(step, onwards(step), arrow.to);
       } else if (!d.start) {
         d.start = step.key;
         d.layout[step.key].x = Math.max(d.layout[step.key].x, 240); // room for the entry on its left
@@ -679,12 +699,15 @@
     panel.querySelectorAll("h3").forEach((h) => h.setAttribute("tabindex", "-1"));
   }
 
-  /* A publishing problem "parameters.phone: ..." also shows on the field it names. */
+  /* A publishing problem "parameters.phone: ..." also shows on the field it names; one about all the
+   * branches ("branches: the percentages add up to 90, not 100") on the first branch. */
   function markField(problem) {
     const field = problem.split(":")[0]
       .replace(/^parameters\./, "param__")
-      .replace(/^branches\[(\d+)\]\.(expression|next)$/, "branch$1_$2");
-    const row = panel.querySelector(`.form-row.field-${CSS.escape(field)}`);
+      .replace(/^branches\[(\d+)\]\.(expression|percent|next)$/, "branch$1_$2");
+    const row = field === "branches"
+      ? panel.querySelector(".form-row.field-branch0_percent, .form-row.field-branch0_expression")
+      : panel.querySelector(`.form-row.field-${CSS.escape(field)}`);
     if (!row || row.classList.contains("errors")) return;
     row.classList.add("errors");
     const list = Object.assign(document.createElement("ul"), { className: "errorlist" });
