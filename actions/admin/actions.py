@@ -121,6 +121,7 @@ class ActionAdmin(ActionDisplay, ActionPagesMixin, OrgScopedAdminMixin, admin.Mo
             ),
             (_("Response"), {"fields": ["response_schema"]}),
             (_("Delivery"), {"fields": DELIVERY_FIELDS}),
+            (_("Frequency caps"), {"fields": ["categories"]}),
             (
                 _("Mutual TLS"),
                 {
