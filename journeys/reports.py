@@ -56,7 +56,7 @@ def journey_report(*, journey: Journey, since: datetime | None = None, until: da
             "key": step.get("key"), "type": step.get("type"), "entered": entered,
             "succeeded": found[StepRun.Status.SUCCEEDED], "failed": found[StepRun.Status.FAILED],
             "waiting": found[StepRun.Status.WAITING] + found[StepRun.Status.RUNNING], "exited": exited[step.get("key")],
-            "capped": found[StepRun.Status.CAPPED],  # calls a frequency cap held back
+            "capped": found[StepRun.Status.CAPPED],  # calls a frequency cap held back (action steps)
         }  # fmt: skip
         # `entered` as a part of the runs started; the others as parts of those that entered the step.
         row["percent"] = {"entered": _percent(entered, started)} | {
