@@ -7,7 +7,7 @@ from django import forms
 from django.test import Client
 from django.urls import reverse
 
-from journeys.models import FrequencyCap
+from journeys.models import FrequencyCap, Journey
 from tenants.services import api_key_create
 from tests.actions.helpers import make_action
 from tests.conftest import key_client, token_client
@@ -199,3 +199,56 @@ def test_the_action_form_takes_categories_as_words_separated_by_commas(world):
     assert response.status_code == 200 and "Not A Slug" in _field_errors(response, "categories")
     action.refresh_from_db()
     assert action.categories == ["marketing-sms", "promotions"]
+
+
+# --- on_capped in a journey ------------------------------------------------------------------
+
+
+def test_on_capped_is_checked_at_publish_like_on_error(world):
+    action = make_action(world.acme, categories=["marketing-sms"])
+    admin = token_client(world.user("admin"))
+    params = {"account": '"a1"', "phone": '"+33600000000"', "text": '"Hi"'}
+    steps = [
+        {"key": "sms", "type": "action", "action": action.pk, "parameters": params, "next": "done",
+         "on_capped": "nowhere"},
+        {"key": "done", "type": "end"},
+    ]  # fmt: skip
+    created = admin.post(
+        "/api/v1/orgs/acme/journeys/",
+        {"name": "Cart", "entry_event": "cart_abandoned", "steps": steps, "start": "sms"},
+        format="json",
+    )
+    assert created.status_code == 201, created.json()
+    url = f"/api/v1/orgs/acme/journeys/{created.json()['id']}/"
+    refused = admin.post(f"{url}publish/")
+    assert refused.status_code == 400 and "steps[sms].on_capped" in refused.json()["errors"], refused.json()
+    bad = admin.patch(url, {"steps": [{**steps[0], "on_capped": 3}, steps[1]]}, format="json")
+    assert bad.status_code == 400 and "steps[sms].on_capped" in bad.json()["errors"]
+    misplaced = admin.patch(url, {"steps": [steps[0], {**steps[1], "on_capped": "sms"}]}, format="json")
+    assert misplaced.status_code == 400 and "steps[done].on_capped" in misplaced.json()["errors"]
+    fixed = [steps[0] | {"on_capped": "held"}, steps[1], {"key": "held", "type": "end"}]
+    assert admin.patch(url, {"steps": fixed}, format="json").status_code == 200
+    assert admin.post(f"{url}publish/").status_code == 200
+
+
+def test_the_step_form_and_the_diagram_show_on_capped(world):
+    from journeys.admin.diagram import links
+
+    action = make_action(world.acme, categories=["marketing-sms"])
+    marketer = _client(world, "marketer")
+    add = reverse("admin:journeys_journey_add")
+    assert marketer.post(add, {"name": "Cart", "entry_event": "cart_abandoned", "reentry": "always"}).status_code == 302
+    journey = Journey.objects.get(name="Cart")
+    for key, kind in [("sms", "action"), ("done", "end"), ("held", "end")]:
+        assert marketer.post(reverse("admin:journeys_journey_new_step", args=[journey.pk]),
+                             {"key": key, "type": kind}).status_code == 302  # fmt: skip
+    step = reverse("admin:journeys_journey_step", args=[journey.pk, "sms"])
+    page = marketer.post(step, {"action": action.pk, "_choose_action": "1"}).content.decode()
+    assert 'name="on_capped"' in page
+    sms = {"action": action.pk, "param__account": '"a1"', "param__phone": '"+1"', "param__text": '"Hi"',
+           "next": "done", "on_capped": "held"}  # fmt: skip
+    assert marketer.post(step, sms).status_code == 302
+    journey.refresh_from_db()
+    saved = next(s for s in journey.steps if s["key"] == "sms")
+    assert saved["on_capped"] == "held" and ("capped", "held") in links(saved)
+    assert 'value="held" selected' in marketer.get(step).content.decode()
