@@ -22,9 +22,9 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Q
 
-from journeys.models import CountedCall, FrequencyCap, JourneyRun, Profile, StepRun
+from journeys.models import CountedCall, FrequencyCap, Journey, JourneyRun, Profile, StepRun
 
-__all__ = ["Cap", "call_admitted", "call_capped", "call_key", "caps_for"]
+__all__ = ["Cap", "call_admitted", "call_capped", "call_key", "capped_calls", "caps_for", "on_metrics_requested"]
 
 
 @dataclass(frozen=True)
@@ -159,3 +159,21 @@ def call_capped(run: JourneyRun, record: StepRun, action: Any, now: datetime) ->
     return not call_admitted(
         organization_id=run.organization_id, profile_id=run.profile_id, categories=categories, key=key, now=now
     )
+
+
+def capped_calls(action: Any, since: datetime, until: datetime) -> int:
+    """How many calls of `action` frequency caps held back in [since, until], for its metrics."""
+    keys: dict[int, set[str]] = {}
+    for journey_id, steps in Journey.objects.filter(actions=action).values_list("pk", "steps"):
+        keys[journey_id] = {s["key"] for s in steps if isinstance(s, dict) and s.get("action") == action.pk}
+    if not keys:
+        return 0
+    which = Q()
+    for journey_id, step_keys in keys.items():
+        which |= Q(journey_id=journey_id, step_key__in=step_keys)
+    held = StepRun.objects.filter(which, organization_id=action.organization_id, status=StepRun.Status.CAPPED)
+    return held.filter(entered_at__gte=since, entered_at__lte=until).count()
+
+
+def on_metrics_requested(sender: Any, action: Any, since: datetime, until: datetime, **kwargs: Any) -> dict:
+    return {"capped": capped_calls(action, since, until)}

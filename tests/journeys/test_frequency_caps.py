@@ -18,6 +18,7 @@ from django.utils import timezone
 from werkzeug import Response
 
 from actions.models import Invocation
+from actions.services.metrics import action_metrics
 from actions.services.replays import invocation_replay
 from journeys.frequency_caps import counting
 from journeys.models import CountedCall, FrequencyCap, JourneyRun, Profile
@@ -25,7 +26,7 @@ from journeys.reports import journey_report
 from journeys.services import journey_create, journey_publish
 from tenants.services import api_key_create
 from tests.actions.helpers import make_action
-from tests.conftest import key_client
+from tests.conftest import key_client, token_client
 from tests.journeys.helpers import PARAMETERS, drain, path, send
 from tests.workers import wait_for
 
@@ -133,6 +134,9 @@ def test_without_on_capped_the_step_is_capped_and_the_run_goes_on_to_next(world,
     sms_row = next(row for row in report["steps"] if row["key"] == "sms")
     assert sms_row["entered"] == 2 and sms_row["succeeded"] == 1 and sms_row["capped"] == 1
     assert sms_row["percent"]["capped"] == 50.0
+    metrics = token_client(world.user("technical")).get(f"/api/v1/orgs/acme/actions/{sms.pk}/metrics/?window=1h")
+    assert metrics.status_code == 200 and metrics.json()["capped"] == 1 and metrics.json()["calls"] == 1
+    assert action_metrics(action=sms, window=timedelta(hours=1), now=timezone.now() - timedelta(hours=2))["capped"] == 0
 
 
 def test_an_action_without_a_capped_category_is_not_counted(world, sms, answers):
