@@ -23,7 +23,7 @@ class PaletteActionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Action
-        fields = ["id", "name", "description", "status", "parameters", "categories", "used_in"]
+        fields = ["id", "name", "description", "status", "parameters", "used_in"]
         read_only_fields = fields
 
     def get_used_in(self, obj: Action) -> list[dict]:

@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Q
 
+from actions.models import Action
 from journeys.models import CountedCall, FrequencyCap, Journey, JourneyRun, Profile, StepRun
 
 __all__ = ["Cap", "call_admitted", "call_capped", "call_key", "capped_calls", "caps_for", "on_metrics_requested"]
@@ -149,7 +150,7 @@ def call_admitted(*, organization_id: int, profile_id: int, categories: Iterable
     return _store(settings.REDIS_URL).admit(organization_id, profile_id, caps, key, now)
 
 
-def call_capped(run: JourneyRun, record: StepRun, action: Any, now: datetime) -> bool:
+def call_capped(run: JourneyRun, record: StepRun, action: Action, now: datetime) -> bool:
     """For the engine: whether a cap holds back this step's call (counted otherwise)."""
     categories = action.categories if isinstance(action.categories, list) else []
     categories = [c for c in categories if isinstance(c, str)]
@@ -161,8 +162,10 @@ def call_capped(run: JourneyRun, record: StepRun, action: Any, now: datetime) ->
     )
 
 
-def capped_calls(action: Any, since: datetime, until: datetime) -> int:
+def capped_calls(action: Action, since: datetime, until: datetime) -> int:
     """How many calls of `action` frequency caps held back in [since, until], for its metrics."""
+    if not action.categories:  # never capped (untagged since: its earlier capped calls are in the journey reports)
+        return 0
     keys: dict[int, set[str]] = {}
     for journey_id, steps in Journey.objects.filter(actions=action).values_list("pk", "steps"):
         keys[journey_id] = {s["key"] for s in steps if isinstance(s, dict) and s.get("action") == action.pk}
@@ -175,5 +178,6 @@ def capped_calls(action: Any, since: datetime, until: datetime) -> int:
     return held.filter(entered_at__gte=since, entered_at__lte=until).count()
 
 
-def on_metrics_requested(sender: Any, action: Any, since: datetime, until: datetime, **kwargs: Any) -> dict:
+def on_metrics_requested(sender: Any, action: Action, since: datetime, until: datetime, **kwargs: Any) -> dict:
+    """Receiver of actions' metrics_requested: the calls of the action caps held back in the window."""
     return {"capped": capped_calls(action, since, until)}
