@@ -16,6 +16,7 @@ from journeys.api.events import EventViewSet, ProfileViewSet
 from journeys.api.journeys import JourneyViewSet
 from journeys.api.runs import RunViewSet
 from journeys.audience.api import ProfileBulkViewSet, SegmentViewSet
+from journeys.frequency_caps.api import FrequencyCapViewSet
 from tenants.api import (
     ApiKeyViewSet,
     InvitationAcceptView,
@@ -47,6 +48,7 @@ org_router.register("journeys", JourneyViewSet, basename="journey")
 org_router.register("runs", RunViewSet, basename="run")
 org_router.register("segments", SegmentViewSet, basename="segment")
 org_router.register("audit-log", AuditRecordViewSet, basename="audit-record")
+org_router.register("frequency-caps", FrequencyCapViewSet, basename="frequency-cap")
 
 api_v1 = [
     path("", ApiIndexView.as_view(), name="api-index"),

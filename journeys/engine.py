@@ -26,6 +26,7 @@ from journeys import steps
 from journeys.entries import enter_jumped, exclusive_key
 from journeys.event_waits import runs_resume_on_events
 from journeys.expressions import charged_to
+from journeys.frequency_caps.counting import call_capped
 from journeys.models import Event, Journey, JourneyRun, StepRun
 from journeys.run_endings import runs_exit, runs_time_out
 from journeys.selectors import profiles_seen
@@ -197,6 +198,9 @@ def _advance(work: _Pass, run: JourneyRun, plan: CompiledJourney, scope: dict[st
         record = _step_run(run, step, StepStatus.SUCCEEDED, now)
         work.new_steps.append(record)
         decision = steps.decide(step, scope, now=now, actions=plan.actions, seed=str(run.journey_id))
+        if decision.kind == steps.CALL and call_capped(run, record, decision.action, now):
+            decision = steps.after_cap(step, scope["steps"])  # not made: on to on_capped (or next)
+            record.status = StepStatus.CAPPED
         if decision.kind in (steps.END, steps.JUMP):
             record.finished_at, record.outcome = now, decision.outcome
             if decision.kind == steps.JUMP:
@@ -218,6 +222,7 @@ def _advance(work: _Pass, run: JourneyRun, plan: CompiledJourney, scope: dict[st
         record.finished_at = now
         if decision.failed:
             record.status, record.error = StepStatus.FAILED, decision.error
+        if decision.entry is not None:  # a failed or capped step: later steps see its status
             run.context[step["key"]] = decision.entry
         _follow(run, decision.next, now, failed_step=step["key"] if decision.failed else "")
     # Publishing refuses loops without a wait; a run still here is due again, not lost.

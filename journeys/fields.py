@@ -20,7 +20,7 @@ from journeys.models import Event, Journey, Profile
 SAMPLE = 1000
 MAX_FIELDS = 200  # per source
 MAX_DEPTH = 3
-STATUSES = ["succeeded", "http_<code>", "timedout", "refused", "error", "rate_limited", "circuit_open"]
+STATUSES = ["succeeded", "http_<code>", "timedout", "refused", "error", "rate_limited", "circuit_open", "capped"]
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 

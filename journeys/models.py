@@ -270,6 +270,7 @@ class StepRun(models.Model):
         SUCCEEDED = "succeeded", _("Succeeded")
         FAILED = "failed", _("Failed")
         STOPPED = "stopped", _("Stopped")
+        CAPPED = "capped", _("Capped")  # a frequency cap held its call back (journeys.frequency_caps)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(
@@ -303,3 +304,59 @@ class StepRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sequence}. {self.step_key} ({self.status})"
+
+
+class FrequencyCap(models.Model):
+    """At most `max_calls` calls of one category per profile in any `period_days`, across every journey.
+
+    A category may have several caps of different periods (1 a day and 3 a week): each holds."""
+
+    organization = models.ForeignKey(
+        "tenants.Organization", on_delete=models.CASCADE, related_name="frequency_caps", verbose_name=_("organization")
+    )
+    category = models.CharField(
+        _("category"), max_length=64, help_text=_("A category actions are tagged with, e.g. marketing-sms.")
+    )
+    max_calls = models.PositiveIntegerField(_("at most (calls)"), help_text=_("Calls per profile in the period."))
+    period_days = models.PositiveIntegerField(_("period (days)"), help_text=_("A sliding period, 1 to 90 days."))
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        ordering = ["category", "period_days"]
+        verbose_name = _("frequency cap")
+        verbose_name_plural = _("frequency caps")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "category", "period_days"], name="one_frequency_cap_per_period"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return gettext("%(category)s: at most %(calls)s per %(days)s days") % {
+            "category": self.category, "calls": self.max_calls, "days": self.period_days,
+        }  # fmt: skip
+
+
+class CountedCall(models.Model):
+    """A call counted against its profile's frequency caps, in the database store (Redis holds them when set).
+
+    `key` is the run and the step's sequence in it: the same for every attempt, retry and replay of that call,
+    so it is counted once."""
+
+    organization = models.ForeignKey(
+        "tenants.Organization", on_delete=models.CASCADE, related_name="+", verbose_name=_("organization")
+    )
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+", verbose_name=_("profile"))
+    category = models.CharField(_("category"), max_length=64)
+    key = models.CharField(_("key"), max_length=100)
+    counted_at = models.DateTimeField(_("counted at"))
+
+    class Meta:
+        verbose_name = _("counted call")
+        verbose_name_plural = _("counted calls")
+        constraints = [models.UniqueConstraint(fields=["profile", "category", "key"], name="count_a_call_once")]
+        indexes = [models.Index(fields=["profile", "category", "counted_at"], name="counted_call_window")]
+
+    def __str__(self) -> str:
+        return f"{self.category} {self.key}"

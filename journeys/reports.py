@@ -1,4 +1,4 @@
-"""A journey's report: per step entered, succeeded, failed, waiting and exited (with percentages),
+"""A journey's report: per step entered, succeeded, failed, waiting, exited and capped (with percentages),
 runs by status, runs whose step failed although the run went on, and runs started per hour."""
 
 from collections import defaultdict
@@ -56,10 +56,11 @@ def journey_report(*, journey: Journey, since: datetime | None = None, until: da
             "key": step.get("key"), "type": step.get("type"), "entered": entered,
             "succeeded": found[StepRun.Status.SUCCEEDED], "failed": found[StepRun.Status.FAILED],
             "waiting": found[StepRun.Status.WAITING] + found[StepRun.Status.RUNNING], "exited": exited[step.get("key")],
+            "capped": found[StepRun.Status.CAPPED],  # calls a frequency cap held back (action steps)
         }  # fmt: skip
         # `entered` as a part of the runs started; the others as parts of those that entered the step.
         row["percent"] = {"entered": _percent(entered, started)} | {
-            name: _percent(row[name], entered) for name in ("succeeded", "failed", "waiting", "exited")
+            name: _percent(row[name], entered) for name in ("succeeded", "failed", "waiting", "exited", "capped")
         }
         if step.get("type") in ("condition", "split"):
             row["branches"] = _branches(step, taken[step.get("key")], entered)

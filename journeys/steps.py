@@ -23,6 +23,7 @@ from journeys.expressions import EvaluationError, evaluate
 from journeys.models import Journey
 
 NEXT, WAIT, CALL, END, JUMP = "next", "wait", "call", "end", "jump"
+CAPPED = "capped"  # the outcome of a call a frequency cap held back
 
 
 @dataclass
@@ -230,6 +231,13 @@ def after_call(step: dict, entry: dict[str, Any], seen: dict[str, Any]) -> Decis
     seen[step["key"]] = entry
     status = entry["status"]
     return Decision(NEXT, outcome=status, next=route(step, status) or "", failed=status != "succeeded", entry=entry)
+
+
+def after_cap(step: dict, seen: dict[str, Any]) -> Decision:
+    """A call a frequency cap held back: on to on_capped, else to next (a cap is no failure); `seen` gets it."""
+    entry = {"status": CAPPED, "response": None, "error_response": None}
+    seen[step["key"]] = entry
+    return Decision(NEXT, outcome=CAPPED, next=step.get("on_capped") or step.get("next") or "", entry=entry)
 
 
 def after_error(step: dict, seen: dict[str, Any], message: str) -> Decision:

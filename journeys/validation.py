@@ -22,7 +22,7 @@ MAX_COORDINATE = 1_000_000  # on the canvas, far past any screen
 MAX_EXIT_EVENTS = 20
 MAX_ID = 2**63 - 1  # ids are 64-bit: a larger number is no object's id, and the database refuses it
 STEP_FIELDS = {
-    "action": {"key", "type", "action", "parameters", "next", "on_error", "on_timeout", "send_window"},
+    "action": {"key", "type", "action", "parameters", "next", "on_error", "on_timeout", "send_window", "on_capped"},
     "condition": {"key", "type", "branches", "else", "on_error"},  # on_error: an expression failed at run time
     "wait": {"key", "type", "duration_s", "until", "next", "on_error"},
     "split": {"key", "type", "branches"},
@@ -30,6 +30,7 @@ STEP_FIELDS = {
     "jump": {"key", "type", "journey"},
     "end": {"key", "type"},
 }
+LINKS = ("next", "on_error", "on_timeout", "else", "on_capped")  # on_capped: a frequency cap held the call back
 WAITS = ("wait", "wait_event")  # steps a loop may go through: each pass waits
 MAX_TIMEOUT_S = 366 * 86400  # a year: past any journey's lifetime
 MAX_SPLIT_BRANCHES = 10
@@ -95,7 +96,7 @@ def check_shape(steps: Any, start: Any) -> dict[str, list[str]]:
             problems.setdefault(f"{where}.{unknown}", []).append(
                 _("is not a field of a %(type)s step") % {"type": kind}
             )
-        for link in ("next", "on_error", "on_timeout", "else"):
+        for link in LINKS:
             if link in step and step[link] is not None and not isinstance(step[link], str):
                 problems.setdefault(f"{where}.{link}", []).append(_("must be a step key"))
         if kind == "action":
@@ -173,7 +174,7 @@ def _split_shape(problems: dict, where: str, branches: Any) -> None:
 
 def _links(step: dict) -> list[tuple[str, str]]:
     """(field, target) of every outgoing link of a step."""
-    links = [(field, step[field]) for field in ("next", "on_error", "on_timeout", "else") if step.get(field)]
+    links = [(field, step[field]) for field in LINKS if step.get(field)]
     for number, branch in enumerate(step.get("branches") or []):
         if isinstance(branch, dict) and branch.get("next"):
             links.append((f"branches[{number}].next", branch["next"]))

@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from actions.admin.action_fields import AUTH_FIELDS, EMAIL_FIELDS, SECRET_FIELDS, ActionFields
+from actions.admin.categories import CategoriesField
 from actions.admin.forms import CODE_ATTRS, SECRET_KEPT, SECRET_MISSING
 from actions.admin.send_window_fields import (
     SEND_WINDOW_PROBLEM_FIELDS,
@@ -51,6 +52,7 @@ class ActionForm(ActionFields, SendWindowFields, forms.ModelForm):
     """Builds the same `data` the API would and lets the service judge it, field by field."""
 
     request: HttpRequest | None = None  # set by OrgScopedAdminMixin.get_form
+    categories = CategoriesField()
 
     class Meta:
         model = Action
@@ -58,6 +60,7 @@ class ActionForm(ActionFields, SendWindowFields, forms.ModelForm):
             "organization", "name", "description", "status", "kind", "method", "url", "query", "headers", "body",
             "body_type", "parameters", "auth_type", "response_schema", "timeout_ms", "max_retries", "rate_limit_calls",
             "rate_limit_period_s", "on_rate_limit", "client_certificate", "client_key",
+            "categories",
         ]  # fmt: skip
         labels = {
             "organization": gettext_lazy("Organization"),

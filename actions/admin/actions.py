@@ -131,6 +131,7 @@ class ActionAdmin(
             ),
             (_("Response"), {"fields": ["response_schema"]}),
             (_("Delivery"), {"fields": DELIVERY_FIELDS}),
+            (_("Frequency caps"), {"fields": ["categories"]}),
             (
                 _("Send window"),
                 {

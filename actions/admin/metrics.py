@@ -149,6 +149,7 @@ def _numbers(metrics: dict) -> list[tuple[str, Any]]:
         (_("HTTP 5xx"), metrics["http_5xx"]),
         (_("Timeouts"), metrics["timeouts"]),
         (_("Rate limited"), metrics["rate_limited"]),
+        (_("Capped (frequency caps)"), metrics["capped"]),
         (_("Other errors"), metrics["errors"]),
         (_("Latency p50"), ms(metrics["latency_p50_ms"])),
         (_("Latency p95"), ms(metrics["latency_p95_ms"])),

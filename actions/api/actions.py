@@ -46,6 +46,13 @@ class ActionSerializer(StrictSerializer, serializers.ModelSerializer):
         ),
     )  # fmt: skip
     parameters = serializers.JSONField(required=False)
+    categories = serializers.JSONField(
+        required=False,
+        help_text=gettext_lazy(
+            'Frequency-cap categories, e.g. ["marketing-sms"]: at most 20 slugs; the organization\'s caps count '
+            "a profile's calls per category."
+        ),
+    )
     response_schema = serializers.JSONField(required=False, allow_null=True)
     auth = serializers.JSONField(
         required=False,
@@ -89,6 +96,7 @@ class ActionSerializer(StrictSerializer, serializers.ModelSerializer):
             "generated_signing_secret", "response_schema", "timeout_ms", "max_retries", "rate_limit_calls",
             "rate_limit_period_s", "on_rate_limit", "client_certificate", "client_key", "clear_client_certificate",
             "client_key_set", "send_window", "used_in", "created_at", "updated_at",
+            "categories",
         ]  # fmt: skip
         read_only_fields = ["id", "created_at", "updated_at"]
         # Uniqueness and ranges are checked by the service, with the other rules.

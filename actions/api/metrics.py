@@ -60,6 +60,9 @@ class ActionMetricsSerializer(serializers.Serializer):
     http_5xx = serializers.IntegerField()
     timeouts = serializers.IntegerField()
     rate_limited = serializers.IntegerField()
+    capped = serializers.IntegerField(
+        help_text=gettext_lazy("Calls of journey steps a frequency cap held back (never made, so not in calls).")
+    )
     errors = serializers.IntegerField(help_text=gettext_lazy("Other failures: error, refused, circuit_open."))
     success_rate = serializers.FloatField(allow_null=True, help_text=gettext_lazy("0 to 1; null without calls."))
     latency_p50_ms = serializers.IntegerField(allow_null=True)

@@ -10,3 +10,7 @@ invocations_finished = Signal()
 # the process stays in that loop for seconds, and other due work (the journeys' events and runs)
 # would otherwise wait for it to end. Receivers do one bounded batch each.
 calls_open = Signal()
+
+# Sent by action_metrics with `action`, `since` and `until`; each receiver answers a dict of further counts
+# for the window (journeys: `capped`, calls frequency caps held back, which make no invocation).
+metrics_requested = Signal()

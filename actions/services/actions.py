@@ -22,6 +22,7 @@ from actions.runtime import held_calls_release
 from actions.selectors import IN_USE, action_usage, parameter_changes_that_break
 from actions.send_windows import send_window_problems
 from actions.services import credential_hosts
+from actions.services.categories import categories_problems
 from config.common.exceptions import Conflict
 from config.common.problems import add_problems as add
 from config.common.problems import merge_problems
@@ -47,11 +48,12 @@ EDITABLE_FIELDS = [
     "parameters",
     "response_schema", "timeout_ms", "max_retries", "rate_limit_calls", "rate_limit_period_s",
     "on_rate_limit", "client_certificate",
-    "send_window",
+    "send_window", "categories",
 ]  # fmt: skip
 # Checked above with messages of their own; full_clean would repeat them in its words.
 JSON_CHECKED_FIELDS = [
     "query", "headers", "body", "parameters", "url", "name", "kind", "body_type", "email", "send_window",
+    "categories",
 ]  # fmt: skip
 SIGNING_SECRET = re.compile(r"^whsec_[A-Za-z0-9+/=]+$")
 
@@ -197,6 +199,7 @@ def validate_action(action: Action) -> dict[str, list[str]]:
     else:
         add(errors, "kind", _("must be one of %(choices)s") % {"choices": ", ".join(Action.Kind.values)})
     merge_problems(errors, send_window_problems(action.send_window))
+    add(errors, "categories", categories_problems(action.categories))
     if action.response_schema is not None and not isinstance(action.response_schema, dict):
         add(errors, "response_schema", _("must be a JSON Schema object"))
     if (action.rate_limit_calls is None) != (action.rate_limit_period_s is None):

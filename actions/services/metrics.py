@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from actions.models import Action, Invocation
+from actions.runtime.signals import metrics_requested
 from actions.selectors import calls_in_flight
 from tenants.models import Organization
 
@@ -123,7 +124,11 @@ def action_metrics(*, action: Action, window: timedelta, now: datetime | None = 
                 "failures": bucket_calls - counts[f"bucket_{i}_succeeded"],
             }
         )
+    more = {"capped": 0}
+    for _receiver, counted in metrics_requested.send(sender=Action, action=action, since=since, until=until):
+        more.update(counted)
     return {
+        **more,
         "since": since,
         "until": until,
         "window_s": int(window.total_seconds()),

@@ -3,6 +3,6 @@
 Django's autodiscovery imports this package; importing the modules registers their ModelAdmins.
 """
 
-from journeys.admin import builder, profile_import, runs, segments
+from journeys.admin import builder, frequency_caps, profile_import, runs, segments
 
-__all__ = ["builder", "profile_import", "runs", "segments"]
+__all__ = ["builder", "frequency_caps", "profile_import", "runs", "segments"]

@@ -16,10 +16,10 @@ TYPE_COLOURS = {
     "action": "#e8f1fb", "condition": "#fdf3e1", "wait": "#eef7ec", "end": "#f1f1f1", "split": "#f4ecfb",
     "wait_event": "#e6f6f4", "jump": "#eef0f3",
 }  # fmt: skip
-LINK_COLOURS = {"on_error": "#b23", "on_timeout": "#b60"}
+LINK_COLOURS = {"on_error": "#b23", "on_timeout": "#b60", "on_capped": "#76b"}
 LINK_LABELS = {
     "next": gettext_lazy("next"), "else": gettext_lazy("else"),
-    "on_error": gettext_lazy("error"), "on_timeout": gettext_lazy("timeout"),
+    "on_error": gettext_lazy("error"), "on_timeout": gettext_lazy("timeout"), "on_capped": gettext_lazy("capped"),
 }  # fmt: skip
 TYPE_NAMES = {
     "action": gettext_lazy("action"), "condition": gettext_lazy("condition"),

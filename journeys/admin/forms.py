@@ -198,6 +198,9 @@ class StepForm(forms.Form):
                 _("on timeout go to"), others, False, _("When the call times out (else the error path).")
             )
             self.fields.update(send_window_fields(override=True))
+            self.fields["on_capped"] = _target(
+                _("when capped go to"), others, False, _("When a frequency cap holds the call back (else then).")
+            )
         elif self.kind == "condition":
             for number in range(self.branch_count):
                 word = _("If") if number == 0 else _("Else if")
@@ -253,7 +256,8 @@ class StepForm(forms.Form):
 
     @staticmethod
     def _initial(step: dict) -> dict:
-        copied = ("next", "on_error", "on_timeout", "else", "duration_s", "event", "condition", "timeout_s", "journey")
+        copied = ("next", "on_error", "on_timeout", "on_capped", "else", "duration_s", "event", "condition",
+                  "timeout_s", "journey")  # fmt: skip
         initial = {k: v for k, v in step.items() if k in copied}
         if step.get("until") is not None:
             initial["until"] = step["until"]
@@ -307,7 +311,7 @@ class StepForm(forms.Form):
                 step["until"] = data["until"]
             else:
                 step["duration_s"] = data.get("duration_s") if data.get("duration_s") is not None else 0
-        for link in ("next", "else", "on_error", "on_timeout"):
+        for link in ("next", "else", "on_error", "on_timeout", "on_capped"):
             if data.get(link):
                 step[link] = data[link]
         return step

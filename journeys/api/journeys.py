@@ -94,7 +94,7 @@ class ReportRangeSerializer(StrictSerializer):
 
 
 _PERCENT = {name: serializers.FloatField(allow_null=True) for name in ("entered", "succeeded", "failed", "waiting",
-                                                                       "exited")}  # fmt: skip
+                                                                       "exited", "capped")}  # fmt: skip
 
 
 class JourneyReportSerializer(serializers.Serializer):
@@ -111,6 +111,7 @@ class JourneyReportSerializer(serializers.Serializer):
             "entered": serializers.IntegerField(), "succeeded": serializers.IntegerField(),
             "failed": serializers.IntegerField(), "waiting": serializers.IntegerField(),
             "exited": serializers.IntegerField(),
+            "capped": serializers.IntegerField(help_text=_("Calls a frequency cap held back (action steps).")),
             "percent": inline_serializer("StepPercent", _PERCENT, help_text=_(
                 "entered: of the runs started; the others: of the runs that entered the step (null: none did)."
             )),

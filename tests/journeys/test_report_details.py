@@ -44,7 +44,7 @@ def test_steps_have_percentages(world, journey):
     steps = {s["key"]: s for s in report(world, journey).json()["steps"]}
 
     assert steps["sms"]["percent"] == {"entered": 66.7, "succeeded": 50.0, "failed": 50.0, "waiting": 0.0,
-                                       "exited": 0.0}  # fmt: skip
+                                       "exited": 0.0, "capped": 0.0}  # fmt: skip
     assert steps["sent"]["percent"]["exited"] == 100.0
     assert steps["check"]["percent"]["entered"] == 100.0
 

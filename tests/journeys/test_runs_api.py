@@ -35,8 +35,8 @@ def test_report_counts_each_step(world, action, receiver):
     report = token_client(world.user("viewer")).get(f"{ORG}/journeys/{journey.pk}/report/").json()
     steps = {s["key"]: s for s in report["steps"]}
     assert steps["check"] == {"key": "check", "type": "condition", "entered": 3, "succeeded": 3, "failed": 0,
-                              "waiting": 0, "exited": 0, "percent": {"entered": 100.0, "succeeded": 100.0,
-                              "failed": 0.0, "waiting": 0.0, "exited": 0.0},
+                              "waiting": 0, "exited": 0, "capped": 0, "percent": {"entered": 100.0,
+                              "succeeded": 100.0, "failed": 0.0, "waiting": 0.0, "exited": 0.0, "capped": 0.0},
                               "branches": [{"outcome": "branches[0]", "runs": 2, "percent": 66.7},
                                            {"outcome": "else", "runs": 1, "percent": 33.3}]}  # fmt: skip
     assert (steps["sms"]["entered"], steps["sms"]["succeeded"], steps["sms"]["failed"]) == (2, 1, 1)

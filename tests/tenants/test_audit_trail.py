@@ -11,7 +11,7 @@ from django.db.models import Max
 from django.urls import reverse
 
 from actions.models import Action, EmailSettings, EndpointLimit, SecretValue
-from journeys.models import Journey, Segment
+from journeys.models import FrequencyCap, Journey, Segment
 from tenants.models import ApiKey, AuditRecord, Membership, Organization
 from tests.actions.helpers import SMS_ACTION
 from tests.actions.test_admin import FORM as ACTION_FORM
@@ -126,6 +126,17 @@ DOORS = [
         "from journeys.audience.segments import segment_create; from tenants.models import Organization; "
         "segment_create(organization=Organization.objects.get(slug='acme'), "
         "data={'name': 'French', 'expression': 'profile.country == \"FR\"'})"), "", "name", "French"),
+    # --- frequency caps
+    Door("frequency_cap", "admin", lambda w, c: _admin_post(
+        c, w.user("technical"), "admin:journeys_frequencycap_add",
+        {"category": "marketing-sms", "max_calls": "3", "period_days": "7"}), "acme_technical", "max_calls", 3),
+    Door("frequency_cap", "api", lambda w, c: token_client(w.user("technical")).post(
+        f"{ORG}/frequency-caps/", {"category": "marketing-sms", "max_calls": 3, "period_days": 7}, format="json"),
+         "acme_technical", "max_calls", 3),
+    Door("frequency_cap", "command", lambda w, c: _shell(
+        "from journeys.frequency_caps.services import frequency_cap_create; from tenants.models import Organization; "
+        "frequency_cap_create(organization=Organization.objects.get(slug='acme'), "
+        "data={'category': 'marketing-sms', 'max_calls': 3, 'period_days': 7})"), "", "max_calls", 3),
     # --- members
     Door("member", "admin", lambda w, c: _admin_post(
         c, w.user("admin"), "admin:tenants_membership_change", {"role": "marketer"}, _member(w).pk),
@@ -244,5 +255,16 @@ def test_every_audited_model_is_covered_here():
     assert set(object_types()) == {d.model for d in DOORS}
     assert {m._meta.label for m in object_types().values()} == {
         m._meta.label
-        for m in (Action, SecretValue, EmailSettings, EndpointLimit, Journey, Segment, Membership, ApiKey, Organization)
+        for m in (
+            Action,
+            SecretValue,
+            EmailSettings,
+            EndpointLimit,
+            Journey,
+            Segment,
+            FrequencyCap,
+            Membership,
+            ApiKey,
+            Organization,
+        )
     }

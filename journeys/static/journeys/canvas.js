@@ -65,7 +65,7 @@
   function outputsOf(step) {
     const then = ["next", gettext("then")];
     const onError = ["on_error", gettext("on error")];
-    if (step.type === "action") return [then, onError, ["on_timeout", gettext("on timeout")]];
+    if (step.type === "action") return [then, onError, ["on_timeout", gettext("on timeout")], ["on_capped", gettext("when capped")]];
     if (step.type === "wait") return [then, onError];
     if (step.type === "wait_event") return [["next", gettext("when it comes")], ["on_timeout", gettext("on timeout")]];
     if (step.type === "condition") {
