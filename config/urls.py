@@ -57,7 +57,7 @@ api_v1 = [
     path("invitations/accept/", InvitationAcceptView.as_view(), name="invitation-accept"),
     path(
         "orgs/<slug:org_slug>/",
-        OrganizationViewSet.as_view({"get": "retrieve"}),
+        OrganizationViewSet.as_view({"get": "retrieve", "patch": "partial_update"}),
         name="organization-detail",
     ),
     path(

@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from config.common.parsers import StrictJSONParser
 from config.common.serializers import StrictSerializer
+from config.common.time_zones import is_time_zone
 from tenants.models import ApiKey, Invitation, Membership, Organization
 from tenants.roles import Capability, Role, Scope
 from tenants.scoping import OrgScopedViewSet
@@ -25,6 +26,7 @@ from tenants.services import (
     invitation_revoke,
     membership_change_role,
     membership_remove,
+    organization_settings_update,
     user_token_expires_at,
     user_token_issue,
     user_tokens_revoke,
@@ -37,10 +39,32 @@ class OrganizationSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Organization
-        fields = ["slug", "name", "allow_http", "role"]
+        fields = ["slug", "name", "allow_http", "default_time_zone", "time_zone_attribute", "role"]
 
     def get_role(self, obj: Organization) -> str | None:
         return self.context.get("role")
+
+
+class OrganizationSettingsSerializer(StrictSerializer):
+    """What the organization's admins change themselves (the slug and plain-http calls are platform staff's)."""
+
+    name = serializers.CharField(max_length=200, required=False)
+    default_time_zone = serializers.CharField(
+        max_length=64,
+        required=False,
+        help_text=_("IANA name, e.g. Europe/Paris: send windows for profiles without a time zone of their own."),
+    )
+    time_zone_attribute = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        help_text=_("The profile attribute that holds a profile's time zone (an IANA name)."),
+    )
+
+    def validate_default_time_zone(self, value: str) -> str:
+        if not is_time_zone(value.strip()):
+            raise serializers.ValidationError(_("Not a time zone: give an IANA name such as Europe/Paris or UTC."))
+        return value.strip()
 
 
 class OrganizationViewSet(OrgScopedViewSet):
@@ -53,6 +77,14 @@ class OrganizationViewSet(OrgScopedViewSet):
     @extend_schema(responses=OrganizationSerializer)
     def retrieve(self, request: Request, org_slug: str) -> Response:
         return Response(OrganizationSerializer(self.organization, context={"role": self.role}).data)
+
+    @extend_schema(request=OrganizationSettingsSerializer, responses=OrganizationSerializer)
+    def partial_update(self, request: Request, org_slug: str) -> Response:
+        """Change the organization's name and time-zone settings (admin role)."""
+        data = OrganizationSettingsSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        organization = organization_settings_update(organization=self.organization, data=data.validated_data)
+        return Response(OrganizationSerializer(organization, context={"role": self.role}).data)
 
 
 class MembershipSerializer(serializers.ModelSerializer):

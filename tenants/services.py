@@ -1,4 +1,5 @@
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -91,6 +92,15 @@ def membership_ensure_admin_remains(*, membership: Membership, new_role: str | N
             _("An organization needs at least one admin; this member is the last one."),
             {"role": [_("The last admin cannot be demoted or removed.")]},
         )
+
+
+def organization_settings_update(*, organization: Organization, data: dict[str, Any]) -> Organization:
+    """Save the settings an organization's admins change (checked by the caller); one save, one audit record."""
+    for field, value in data.items():
+        setattr(organization, field, value)
+    if data:
+        organization.save(update_fields=list(data))
+    return organization
 
 
 @transaction.atomic

@@ -28,6 +28,8 @@ def test_created_key_is_shown_once_and_works_as_bearer(world):
         "slug": "acme",
         "name": "Acme Inc",
         "allow_http": False,
+        "default_time_zone": "UTC",
+        "time_zone_attribute": "timezone",
         "role": None,
     }
 

@@ -156,11 +156,14 @@ DOORS = [
         "from tenants.services import api_key_create; from tenants.models import Organization; "
         "api_key_create(organization=Organization.objects.get(slug='acme'), name='shop', scopes=['read'])"),
          "", "name", "shop"),
-    # --- the organization's settings (platform staff in the admin; the API has no door that changes them)
+    # --- the organization's settings (platform staff in the admin; its admins in the API)
     Door("organization", "admin", lambda w, c: _admin_post(
         c, UserFactory(username="staff", is_superuser=True, is_staff=True), "admin:tenants_organization_change",
         {"slug": "acme", "name": "Acme Corp", "is_active": "on", "default_time_zone": "Europe/Paris",
          "time_zone_attribute": "timezone"}, w.acme.pk), "staff", "name", "Acme Corp"),
+    Door("organization", "api", lambda w, c: token_client(w.user("admin")).patch(
+        f"{ORG}/", {"default_time_zone": "Europe/Paris"}, format="json"), "acme_admin", "default_time_zone",
+         "Europe/Paris"),
     Door("organization", "command", lambda w, c: call_command("org_create", "initech", "Initech",
                                                               stdout=open("/dev/null", "w")),  # noqa: SIM115
          "", "name", "Initech"),
