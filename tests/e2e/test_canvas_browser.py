@@ -49,6 +49,9 @@ class Gestures:
     def drag(self, source: str, target: str, x: int | None = None, y: int | None = None) -> None:
         self.clicks += 1
         position = {"target_position": {"x": x, "y": y}} if x is not None else {}
+        # As a person would, with the whole target in sight: saving a long side panel scrolls the page, and a
+        # point of the canvas above the window is no drop at all.
+        self.page.locator(target).evaluate("e => e.scrollIntoView({block: 'nearest'})")
         self.page.locator(source).drag_to(self.page.locator(target), **position)
 
     def link(self, key: str, output: str, to: str) -> None:
