@@ -268,8 +268,12 @@ class JourneyAdmin(AuditHistoryAdminMixin, CanvasViews, OrgScopedAdminMixin, adm
         actions = organization_actions(journey)  # read once: names, the checklist and the canvas's palette
         names = {a.pk: a.name for a in actions}
         publishing = publish_problems(journey, actions)
+        jumps = {s.get("journey") for s in journey.steps if s.get("type") == "jump"}
+        jumps = {j for j in jumps if type(j) is int}  # a draft may hold anything there until it is fixed
+        targets = Journey.objects.filter(organization_id=journey.organization_id, pk__in=jumps)
+        journey_names = {j.pk: str(j) for j in targets} if jumps else {}
         steps = [
-            {"key": s["key"], "type": type_name(s["type"]), "summary": step_summary(s, names),
+            {"key": s["key"], "type": type_name(s["type"]), "summary": step_summary(s, names, journey_names),
              "links": links(s), "url": self._url("step", journey, s["key"])}
             for s in journey.steps
         ]  # fmt: skip

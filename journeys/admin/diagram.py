@@ -54,8 +54,8 @@ def links(step: dict) -> list[tuple[str, str]]:
     return [(label, target) for _field, label, target in _arrows(step)]
 
 
-def step_summary(step: dict, names: dict[int, str]) -> str:
-    """A step in a few words, for the builder's table of steps."""
+def step_summary(step: dict, names: dict[int, str], journey_names: dict[int, str] | None = None) -> str:
+    """A step in a few words, for the builder's table of steps (`journey_names`: a jump's targets by id)."""
     if step["type"] == "action":
         return names.get(step.get("action"), _("no action chosen yet"))
     if step["type"] == "wait":
@@ -67,7 +67,10 @@ def step_summary(step: dict, names: dict[int, str]) -> str:
     if step["type"] == "wait_event":
         return _("until %(event)s") % {"event": step.get("event") or "?"}
     if step["type"] == "jump":
-        return _("to journey %(id)s") % {"id": step.get("journey") or "?"}
+        target = step.get("journey")
+        if journey_names and target in journey_names:
+            return _("to %(journey)s") % {"journey": journey_names[target]}
+        return _("to journey %(id)s") % {"id": target or "?"}
     if step["type"] == "split":
         return " / ".join(f"{branch.get('percent', 0)} %" for branch in step.get("branches") or [])
     return ""

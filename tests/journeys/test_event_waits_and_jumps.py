@@ -162,6 +162,7 @@ def test_a_jump_step_is_chosen_in_the_admin_among_live_journeys(world):
     assert client.post(url, {"journey": str(target.pk)}).status_code == 302
     journey.refresh_from_db()
     assert journey.steps == [{"key": "go", "type": "jump", "journey": target.pk}]
+    assert "to Welcome v1" in client.get(f"/admin/journeys/journey/{journey.pk}/change/").content.decode()
 
 
 def test_a_wait_event_step_is_set_in_the_admin(world):
