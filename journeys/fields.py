@@ -65,18 +65,25 @@ class Seen:
     event_names: set[str] = field(default_factory=set)
 
 
-def seen_fields(journey: Journey) -> Seen:
-    """Read once per page or request: the picker and the warnings both use it."""
+def seen_fields(journey: Journey, event_name: str | None = None) -> Seen:
+    """Read once per page or request: the picker and the warnings both use it. `event`: the entry event's
+    fields, or those of `event_name` (what a wait_event step's condition reads as `event`)."""
     seen = Seen()
     profiles = Profile.objects.filter(organization=journey.organization).order_by("-pk")
     for attributes in profiles.values_list("attributes", flat=True)[:SAMPLE]:
         _walk(attributes, "profile", seen.profile)
         seen.profile_names |= set(map(str, attributes)) if isinstance(attributes, dict) else set()
-    events = Event.objects.filter(organization=journey.organization, name=journey.entry_event).order_by("-pk")
-    for data in events.values_list("data", flat=True)[:SAMPLE]:
+    for data in _event_data(journey, journey.entry_event if event_name is None else event_name):
         _walk(data, "event.data", seen.event)
         seen.event_names |= set(map(str, data)) if isinstance(data, dict) else set()
     return seen
+
+
+def _event_data(journey: Journey, name: Any) -> list[Any]:
+    if not isinstance(name, str) or not name:
+        return []
+    events = Event.objects.filter(organization=journey.organization, name=name).order_by("-pk")
+    return list(events.values_list("data", flat=True)[:SAMPLE])
 
 
 def expression_fields(journey: Journey, seen: Seen) -> list[dict[str, Any]]:
@@ -96,6 +103,12 @@ def expression_fields(journey: Journey, seen: Seen) -> list[dict[str, Any]]:
         response: dict[str, str] = {}
         _schema_fields(schemas.get(step.get("action")), f"steps.{key}.response", response)
         fields += [{"path": p, "type": t, "source": "step"} for p, t in response.items()]
+    for step in journey.steps:  # the event a wait_event step waited for, as later steps read it
+        if isinstance(step, dict) and step.get("type") == "wait_event":
+            found: dict[str, str] = {}
+            for data in _event_data(journey, step.get("event")):
+                _walk(data, f"steps.{step.get('key')}.event.data", found)
+            fields += [{"path": p, "type": t, "source": "step"} for p, t in sorted(found.items())]
     fields.append({"path": "now", "type": "datetime", "source": "now"})
     return fields
 
@@ -142,7 +155,8 @@ def field_warnings(journey: Journey, seen: Seen) -> dict[str, list[str]]:
 
 def step_fields(journey: Journey, key: str) -> tuple[list[dict[str, Any]], list[tuple[str, list[str]]]]:
     """A step form's picker and warnings. Its own answer is not known where it runs: not offered."""
-    seen = seen_fields(journey)
+    step = next((s for s in journey.steps if isinstance(s, dict) and s.get("key") == key), {})
+    seen = seen_fields(journey, step.get("event") if step.get("type") == "wait_event" else None)
     fields = [f for f in expression_fields(journey, seen) if not f["path"].startswith(f"steps.{key}.")]
     warnings = sorted((where, found) for where, found in field_warnings(journey, seen).items()
                       if where.startswith(f"steps[{key}]"))  # fmt: skip

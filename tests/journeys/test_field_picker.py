@@ -103,3 +103,20 @@ def test_an_attribute_whose_name_is_not_a_word_is_offered_in_brackets_and_breaks
     assert body["warnings"] == {
         "steps[check].branches[0].expression": ["No profile has had a field \u201cnickname\u201d yet."]
     }
+
+
+def test_a_wait_event_step_offers_the_awaited_events_fields_and_later_steps_read_them_under_its_key(
+    world, journey, client
+):
+    """Its condition's `event` is the event it waits for (here page_view), not the entry event."""
+    steps = [
+        {"key": "w", "type": "wait_event", "event": "page_view", "timeout_s": 60, "next": "done", "on_timeout": "done"},
+        {"key": "done", "type": "end"},
+    ]
+    draft = journey_create(organization=world.acme, data={"name": "Reacts", "entry_event": "cart_abandoned",
+                                                          "start": "w", "steps": steps})  # fmt: skip
+    client.force_login(world.user("marketer"))
+    page = client.get(reverse("admin:journeys_journey_step", args=[draft.pk, "w"])).content.decode()
+    assert '<option value="event.data.url">' in page and '<option value="event.data.total">' not in page
+    found = {f["path"] for f in fields_of(world, draft)["fields"]}
+    assert "steps.w.event.data.url" in found and "event.data.total" in found
