@@ -245,6 +245,8 @@ def main() -> None:
             gaps = [b - a for a, b in itertools.pairwise(instants)]
             print(f"entry: {len(instants)} ticks over {span:.1f} s (gaps {min(gaps):.2f}-{max(gaps):.2f} s),"
                   f" naive {entered / span:.0f} runs/s (all runs over first-to-last started_at)")  # fmt: skip
+            ticks = ", ".join(f"+{t - instants[0]:.2f} s {n}" for t, n in zip(instants[:12], counts[:12], strict=False))
+            print(f"first ticks (runs each): {ticks}")
             print(f"entry rate, first tick to the last full one: {held:8.0f} runs/s  target {args.rate}/s: "
                   f"{verdict(held, args.rate)}")  # fmt: skip
             length = 60 if instants[full] - instants[0] >= 59.5 else 10
