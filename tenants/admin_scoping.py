@@ -1,5 +1,6 @@
 """Scoping by construction for the admin: one mixin for every organization-owned model."""
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
@@ -113,6 +114,26 @@ def form_organization(request: HttpRequest | None, form: Any) -> Any:
     if request.user.is_superuser:
         return form.cleaned_data.get("organization")
     return active_organization(request)
+
+
+def checked_by_service(form: Any, organization: Any, fields: Iterable[str], validate: Callable[..., Any]) -> Any:
+    """Check an admin form's values with the service's own validator, so the admin and the API share one set
+    of rules and messages; its errors land on the form's fields. What the validator returned, or None when it
+    refused them or no organization is known yet (a field of the form itself failed first)."""
+    if organization is None:
+        return None
+    data = form.cleaned_data
+    try:
+        return validate(
+            organization=organization,
+            data={name: data[name] for name in fields if name in data},
+            instance=form.instance if form.instance.pk else None,
+        )
+    except ValidationError as exc:
+        for name, errors in exc.message_dict.items():
+            if name not in form.errors:  # a field that failed already keeps its first error
+                form.add_error(name if name in form.fields else None, errors)
+    return None
 
 
 class ReadOnlyAdminMixin:

@@ -4,7 +4,6 @@ The list also shows the calls open now to each host, per worker process."""
 from django import forms
 from django.conf import settings
 from django.contrib import admin
-from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy
@@ -12,7 +11,7 @@ from django.utils.translation import gettext_lazy
 from actions.models import EndpointLimit
 from actions.selectors import calls_in_flight
 from actions.services import endpoint_limits
-from tenants.admin_scoping import OrgScopedAdminMixin, adopt_saved_row
+from tenants.admin_scoping import OrgScopedAdminMixin, adopt_saved_row, checked_by_service
 from tenants.audit.admin import AuditHistoryAdminMixin
 from tenants.middleware import active_organization
 from tenants.models import Organization
@@ -51,19 +50,8 @@ class EndpointLimitForm(forms.ModelForm):
 
     def clean(self) -> dict:
         data = super().clean()
-        organization = self._organization()
-        if organization is None:
-            return data
-        values = {name: data[name] for name in FIELDS if name in data}
-        try:
-            cleaned = endpoint_limits.endpoint_limit_validate(
-                organization=organization, data=values, instance=self.instance if self.instance.pk else None
-            )
-        except ValidationError as exc:
-            for name, errors in exc.message_dict.items():
-                if name not in self.errors:  # a field that failed already keeps its first error
-                    self.add_error(name if name in self.fields else None, errors)
-        else:
+        cleaned = checked_by_service(self, self._organization(), FIELDS, endpoint_limits.endpoint_limit_validate)
+        if cleaned is not None:
             data.update(cleaned)
         return data
 

@@ -3,14 +3,13 @@
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 
 from journeys.frequency_caps import services
 from journeys.models import FrequencyCap
-from tenants.admin_scoping import OrgScopedAdminMixin, adopt_saved_row, form_organization
+from tenants.admin_scoping import OrgScopedAdminMixin, adopt_saved_row, checked_by_service, form_organization
 from tenants.audit.admin import AuditHistoryAdminMixin
 from tenants.roles import Capability
 
@@ -32,17 +31,7 @@ class FrequencyCapForm(forms.ModelForm):
     def clean(self) -> dict:
         data = super().clean()
         organization = form_organization(getattr(self, "request", None), self)
-        if organization is None:
-            return data
-        values = {name: data[name] for name in services.CAP_FIELDS if name in data}
-        try:
-            services.frequency_cap_validate(
-                organization=organization, data=values, instance=self.instance if self.instance.pk else None
-            )
-        except ValidationError as exc:
-            for name, errors in exc.message_dict.items():
-                if name not in self.errors:  # a field that failed already keeps its first error
-                    self.add_error(name if name in self.fields else None, errors)
+        checked_by_service(self, organization, services.CAP_FIELDS, services.frequency_cap_validate)
         return data
 
 

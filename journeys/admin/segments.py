@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from config.common.exceptions import Conflict
 from journeys.audience import segments as services
 from journeys.models import Segment
-from tenants.admin_scoping import OrgScopedAdminMixin, adopt_saved_row, form_organization
+from tenants.admin_scoping import OrgScopedAdminMixin, adopt_saved_row, checked_by_service, form_organization
 from tenants.audit.admin import AuditHistoryAdminMixin
 from tenants.roles import Capability
 
@@ -39,17 +39,7 @@ class SegmentForm(forms.ModelForm):
     def clean(self) -> dict:
         data = super().clean()
         organization = form_organization(getattr(self, "request", None), self)
-        if organization is None:
-            return data
-        values = {name: data[name] for name in services.SEGMENT_FIELDS if name in data}
-        try:
-            services.segment_validate(
-                organization=organization, data=values, instance=self.instance if self.instance.pk else None
-            )
-        except ValidationError as exc:
-            for name, errors in exc.message_dict.items():
-                if name not in self.errors:  # a field that failed already keeps its first error
-                    self.add_error(name if name in self.fields else None, errors)
+        checked_by_service(self, organization, services.SEGMENT_FIELDS, services.segment_validate)
         return data
 
 
