@@ -3,7 +3,6 @@
 import json
 
 import pytest
-from django import forms
 from django.urls import reverse
 from werkzeug import Response
 
@@ -12,6 +11,7 @@ from actions.models import Action
 from actions.services.actions import action_update
 from journeys.services import journey_create
 from tests.actions.helpers import SMS_ACTION, make_action
+from tests.actions.test_admin import _form_data as form_data
 from tests.conftest import token_client
 from tests.journeys.helpers import cart_steps, live_journey, send
 from tests.workers import wait_for
@@ -38,16 +38,7 @@ def _change_url(action: Action) -> str:
 
 def _form_data(client, action: Action) -> dict:
     """What a browser sends back from the change page: password boxes come back blank."""
-    form = client.get(_change_url(action)).context["adminform"].form
-    data = {}
-    for name, field in form.fields.items():
-        value = form[name].value()
-        if isinstance(field, forms.BooleanField):
-            if value:
-                data[name] = "on"
-            continue
-        data[name] = "" if value is None else value
-    return data
+    return form_data(client.get(_change_url(action)))
 
 
 def _secrets_of(action: Action) -> list[str]:
