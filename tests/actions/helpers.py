@@ -1,3 +1,5 @@
+from django import forms
+
 from actions.models import Action
 from actions.services.actions import action_create
 
@@ -20,3 +22,17 @@ SMS_ACTION = {
 
 def make_action(organization, **overrides) -> Action:
     return action_create(organization=organization, data={**SMS_ACTION, **overrides})
+
+
+def admin_form_data(response) -> dict:
+    """What a browser would send back from an admin change page: password fields come back blank."""
+    form = response.context["adminform"].form
+    data = {}
+    for name, field in form.fields.items():
+        value = form[name].value()
+        if isinstance(field, forms.BooleanField):
+            if value:
+                data[name] = "on"
+            continue
+        data[name] = "" if value is None else value
+    return data

@@ -4,7 +4,6 @@ import base64
 import json
 
 import pytest
-from django import forms
 from django.db import connection
 from django.urls import reverse
 
@@ -12,7 +11,7 @@ from actions.models import Action
 from actions.services.actions import action_check
 from config.common.exceptions import Conflict
 from journeys.models import Journey
-from tests.actions.helpers import SMS_ACTION, make_action
+from tests.actions.helpers import SMS_ACTION, admin_form_data, make_action
 from tests.factories import UserFactory
 
 TOKEN = "tok-ADMIN-SECRET-424242"
@@ -50,20 +49,6 @@ def _url(view: str, action: Action) -> str:
 
 def _form(response):
     return response.context["adminform"].form
-
-
-def _form_data(response) -> dict:
-    """What a browser would send back from a change page: password fields come back blank."""
-    form = _form(response)
-    data = {}
-    for name, field in form.fields.items():
-        value = form[name].value()
-        if isinstance(field, forms.BooleanField):
-            if value:
-                data[name] = "on"
-            continue
-        data[name] = "" if value is None else value
-    return data
 
 
 def _raw_column(action: Action, column: str) -> str:
@@ -107,7 +92,7 @@ def test_saving_the_change_form_with_the_secret_left_blank_keeps_it(world, clien
     action = Action.objects.get(name="Send SMS")
     signing_secret = action.signing_secret
 
-    data = _form_data(client.get(_url("change", action)))
+    data = admin_form_data(client.get(_url("change", action)))
     assert data["bearer_token"] == "" and data["client_key"] == ""
     data["description"] = "Sends a text message, now shorter."
     response = client.post(_url("change", action), data)
@@ -128,7 +113,7 @@ def test_signing_secret_can_be_generated_again_or_removed(world, client):
     action = make_action(world.acme)
     old = action.signing_secret
     client.force_login(world.user("technical"))
-    data = _form_data(client.get(_url("change", action)))
+    data = admin_form_data(client.get(_url("change", action)))
 
     saved = client.post(_url("change", action), {**data, "generate_signing_secret": "on"}, follow=True)
     action.refresh_from_db()
@@ -187,7 +172,7 @@ def test_missing_auth_secret_is_shown_on_the_secret_field(world, client):
 def test_a_refusal_at_save_time_is_a_form_error_not_a_500(world, client, monkeypatch):
     action = make_action(world.acme)
     client.force_login(world.user("technical"))
-    data = _form_data(client.get(_url("change", action)))
+    data = admin_form_data(client.get(_url("change", action)))
 
     def refuse(**kwargs):
         raise Conflict(
@@ -208,7 +193,7 @@ def test_an_edit_that_breaks_a_live_journey_is_shown_on_the_parameters_before_sa
     journey = Journey.objects.create(organization=world.acme, name="Welcome", entry_event="signed_up", status="live")
     journey.actions.add(action)
     client.force_login(world.user("technical"))
-    data = _form_data(client.get(_url("change", action)))
+    data = admin_form_data(client.get(_url("change", action)))
     kept = [p for p in action.parameters if p["name"] != "phone"]
 
     def never_called(**kwargs):
@@ -512,7 +497,7 @@ def test_every_auth_type_is_saved_through_the_form_and_its_secrets_kept_when_lef
     if kind == "token_endpoint":
         assert "headers and body are set; leave them out to keep them" in html
 
-    data = _form_data(page)
+    data = admin_form_data(page)
     data["description"] = "edited"
     response = client.post(_url("change", action), data)
     assert response.status_code == 302, _form(response).errors

@@ -10,8 +10,7 @@ from actions.admin.change_confirmation import BACK, CONFIRM, SEALED
 from actions.models import Action
 from actions.services.actions import action_update
 from journeys.services import journey_create
-from tests.actions.helpers import SMS_ACTION, make_action
-from tests.actions.test_admin import _form_data as form_data
+from tests.actions.helpers import SMS_ACTION, admin_form_data, make_action
 from tests.conftest import token_client
 from tests.journeys.helpers import cart_steps, live_journey, send
 from tests.workers import wait_for
@@ -38,7 +37,7 @@ def _change_url(action: Action) -> str:
 
 def _form_data(client, action: Action) -> dict:
     """What a browser sends back from the change page: password boxes come back blank."""
-    return form_data(client.get(_change_url(action)))
+    return admin_form_data(client.get(_change_url(action)))
 
 
 def _secrets_of(action: Action) -> list[str]:
