@@ -103,10 +103,14 @@ def expression_fields(journey: Journey, seen: Seen) -> list[dict[str, Any]]:
         response: dict[str, str] = {}
         _schema_fields(schemas.get(step.get("action")), f"steps.{key}.response", response)
         fields += [{"path": p, "type": t, "source": "step"} for p, t in response.items()]
+    awaited: dict[Any, list[Any]] = {}  # by event name: steps waiting for the same event read it once
     for step in journey.steps:  # the event a wait_event step waited for, as later steps read it
         if isinstance(step, dict) and step.get("type") == "wait_event":
+            name = step.get("event") if isinstance(step.get("event"), str) else None
+            if name not in awaited:
+                awaited[name] = _event_data(journey, name)
             found: dict[str, str] = {}
-            for data in _event_data(journey, step.get("event")):
+            for data in awaited[name]:
                 _walk(data, f"steps.{step.get('key')}.event.data", found)
             fields += [{"path": p, "type": t, "source": "step"} for p, t in sorted(found.items())]
     fields.append({"path": "now", "type": "datetime", "source": "now"})
