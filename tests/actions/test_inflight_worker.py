@@ -281,3 +281,21 @@ def test_a_slow_smtp_server_holds_back_no_http_call_and_gets_a_few_connections(w
         assert 1 < handler.most_receiving <= 4  # several connections at once, never more than the bound
     finally:
         controller.stop()
+
+
+def test_a_fast_host_that_turns_slow_holds_the_task_for_one_call_then_gets_its_calls_at_once(workers, acme, provider):
+    host = provider(delay_s=0.0)
+    action = sms(acme, host.url("/v1/{{account}}/messages"))
+    workers.start()
+    for _ in range(6):  # answered at once, one by one: the worker now sends this host's calls from its task's thread
+        ended(enqueue(action, 1))
+    host.delay_s, sent_before = 0.4, len(host.requests)
+    rows = ended(enqueue(action, 48))
+    assert {r.status for r in rows} == {"succeeded"}
+    slow = host.requests[sent_before:]
+    keys = Counter(headers["Idempotency-Key"] for _, _, headers, _ in slow)
+    assert len(keys) == 48 and set(keys.values()) == {1}
+    arrivals = sorted(at for at, _, _, _ in slow)
+    alone = sum(1 for earlier, later in zip(arrivals, arrivals[1:], strict=False) if later - earlier > 0.3)
+    # One call found the host slow; the others went out together, not one more per group of calls.
+    assert alone <= 1, f"{alone} calls were each waited for before the next went: {arrivals[:6]}"
