@@ -271,8 +271,8 @@ CONDUIT_DEMO_SMTP_PORT = env.int("CONDUIT_DEMO_SMTP_PORT", default=8026)  # make
 CONDUIT_RETRY_BASE_S = env.float("CONDUIT_RETRY_BASE_S", default=1.0)  # first backoff; doubles per attempt
 CONDUIT_RETRY_MAX_S = env.float("CONDUIT_RETRY_MAX_S", default=300.0)
 # A worker's loop of calls claims for this long, then lets its calls end and takes its next task. Each
-# end costs one provider latency with fewer calls open (at 300 ms, 5 s gave 1,021-1,141 calls/s and 15 s
-# 1,120-1,213, bench/dispatch.py); journey events and runs are handled meanwhile (signals.calls_open).
+# end costs one provider latency with fewer calls open (at 300 ms, 5 s gave 973-1,141 calls/s, 15 s
+# 972-1,249, three runs of four above 1,100: README). Journey events and runs are handled meanwhile.
 CONDUIT_BATCH_BUDGET_S = env.float("CONDUIT_BATCH_BUDGET_S", default=15.0)
 # Journey expressions with loops (map, filter, all, exists) run in a child process under these limits;
 # each organization's loops get CONDUIT_EXPRESSION_BUDGET_S per window in each worker process.
