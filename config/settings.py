@@ -272,7 +272,7 @@ CONDUIT_RETRY_BASE_S = env.float("CONDUIT_RETRY_BASE_S", default=1.0)  # first b
 CONDUIT_RETRY_MAX_S = env.float("CONDUIT_RETRY_MAX_S", default=300.0)
 # A worker's loop of calls claims for this long, then lets its calls end and takes its next task. Each
 # end costs one provider latency with fewer calls open (at 300 ms, 5 s gave 973-1,141 calls/s, 15 s
-# 972-1,249, three runs of four above 1,100: README). Journey events and runs are handled meanwhile.
+# 972-1,249, five runs of seven above 1,100: README). Journey events and runs are handled meanwhile.
 CONDUIT_BATCH_BUDGET_S = env.float("CONDUIT_BATCH_BUDGET_S", default=15.0)
 # Journey expressions with loops (map, filter, all, exists) run in a child process under these limits;
 # each organization's loops get CONDUIT_EXPRESSION_BUDGET_S per window in each worker process.
