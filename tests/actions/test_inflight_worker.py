@@ -1,6 +1,7 @@
 """Many calls in flight per worker, through real Celery workers and a threaded provider on loopback:
 calls open together, the per-host cap across workers, a hanging host holding only its own slots,
-one token request for many calls, no call sent twice when a batch runs long, and emails."""
+a fast host that turns slow holding the task for one call, one token request for many calls, no
+call sent twice when a batch runs long, and emails."""
 
 import json
 import socket
