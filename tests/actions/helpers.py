@@ -30,6 +30,9 @@ def admin_form_data(response) -> dict:
     data = {}
     for name, field in form.fields.items():
         value = form[name].value()
+        if isinstance(field.widget, forms.PasswordInput):
+            data[name] = ""  # a browser never gets a password field's value back
+            continue
         if isinstance(field, forms.BooleanField):
             if value:
                 data[name] = "on"

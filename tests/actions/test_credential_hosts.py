@@ -6,13 +6,12 @@ import json
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from django import forms
 from django.urls import reverse
 
 from actions.models import Action, EmailSettings
 from actions.services.actions import action_test
 from actions.services.email_settings import email_settings_save
-from tests.actions.helpers import make_action
+from tests.actions.helpers import admin_form_data, make_action
 from tests.actions.test_secrets_at_rest import TokenEndpoint
 from tests.conftest import token_client
 
@@ -268,28 +267,11 @@ def test_a_put_that_repeats_the_smtp_server_keeps_the_password(admin_api):
 # --- the admin's forms ------------------------------------------------------------------------
 
 
-def _form_data(client, url: str) -> dict:
-    """What a browser sends back from a change page: the fields as shown, password fields blank."""
-    form = client.get(url).context["adminform"].form
-    data = {}
-    for name, field in form.fields.items():
-        value = form[name].value()
-        if isinstance(field.widget, forms.PasswordInput):
-            data[name] = ""  # a browser never gets a password field's value back
-            continue
-        if isinstance(field, forms.BooleanField):
-            if value:
-                data[name] = "on"
-            continue
-        data[name] = "" if value is None else value
-    return data
-
-
 def test_the_action_form_refuses_a_move_without_credentials_on_the_url_field(world, client):
     client.force_login(world.user("technical"))
     action = make_action(world.acme)
     page = reverse("admin:actions_action_change", args=[action.pk])
-    data = {**_form_data(client, page), "url": "https://evil.example/v1/{{account}}"}
+    data = {**admin_form_data(client.get(page)), "url": "https://evil.example/v1/{{account}}"}
     response = client.post(page, data)
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors
@@ -305,7 +287,7 @@ def test_the_action_form_keeps_the_credentials_on_the_same_host(world, client):
     client.force_login(world.user("technical"))
     action = make_action(world.acme)
     page = reverse("admin:actions_action_change", args=[action.pk])
-    data = {**_form_data(client, page), "url": "https://SMS.example.com:443/v2/{{account}}"}
+    data = {**admin_form_data(client.get(page)), "url": "https://SMS.example.com:443/v2/{{account}}"}
     assert client.post(page, data).status_code == 302
     assert Action.objects.get(pk=action.pk).auth_secrets == {"token": OLD_TOKEN}
 
@@ -314,7 +296,7 @@ def test_the_action_form_refuses_a_token_url_on_another_host_on_its_field(world,
     client.force_login(world.user("technical"))
     action = make_action(world.acme, auth=OAUTH2)
     page = reverse("admin:actions_action_change", args=[action.pk])
-    data = {**_form_data(client, page), "oauth2_token_url": "https://auth.evil.example/oauth/token"}
+    data = {**admin_form_data(client.get(page)), "oauth2_token_url": "https://auth.evil.example/oauth/token"}
     response = client.post(page, data)
     assert response.status_code == 200
     assert "client_secret" in str(response.context["adminform"].form.errors["oauth2_token_url"])
@@ -326,7 +308,7 @@ def test_the_email_settings_form_refuses_another_server_without_the_password(wor
     email_settings_save(organization=world.acme, data=SMTP)
     client.force_login(world.user("admin"))
     page = reverse("admin:actions_emailsettings_change", args=[EmailSettings.objects.get().pk])
-    data = {**_form_data(client, page), "host": "smtp.evil.example"}
+    data = {**admin_form_data(client.get(page)), "host": "smtp.evil.example"}
     response = client.post(page, data)
     assert response.status_code == 200
     assert "password" in str(response.context["adminform"].form.errors["host"])
