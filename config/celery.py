@@ -3,7 +3,7 @@
 import os
 from pathlib import Path
 
-from celery import Celery
+from celery import Celery, signals
 from kombu.transport import TRANSPORT_ALIASES
 
 # `filesystem://` means our atomic variant of kombu's transport (see config/common/broker.py).
@@ -37,6 +37,18 @@ def _filesystem_broker_options(sender: Celery, **kwargs) -> None:
         # kombu's default of 1 s would cap each worker at one task a second.
         "polling_interval": 0.02,
     }
+
+
+@signals.task_prerun.connect
+@signals.task_postrun.connect
+def _connections_as_between_requests(sender=None, **kwargs) -> None:
+    """Around a task, what Django does around a request: close a connection that is broken or older
+    than CONN_MAX_AGE, keep the others (CELERY_DB_REUSE_MAX in config/settings.py)."""
+    if getattr(getattr(sender, "request", None), "is_eager", False):
+        return  # an eager task runs inside its caller's request, which owns the connection
+    from django.db import close_old_connections
+
+    close_old_connections()
 
 
 app.autodiscover_tasks()

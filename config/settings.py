@@ -227,6 +227,10 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Celery's Django fixup closes the database connection around every task unless this is set: a worker
+# then connected anew for each wake-up message (16 ms each, most of a message whose rows another loop
+# had sent). Connections live as between requests instead (CONN_MAX_AGE, health checks; config/celery.py).
+CELERY_DB_REUSE_MAX = 2**62
 # Audience ticks have a queue of their own: a worker started without -Q takes both queues (one command is
 # enough), and a worker line on `audiences` alone keeps the entry rate while the others drain calls.
 CELERY_TASK_DEFAULT_QUEUE = "celery"

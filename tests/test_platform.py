@@ -4,6 +4,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -234,3 +235,26 @@ def test_the_compose_file_sets_only_variables_the_settings_read_and_the_readme_d
             assert f'"{name}"' in settings_text, f"{name} is not read by the settings"
             assert f"`{name}`" in readme, f"{name} is not in the README"
     assert "--beat" not in str(compose["services"]["worker"]["command"])  # one beat, its own service
+
+
+def test_a_worker_keeps_its_database_connection_between_tasks_until_it_is_too_old(transactional_db):
+    """Celery's Django fixup would close it around every task (a connection per wake-up message); tasks
+    keep it as Django keeps one between requests, and let go of it once older than CONN_MAX_AGE."""
+    from celery import signals
+    from celery.fixups.django import DjangoWorkerFixup
+    from django.db import connection
+
+    from actions.tasks import send_invocation as task  # as a worker runs it: not eager
+    from config.celery import app
+
+    connection.ensure_connection()
+    connection.close_at = time.monotonic() + 60  # CONN_MAX_AGE=60, the default outside SQLite
+    opened = connection.connection
+    for signal in (signals.task_prerun, signals.task_postrun):
+        DjangoWorkerFixup(app).close_database()  # what the fixup does on each of these signals
+        signal.send(sender=task, task_id="t", task=task)
+    assert connection.connection is opened
+
+    connection.close_at = time.monotonic() - 1  # older than CONN_MAX_AGE
+    signals.task_postrun.send(sender=task, task_id="t", task=task)
+    assert connection.connection is None
