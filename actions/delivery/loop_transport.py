@@ -145,20 +145,23 @@ def _client() -> aiohttp.ClientSession:
         _session = aiohttp.ClientSession(
             connector=connector, cookie_jar=aiohttp.DummyCookieJar(), trust_env=False,
             max_line_size=65536, max_field_size=65536,  # as http.client reads them
+            timeout=aiohttp.ClientTimeout(),  # none of its own: send() bounds the whole call (asyncio.timeout)
         )  # fmt: skip
     return _session
 
 
-def start(requests: list[tuple[OutboundRequest, Callable[[TransportResult], Any]]]) -> list[Future]:
-    """Start these calls on the loop; each future gives what its callback made of the call's result.
+def start(requests: list[tuple[OutboundRequest, Callable[[TransportResult | Exception], Any]]]) -> list[Future]:
+    """Start these calls on the loop; each future gives what its callback made of the call's result,
+    or of the exception that stopped it (one future a call: the runtime's, no second one to chain).
 
     One wake-up of the loop for all of them, not one per call. A callback that raises sets its
     future's exception."""
     futures: list[Future] = [Future() for _ in requests]
+    read_limit = response_limit()
 
     def spawn() -> None:
         for (request, then), future in zip(requests, futures, strict=True):
-            task = asyncio.ensure_future(_call(request, then, future))
+            task = asyncio.ensure_future(_call(request, then, future, read_limit))
             _tasks.add(task)  # the loop keeps only a weak reference to its tasks
             task.add_done_callback(_tasks.discard)
 
@@ -166,18 +169,30 @@ def start(requests: list[tuple[OutboundRequest, Callable[[TransportResult], Any]
     return futures
 
 
-async def _call(request: OutboundRequest, then: Callable[[TransportResult], Any], future: Future) -> None:
+async def _call(
+    request: OutboundRequest, then: Callable[[TransportResult | Exception], Any], future: Future, read_limit: int
+) -> None:
     try:
-        result = then(await send(request))
+        sent: TransportResult | Exception = await send(request, read_limit)
+    except Exception as exc:  # noqa: BLE001  (the callback says what it means for the call)
+        sent = exc
+    try:
+        result = then(sent)
     except Exception as exc:  # noqa: BLE001  (handed to whoever waits on the future)
         future.set_exception(exc)
     else:
         future.set_result(result)
 
 
+def _raised(sent: TransportResult | Exception) -> TransportResult:
+    if isinstance(sent, Exception):
+        raise sent
+    return sent
+
+
 def send_now(request: OutboundRequest) -> TransportResult:
     """One call on the loop, waited for from this thread (the tests' way in)."""
-    [future] = start([(request, lambda result: result)])
+    [future] = start([(request, _raised)])
     return future.result()
 
 
@@ -196,12 +211,13 @@ async def _read_body(content: aiohttp.StreamReader, limit: int) -> tuple[bytes, 
     return b"".join(chunks)[:limit], size > limit
 
 
-async def send(request: OutboundRequest) -> TransportResult:
+async def send(request: OutboundRequest, read_limit: int | None = None) -> TransportResult:
     """transport.send on the loop. A client certificate is transport.send's alone (the runtime never
-    sends one here): its pool is the action's own."""
+    sends one here): its pool is the action's own. `read_limit` is CONDUIT_MAX_RESPONSE_BYTES, read by
+    start() once for its calls: the settings object costs a lookup each time, here on the loop's thread."""
     if request.client_certificate is not None:
         raise ValueError("A call with a client certificate goes through transport.send.")
-    limit, host = response_limit(), urlsplit(request.url).hostname or request.url
+    limit = response_limit() if read_limit is None else read_limit
     started = time.perf_counter()
     try:
         async with asyncio.timeout(request.timeout_s):
@@ -216,6 +232,7 @@ async def send(request: OutboundRequest) -> TransportResult:
                 raw = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in response.raw_headers]
                 status, headers = response.status, merge_headers(raw)
     except (aiohttp.ClientError, OSError, ValueError) as exc:  # TimeoutError is an OSError
+        host = urlsplit(request.url).hostname or request.url
         outcome, sentence = _describe_failure(exc, host, request.timeout_s)
         return TransportResult(
             outcome=outcome, status_code=None, headers={}, body=b"", truncated=False,

@@ -42,9 +42,8 @@ def fits(invocation: Invocation, limits: list[ratelimit.Limit]) -> bool:
 def start(invocations: list[Invocation]) -> list[Future]:
     """Start these calls; each future gives [(started, CallResult or the exception that stopped it)],
     as a chunk sent from a thread does (thread_calls.send_calls)."""
-    futures: list[Future] = []
+    futures: list[Future | None] = []  # None: the loop's future, below
     on_loop: list[tuple[Any, Any]] = []
-    waiting: list[tuple[Future, Any]] = []  # each call's future, with when the call started
     for invocation in invocations:
         started = timezone.now()
         try:
@@ -55,26 +54,20 @@ def start(invocations: list[Invocation]) -> list[Future]:
         except Exception as exc:  # noqa: BLE001  (recorded by the loop as this call's failure)
             logger.exception("Invocation %s could not be sent.", invocation.pk)
             failed = exc
-        future: Future = Future()
-        futures.append(future)
         if failed is not None:
-            future.set_result([(started, failed)])
+            futures.append(Future())
+            futures[-1].set_result([(started, failed)])
             continue
+        futures.append(None)
         on_loop.append((prepared.outbound(), _finisher(invocation, prepared, started)))
-        waiting.append((future, started))
-    for (future, started), sent in zip(waiting, loop_transport.start(on_loop), strict=True):
-        sent.add_done_callback(lambda sent, future=future, started=started: _chain(sent, future, started))
-    return futures
-
-
-def _chain(sent: Future, future: Future, started: Any) -> None:
-    """The loop's future into the runtime's: whatever the loop raised is that call's failure, never the batch's."""
-    failure = sent.exception()
-    future.set_result([(started, failure)] if failure is not None else sent.result())
+    sent = iter(loop_transport.start(on_loop))
+    return [future or next(sent) for future in futures]
 
 
 def _finisher(invocation: Invocation, prepared: PreparedCall, started: Any):
-    def finish(result: TransportResult) -> list:
+    def finish(result: TransportResult | Exception) -> list:
+        if isinstance(result, Exception):  # whatever stopped the call is its failure, never the batch's
+            return [(started, result)]
         try:
             return [(started, finish_call(prepared, result))]
         except Exception as exc:  # noqa: BLE001  (one bad answer must not hold back the others)

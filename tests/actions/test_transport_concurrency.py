@@ -105,3 +105,20 @@ def test_sixty_calls_at_once_each_keep_their_own_guarantees(server, make_calls):
         else:  # a private address is refused before any connection
             assert result.outcome == "refused" and "10.255.255.1" in result.error
     assert Handler.targets_reached == 0
+
+
+def test_a_call_the_loop_cannot_make_is_that_calls_failure_and_the_others_are_made(server):
+    """What stops one call on the loop reaches that call's callback; the calls started with it go on."""
+    made = OutboundRequest(method="GET", url=server + "/ok", headers=[], body=None, timeout_s=1.0)
+    # A client certificate is transport.send's alone: the loop refuses the call before anything is sent.
+    unmade = OutboundRequest(
+        method="GET", url=server + "/ok", headers=[], body=None, timeout_s=1.0, client_certificate=("cert", "key")
+    )
+    futures = loop_transport.start([(request, lambda sent: sent) for request in (unmade, made, unmade)])
+    first, second, third = (future.result(timeout=10) for future in futures)
+
+    assert isinstance(first, ValueError) and isinstance(third, ValueError)
+    assert "client certificate" in str(first)
+    assert (second.outcome, second.body) == ("succeeded", b'{"ok":true}')
+    with pytest.raises(ValueError, match="client certificate"):  # a single call waited for raises it
+        loop_transport.send_now(unmade)
