@@ -16,7 +16,7 @@ from typing import Any
 from celery import current_app
 from django.conf import settings
 from django.db import DatabaseError, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from actions.models import Invocation
@@ -112,16 +112,18 @@ def wake_runs(count: int = 1, countdown: float | None = None) -> None:
             return
 
 
+def _due_runs(now: datetime) -> QuerySet[JourneyRun]:
+    return (
+        JourneyRun.objects.filter(status__in=JourneyRun.OPEN, due_at__lte=now)
+        .filter(Q(claimed_until=None) | Q(claimed_until__lt=now))
+        .exclude(journey__status=Journey.Status.PAUSED)  # a paused journey holds its runs where they are
+    )
+
+
 def _claim_runs() -> list[JourneyRun]:
     now = timezone.now()
     with transaction.atomic():
-        due = (
-            JourneyRun.objects.filter(status__in=JourneyRun.OPEN, due_at__lte=now)
-            .filter(Q(claimed_until=None) | Q(claimed_until__lt=now))
-            .exclude(journey__status=Journey.Status.PAUSED)  # a paused journey holds its runs where they are
-            .select_for_update(skip_locked=True, of=("self",))
-            .order_by("due_at")
-        )
+        due = _due_runs(now).select_for_update(skip_locked=True, of=("self",)).order_by("due_at")
         ids = list(due.values_list("pk", flat=True)[:BATCH_SIZE])
         if not ids:
             return []
@@ -362,9 +364,14 @@ def _apply_outcome(run: JourneyRun, record: StepRun, invocation: Invocation, now
 
 
 def on_calls_open(sender: Any, **kwargs: Any) -> None:
-    """While a worker's calls are open: one batch of stored events and one of due runs."""
-    events_process()
-    runs_advance()
+    """While a worker's calls are open: one batch of stored events and one of due runs.
+
+    Asked ten times a second by each worker with calls open, mostly to find nothing: one plain query
+    each first, not a locking transaction's three round trips (2-3% of a worker's time at 300 ms)."""
+    if Event.objects.filter(processed_at=None).exists():
+        events_process()
+    if _due_runs(timezone.now()).exists():
+        runs_advance()
 
 
 def on_invocations_finished(sender: Any, invocations: list[Invocation], **kwargs: Any) -> None:
