@@ -7,9 +7,9 @@
     eval "$(bash bench/services.sh)" && .venv/bin/python bench/dispatch.py   # PostgreSQL + Redis
 
 Starts a receiver on loopback standing in for the provider, then in the same run:
-- at 0 ms: (1) the bare client makes N POSTs from P processes, one keep-alive Session each;
-  (2) N invocations are enqueued and P worker processes (Celery, prefork, concurrency 1 each,
-  as `make run`'s worker line) send them. Prints both rates and the ratio.
+- at 0 ms, --rounds times in turn: (1) the bare client makes N POSTs from P processes, one
+  keep-alive Session each; (2) N invocations are enqueued and P worker processes (Celery, prefork,
+  concurrency 1 each, as `make run`'s worker line) send them. Prints the medians and their ratio.
 - with --latency-ms: (1) a plain script with as many keep-alive connections as the pipeline keeps
   open to one host (P processes, a thread and a Session per connection); then, --rounds times in
   turn, (2) the pipeline against an instant provider and (3) against the slow one. Prints the
@@ -242,9 +242,7 @@ def main() -> None:
         "--secret", action="store_true", help="the action's header holds a secret value ({{secrets.NAME}})"
     )
     parser.add_argument("--latency-ms", type=int, default=0, help="the provider answers after this delay")
-    parser.add_argument(
-        "--rounds", type=int, default=3, help="with --latency-ms: phases at 0 ms and at it, in turn (default 3)"
-    )
+    parser.add_argument("--rounds", type=int, default=3, help="phases compared by their medians, in turn (default 3)")
     parser.add_argument("--mixed", action="store_true", help="a hanging host and a healthy one (see above)")
     args = parser.parse_args()
 
@@ -274,9 +272,8 @@ def main() -> None:
             bare = bare_rate(slow_url, args.n, args.processes, in_flight)
             baseline = f"plain script, {args.processes} x {in_flight} keep-alive connections"
         else:
-            bare_rate(url, 200, args.processes)  # warm up
-            bare = bare_rate(url, args.n, args.processes)
-            baseline = "bare requests.Session"
+            bare_rate(url, 200, args.processes)  # warm up; the bare client's phases alternate with the pipeline's
+            bare, baseline = 0.0, "bare requests.Session"
 
         organization, _ = Organization.objects.get_or_create(
             slug="bench", defaults={"name": "Bench", "allow_http": True}
@@ -306,14 +303,22 @@ def main() -> None:
         if args.mixed:
             mixed_run(organization, slow_url, f"http://localhost:{hanging}/v1/messages")
             return
-        print(f"{baseline + ':':52} {bare:8.0f} calls/s  (provider answers after {args.latency_ms} ms)")
         instant_action = make_action(organization, "Bench", url, headers)
         if not args.latency_ms:
-            at_zero, succeeded, cpu_ms = pipeline_rate(instant_action, args.n, workers)
-            print(f"{'Conduit pipeline:':52} {at_zero:8.0f} calls/s  ({succeeded} succeeded, "
-                  f"workers' CPU {cpu_ms:.2f} ms a call)")  # fmt: skip
+            bares, pipelines = [], []
+            for round_ in range(1, args.rounds + 1):  # interleaved, as below; the workers idle meanwhile
+                bares.append(bare_rate(url, args.n, args.processes))
+                rate, succeeded, cpu_ms = pipeline_rate(instant_action, args.n, workers)
+                pipelines.append(rate)
+                print(f"  round {round_}, {baseline + ':':33} {bares[-1]:8.0f} calls/s")
+                print(f"  round {round_}, {'Conduit pipeline:':33} {rate:8.0f} calls/s  ({succeeded} succeeded, "
+                      f"workers' CPU {cpu_ms:.2f} ms a call)")  # fmt: skip
+            bare, at_zero = statistics.median(bares), statistics.median(pipelines)
+            print(f"{baseline + ':':52} {bare:8.0f} calls/s  (median of {args.rounds})")
+            print(f"{'Conduit pipeline:':52} {at_zero:8.0f} calls/s  (median of {args.rounds})")
             print(f"ratio pipeline/bare:   {at_zero / bare:8.2f}")
             return
+        print(f"{baseline + ':':52} {bare:8.0f} calls/s  (provider answers after {args.latency_ms} ms)")
         slow_action = make_action(organization, "Slow", slow_url, headers)
         label = f"provider answering after {args.latency_ms} ms:"
         rates: dict[str, list[float]] = {"at once:": [], label: []}
