@@ -245,6 +245,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="phases compared by their medians, in turn (default 3)")
     parser.add_argument("--mixed", action="store_true", help="a hanging host and a healthy one (see above)")
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds: at least 1")
 
     work = Path(tempfile.mkdtemp(prefix="conduit-bench-"))
     env = bench_env(work)
