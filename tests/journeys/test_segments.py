@@ -168,7 +168,7 @@ def test_the_change_page_shows_the_count_and_a_sample(world, marketer, known):
     assert "3 profiles match this segment now." in html
     sample = re.search(r'<table id="segment-sample">(.*?)</table>', html, re.S).group(1)
     assert re.findall(r"<tr><td>(p\d)</td>", sample) == ["p0", "p2", "p5"] and "country: FR" in sample
-    assert "g1" not in html
+    assert not re.search(r"\bg1\b", html)  # the other organization's profile (a token may hold "g1")
 
 
 def test_another_organizations_segment_is_not_found_in_the_admin(world, marketer):
