@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -234,6 +235,18 @@ def mixed_run(organization, healthy_url: str, hanging_url: str) -> None:
 VALUES = {"phone": "+33600000000", "text": "hello"}
 
 
+def in_turn(phases: dict[str, Callable[[], tuple[float, str]]], rounds: int) -> dict[str, float]:
+    """Each phase's median rate over `rounds` rounds of all of them in turn: a slow spell of the machine
+    hits every phase, not one."""
+    rates: dict[str, list[float]] = {name: [] for name in phases}
+    for round_ in range(1, rounds + 1):
+        for name, phase in phases.items():
+            rate, note = phase()
+            rates[name].append(rate)
+            print(f"  round {round_}, {name:33} {rate:8.0f} calls/s{note}")
+    return {name: statistics.median(values) for name, values in rates.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", type=int, default=5000, help="calls (default 5000)")
@@ -275,7 +288,7 @@ def main() -> None:
             baseline = f"plain script, {args.processes} x {in_flight} keep-alive connections"
         else:
             bare_rate(url, 200, args.processes)  # warm up; the bare client's phases alternate with the pipeline's
-            bare, baseline = 0.0, "bare requests.Session"
+            baseline = "bare requests.Session"
 
         organization, _ = Organization.objects.get_or_create(
             slug="bench", defaults={"name": "Bench", "allow_http": True}
@@ -306,31 +319,29 @@ def main() -> None:
             mixed_run(organization, slow_url, f"http://localhost:{hanging}/v1/messages")
             return
         instant_action = make_action(organization, "Bench", url, headers)
-        if not args.latency_ms:
-            bares, pipelines = [], []
-            for round_ in range(1, args.rounds + 1):  # interleaved, as below; the workers idle meanwhile
-                bares.append(bare_rate(url, args.n, args.processes))
-                rate, succeeded, cpu_ms = pipeline_rate(instant_action, args.n, workers)
-                pipelines.append(rate)
-                print(f"  round {round_}, {baseline + ':':33} {bares[-1]:8.0f} calls/s")
-                print(f"  round {round_}, {'Conduit pipeline:':33} {rate:8.0f} calls/s  ({succeeded} succeeded, "
-                      f"workers' CPU {cpu_ms:.2f} ms a call)")  # fmt: skip
-            bare, at_zero = statistics.median(bares), statistics.median(pipelines)
+
+        def pipeline(action) -> Callable[[], tuple[float, str]]:
+            def phase() -> tuple[float, str]:
+                rate, succeeded, cpu_ms = pipeline_rate(action, args.n, workers)
+                return rate, f"  ({succeeded} succeeded, workers' CPU {cpu_ms:.2f} ms a call)"
+
+            return phase
+
+        if not args.latency_ms:  # the workers idle while the bare client runs
+            bare, at_zero = in_turn(
+                {f"{baseline}:": lambda: (bare_rate(url, args.n, args.processes), ""),
+                 "Conduit pipeline:": pipeline(instant_action)}, args.rounds,
+            ).values()  # fmt: skip
             print(f"{baseline + ':':52} {bare:8.0f} calls/s  (median of {args.rounds})")
             print(f"{'Conduit pipeline:':52} {at_zero:8.0f} calls/s  (median of {args.rounds})")
             print(f"ratio pipeline/bare:   {at_zero / bare:8.2f}")
             return
         print(f"{baseline + ':':52} {bare:8.0f} calls/s  (provider answers after {args.latency_ms} ms)")
-        slow_action = make_action(organization, "Slow", slow_url, headers)
         label = f"provider answering after {args.latency_ms} ms:"
-        rates: dict[str, list[float]] = {"at once:": [], label: []}
-        for round_ in range(1, args.rounds + 1):  # interleaved: a slow spell of the machine hits both
-            for name, action in (("at once:", instant_action), (label, slow_action)):
-                rate, succeeded, cpu_ms = pipeline_rate(action, args.n, workers)
-                rates[name].append(rate)
-                print(f"  round {round_}, {name:33} {rate:8.0f} calls/s  ({succeeded} succeeded, "
-                      f"workers' CPU {cpu_ms:.2f} ms a call)")  # fmt: skip
-        at_zero, rate = statistics.median(rates["at once:"]), statistics.median(rates[label])
+        slow_action = make_action(organization, "Slow", slow_url, headers)
+        at_zero, rate = in_turn(
+            {"at once:": pipeline(instant_action), label: pipeline(slow_action)}, args.rounds
+        ).values()
         print(f"{'Conduit pipeline, provider answering at once:':52} {at_zero:8.0f} calls/s  (median of {args.rounds})")
         print(f"{'Conduit pipeline, ' + label:52} {rate:8.0f} calls/s  (median of {args.rounds})")
         print(f"ratio to the plain script:       {rate / bare:6.2f}")
